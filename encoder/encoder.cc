@@ -1,0 +1,188 @@
+// encoder.cc: model-directory loading and the torch adapter (the one place
+// that turns LibTorch exceptions into statuses).
+#include "encoder/encoder.h"
+
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "encoder/safetensors.h"
+#include "encoder/torch_compat.h"
+#include "encoder/transformer.h"
+
+namespace diffrank::encoder {
+namespace {
+
+absl::Status FromTorchError(const std::exception& e, absl::string_view what) {
+  const std::string msg = e.what();
+  if (absl::StrContains(msg, "out of memory") ||
+      absl::StrContains(msg, "DefaultCPUAllocator: can't allocate")) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", msg));
+  }
+  return absl::InternalError(absl::StrCat(what, ": ", msg));
+}
+
+}  // namespace
+
+Encoder::~Encoder() = default;
+
+std::string Encoder::TorchVersion() { return compat::VersionString(); }
+
+absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
+    const EncoderOptions& options) {
+  if (options.model_dir.empty()) {
+    return absl::InvalidArgumentError("EncoderOptions.model_dir is empty");
+  }
+  const std::string dir = options.model_dir;
+  std::unique_ptr<Encoder> enc(new Encoder());
+  absl::StatusOr<ModelConfig> config = LoadModelConfig(dir + "/config.json");
+  if (!config.ok()) return config.status();
+  enc->config_ = *std::move(config);
+
+  TokenizerOptions topts;
+  topts.lower_case = enc->config_.lower_case;
+  topts.max_length = enc->config_.max_length;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
+      Tokenizer::Create(dir + "/vocab.txt", topts);
+  if (!tok.ok()) return tok.status();
+  enc->tokenizer_ = *std::move(tok);
+  if (enc->tokenizer_->vocab_size() != enc->config_.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, "/vocab.txt has ", enc->tokenizer_->vocab_size(),
+        " tokens but config.json says vocab_size ", enc->config_.vocab_size));
+  }
+
+  absl::StatusOr<std::unique_ptr<SafetensorsFile>> file =
+      SafetensorsFile::Open(dir + "/model.safetensors");
+  if (!file.ok()) return file.status();
+
+  bool cuda = false;
+  try {
+    if (options.device == Device::kCuda && !compat::CudaAvailable()) {
+      return absl::FailedPreconditionError(
+          "device cuda requested but this LibTorch build or machine has no "
+          "CUDA device");
+    }
+    cuda = options.device != Device::kCpu && compat::CudaAvailable();
+    if (!cuda) {
+      const int threads = options.num_threads > 0
+                              ? options.num_threads
+                              : static_cast<int>(std::thread::hardware_concurrency());
+      if (threads > 0) torch::set_num_threads(threads);
+    }
+    c10::InferenceMode guard;
+    absl::StatusOr<std::unique_ptr<Transformer>> model = Transformer::Load(
+        enc->config_, **file,
+        cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU),
+        cuda ? torch::kBFloat16 : torch::kFloat32);
+    if (!model.ok()) return model.status();
+    enc->model_ = *std::move(model);
+  } catch (const std::exception& e) {
+    return FromTorchError(e, absl::StrCat("loading ", dir));
+  }
+  return enc;
+}
+
+std::string Encoder::device() const {
+  return absl::StrCat(model_->device().str(), " (",
+                      c10::toString(model_->dtype()), ")");
+}
+
+absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {
+  const ModelConfig& c = config_;
+  if (batch.batch <= 0 || batch.seq_len <= 0) {
+    return absl::InvalidArgumentError("batch is empty");
+  }
+  const size_t n = static_cast<size_t>(batch.batch) * batch.seq_len;
+  if (batch.ids.size() != n || batch.type_ids.size() != n ||
+      batch.mask.size() != n) {
+    return absl::InvalidArgumentError(
+        "batch arrays do not match batch x seq_len");
+  }
+  if (batch.seq_len > c.max_position_embeddings) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence length ", batch.seq_len,
+                     " exceeds max_position_embeddings ",
+                     c.max_position_embeddings));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", batch.ids[i], " at position ", i,
+                       " is outside the vocabulary (", c.vocab_size, ")"));
+    }
+    if (batch.type_ids[i] < 0 ||
+        batch.type_ids[i] >= std::max(c.type_vocab_size, 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token type ", batch.type_ids[i], " at position ", i,
+                       " is out of range"));
+    }
+  }
+  try {
+    c10::InferenceMode guard;
+    const auto shape = std::vector<int64_t>{batch.batch, batch.seq_len};
+    auto to_device = [&](const std::vector<int64_t>& v) {
+      return torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kInt64)
+          .to(model_->device());
+    };
+    torch::Tensor out =
+        model_->Forward(to_device(batch.ids), to_device(batch.type_ids),
+                        to_device(batch.mask))
+            .to(torch::kCPU, torch::kFloat32)
+            .contiguous();
+    return std::vector<float>(out.data_ptr<float>(),
+                              out.data_ptr<float>() + out.numel());
+  } catch (const std::exception& e) {
+    return FromTorchError(e, "encoder forward");
+  }
+}
+
+absl::StatusOr<Embeddings> Encoder::Embed(
+    const std::vector<std::string>& texts) const {
+  if (config_.role != Role::kBiEncoder) {
+    return absl::FailedPreconditionError(
+        "Embed needs a bi-encoder model; this one is a cross-encoder");
+  }
+  Embeddings out;
+  out.dim = config_.hidden_size;
+  if (texts.empty()) return out;
+  std::vector<Encoding> encodings;
+  encodings.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    absl::StatusOr<Encoding> e = tokenizer_->Encode(texts[i]);
+    if (!e.ok()) {
+      return absl::Status(e.status().code(),
+                          absl::StrCat("texts[", i, "]: ", e.status().message()));
+    }
+    out.truncated.push_back(e->truncated());
+    encodings.push_back(*std::move(e));
+  }
+  absl::StatusOr<std::vector<float>> v = Run(tokenizer_->Pad(encodings));
+  if (!v.ok()) return v.status();
+  out.rows = static_cast<int>(texts.size());
+  out.values = *std::move(v);
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> Encoder::Score(
+    absl::string_view query, const std::vector<std::string>& passages) const {
+  if (config_.role != Role::kCrossEncoder) {
+    return absl::FailedPreconditionError(
+        "Score needs a cross-encoder model; this one is a bi-encoder");
+  }
+  if (passages.empty()) return std::vector<float>{};
+  std::vector<Encoding> encodings;
+  encodings.reserve(passages.size());
+  for (size_t i = 0; i < passages.size(); ++i) {
+    absl::StatusOr<Encoding> e = tokenizer_->EncodePair(query, passages[i]);
+    if (!e.ok()) {
+      return absl::Status(e.status().code(),
+                          absl::StrCat("passages[", i, "]: ",
+                                       e.status().message()));
+    }
+    encodings.push_back(*std::move(e));
+  }
+  return Run(tokenizer_->Pad(encodings));
+}
+
+}  // namespace diffrank::encoder

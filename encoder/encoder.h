@@ -1,0 +1,95 @@
+// encoder.h: the public face of diffrank's model runtime.
+//
+// An Encoder owns one model directory loaded on one device: its config, its
+// tokenizer and its weights. A bi-encoder turns texts into L2-normalized
+// embeddings; a cross-encoder turns (query, passage) pairs into relevance
+// logits. This header does not include LibTorch, so callers link the encoder
+// without seeing torch (it is linked PRIVATE).
+//
+// Model directory: config.json (model_config.h), model.safetensors (tensor
+// names in model_config.h), vocab.txt (one WordPiece token per line).
+// Errors: every load problem is a status naming the file and the field or
+// tensor; bad input (invalid UTF-8, ids out of range) is InvalidArgument;
+// runtime failures from torch are caught here and mapped (out of memory ->
+// ResourceExhausted, anything else -> Internal). Nothing throws.
+// Thread-safety: immutable after Create; Run/Embed/Score may be called from
+// several threads (weights are read-only). The service still calls it from
+// one executor thread per device, which batches work.
+#ifndef DIFFRANK_ENCODER_ENCODER_H_
+#define DIFFRANK_ENCODER_ENCODER_H_
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "encoder/model_config.h"
+#include "encoder/tokenizer.h"
+
+namespace diffrank::encoder {
+
+class Transformer;
+
+// Device selects where the model runs.
+enum class Device {
+  kAuto,  // CUDA (bf16) when this build and the machine have it, else CPU
+  kCpu,   // CPU, float32
+  kCuda,  // CUDA, bf16; FailedPrecondition if unavailable
+};
+
+// EncoderOptions configures Encoder::Create.
+struct EncoderOptions {
+  std::string model_dir;          // required
+  Device device = Device::kAuto;  // default: CUDA when present, else CPU
+  // CPU threads for LibTorch (a process-wide setting). 0 = all cores.
+  int num_threads = 0;
+};
+
+// Embeddings is a row-major [rows, dim] matrix of float32.
+struct Embeddings {
+  int rows = 0;
+  int dim = 0;
+  std::vector<float> values;
+  std::vector<bool> truncated;  // per row: input exceeded max_length
+  const float* row(int i) const { return values.data() + size_t(i) * dim; }
+};
+
+class Encoder {
+ public:
+  // Create loads and validates a model directory.
+  static absl::StatusOr<std::unique_ptr<Encoder>> Create(
+      const EncoderOptions& options);
+  ~Encoder();
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // device returns "cpu (float32)" or "cuda:N (bfloat16)".
+  std::string device() const;
+  // dimension is the embedding size (hidden_size) of a bi-encoder.
+  int dimension() const { return config_.hidden_size; }
+  // TorchVersion is the LibTorch version this build runs on.
+  static std::string TorchVersion();
+
+  // Run computes a padded batch: embeddings [B * d] for a bi-encoder, one
+  // logit per row [B] for a cross-encoder. InvalidArgument for an empty
+  // batch, ids outside the vocabulary or a sequence longer than positions.
+  absl::StatusOr<std::vector<float>> Run(const TokenBatch& batch) const;
+  // Embed tokenizes (truncating to max_length) and embeds texts (bi-encoder).
+  absl::StatusOr<Embeddings> Embed(const std::vector<std::string>& texts) const;
+  // Score returns a logit for each (query, passage) pair (cross-encoder).
+  absl::StatusOr<std::vector<float>> Score(
+      absl::string_view query, const std::vector<std::string>& passages) const;
+
+ private:
+  Encoder() = default;
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<Transformer> model_;
+};
+
+}  // namespace diffrank::encoder
+
+#endif  // DIFFRANK_ENCODER_ENCODER_H_

@@ -1,0 +1,308 @@
+// Unit tests of the encoder runtime on tiny random model directories written
+// here (no Python needed): loading and its errors, padding invariance for
+// every attention kind and role, and the DiffAttn V2 retrofit identity.
+#include "encoder/encoder.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "encoder/safetensors.h"
+#include "gtest/gtest.h"
+
+namespace diffrank::encoder {
+namespace {
+
+namespace fs = std::filesystem;
+using Weights = std::map<std::string, std::vector<float>>;
+
+ModelConfig TinyConfig(Attention a, Role r) {
+  ModelConfig c;
+  c.model_id = "tiny";
+  c.attention = a;
+  c.role = r;
+  c.vocab_size = 40;
+  c.hidden_size = 32;
+  c.num_layers = 2;
+  c.num_heads = 4;
+  c.num_kv_heads = 2;
+  c.intermediate_size = 48;
+  c.max_position_embeddings = 24;
+  c.max_length = 24;
+  return c;
+}
+
+Weights RandomWeights(const ModelConfig& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0, 1);
+  Weights w;
+  for (const ExpectedTensor& t : ExpectedTensors(c)) {
+    int64_t numel = 1;
+    for (int64_t d : t.shape) numel *= d;
+    std::vector<float>& v = w[t.name];
+    const bool norm = t.name.find("norm.weight") != std::string::npos ||
+                      t.name.find("subln") != std::string::npos;
+    for (int64_t i = 0; i < numel; ++i) {
+      v.push_back(norm ? 1 + 0.1f * n(rng) : 0.2f * n(rng));
+    }
+  }
+  return w;
+}
+
+std::vector<std::string> Vocab(int n) {
+  std::vector<std::string> v = {"[PAD]", "[UNK]", "[CLS]", "[SEP]"};
+  for (int i = 4; i < n; ++i) v.push_back(absl::StrCat("w", i));
+  return v;
+}
+
+// WriteModel writes config `c` with weights `w`, whose shapes follow
+// `shapes_from` (default: `c`).
+std::string WriteModel(const std::string& name, const ModelConfig& c,
+                       const Weights& w,
+                       const ModelConfig* shapes_from = nullptr) {
+  const std::string dir = testing::TempDir() + "/" + name;
+  fs::create_directories(dir);
+  std::ofstream(dir + "/config.json") << ModelConfigToJson(c);
+  std::ofstream vocab(dir + "/vocab.txt");
+  for (const std::string& t : Vocab(c.vocab_size)) vocab << t << "\n";
+  vocab.close();
+  std::vector<TensorToWrite> tensors;
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const ExpectedTensor& t : ExpectedTensors(shapes_from ? *shapes_from : c)) {
+    shapes[t.name] = t.shape;
+  }
+  for (const auto& [tname, v] : w) {
+    std::vector<int64_t> shape =
+        shapes.count(tname) ? shapes[tname]
+                            : std::vector<int64_t>{int64_t(v.size())};
+    tensors.push_back({tname, DType::kF32, shape,
+                       absl::string_view(reinterpret_cast<const char*>(v.data()),
+                                        v.size() * sizeof(float))});
+  }
+  EXPECT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
+  return dir;
+}
+
+std::unique_ptr<Encoder> Load(const std::string& dir) {
+  EncoderOptions o;
+  o.model_dir = dir;
+  o.device = Device::kCpu;
+  auto e = Encoder::Create(o);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+absl::Status LoadStatus(const std::string& dir) {
+  EncoderOptions o;
+  o.model_dir = dir;
+  o.device = Device::kCpu;
+  return Encoder::Create(o).status();
+}
+
+class AllKinds
+    : public testing::TestWithParam<std::tuple<Attention, Role>> {};
+
+TEST_P(AllKinds, MixedLengthBatchEqualsEachTextAlone) {
+  const auto [attention, role] = GetParam();
+  ModelConfig c = TinyConfig(attention, role);
+  const std::string dir = WriteModel(
+      absl::StrCat("kinds_", AttentionName(attention), "_", RoleName(role)), c,
+      RandomWeights(c, 7));
+  auto enc = Load(dir);
+  ASSERT_NE(enc, nullptr);
+  const std::vector<std::string> texts = {"w5 w6 w7 w8 w9 w10 w11", "w12",
+                                          "w13 w14 w15"};
+  auto run = [&](const std::vector<std::string>& batch) {
+    if (role == Role::kBiEncoder) {
+      auto e = enc->Embed(batch);
+      EXPECT_TRUE(e.ok()) << e.status();
+      return e->values;
+    }
+    auto s = enc->Score("w20 w21", batch);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return *s;
+  };
+  const std::vector<float> together = run(texts);
+  const size_t per = together.size() / texts.size();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float> alone = run({texts[i]});
+    ASSERT_EQ(alone.size(), per);
+    for (size_t k = 0; k < per; ++k) {
+      EXPECT_NEAR(together[i * per + k], alone[k], 1e-5) << i << "," << k;
+    }
+  }
+  if (role == Role::kBiEncoder) {
+    double norm = 0;
+    for (size_t k = 0; k < per; ++k) norm += together[k] * together[k];
+    EXPECT_NEAR(norm, 1.0, 1e-5);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Encoder, AllKinds,
+    testing::Combine(testing::Values(Attention::kBaseline, Attention::kDiffV1,
+                                     Attention::kDiffV2),
+                     testing::Values(Role::kBiEncoder, Role::kCrossEncoder)));
+
+TEST(Encoder, RetrofittedV2StartsEqualToBaseline) {
+  // DIFFATTN.md: duplicate each query head into the pair, W_lambda = 0,
+  // W_o *= 2. The V2 model must then compute what the baseline computes.
+  ModelConfig base = TinyConfig(Attention::kBaseline, Role::kBiEncoder);
+  Weights wb = RandomWeights(base, 11);
+  ModelConfig v2 = base;
+  v2.attention = Attention::kDiffV2;
+  Weights wv = wb;
+  const int dh = base.head_dim(), d = base.hidden_size, h = base.num_heads;
+  for (int l = 0; l < base.num_layers; ++l) {
+    const std::string p = absl::StrCat("layers.", l, ".attn.");
+    std::vector<float> q, qb;
+    for (int head = 0; head < h; ++head) {
+      for (int copy = 0; copy < 2; ++copy) {
+        q.insert(q.end(), wb[p + "q.weight"].begin() + head * dh * d,
+                 wb[p + "q.weight"].begin() + (head + 1) * dh * d);
+        qb.insert(qb.end(), wb[p + "q.bias"].begin() + head * dh,
+                  wb[p + "q.bias"].begin() + (head + 1) * dh);
+      }
+    }
+    wv[p + "q.weight"] = q;
+    wv[p + "q.bias"] = qb;
+    wv[p + "lambda.weight"] = std::vector<float>(h * d, 0.0f);
+    for (float& x : wv[p + "o.weight"]) x *= 2;
+  }
+  auto eb = Load(WriteModel("retro_base", base, wb));
+  auto ev = Load(WriteModel("retro_v2", v2, wv));
+  ASSERT_NE(eb, nullptr);
+  ASSERT_NE(ev, nullptr);
+  auto a = eb->Embed({"w4 w9 w30 w31", "w7"});
+  auto b = ev->Embed({"w4 w9 w30 w31", "w7"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (size_t i = 0; i < a->values.size(); ++i) {
+    EXPECT_NEAR(a->values[i], b->values[i], 1e-5);
+  }
+}
+
+class LoadErrors : public testing::Test {
+ protected:
+  ModelConfig c_ = TinyConfig(Attention::kDiffV2, Role::kBiEncoder);
+  Weights w_ = RandomWeights(c_, 3);
+  void ExpectError(const std::string& dir, absl::string_view needle) {
+    absl::Status st = LoadStatus(dir);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_NE(st.message().find(needle), std::string::npos) << st;
+  }
+};
+
+TEST_F(LoadErrors, MissingTensorIsNamed) {
+  w_.erase("layers.1.attn.lambda.weight");
+  ExpectError(WriteModel("e_missing", c_, w_), "layers.1.attn.lambda.weight");
+}
+
+TEST_F(LoadErrors, ExtraTensorIsNamed) {
+  w_["layers.0.attn.gate"] = {1, 2, 3};
+  ExpectError(WriteModel("e_extra", c_, w_), "layers.0.attn.gate");
+}
+
+TEST_F(LoadErrors, WrongShapeIsNamed) {
+  ModelConfig other = c_;
+  other.intermediate_size = 40;
+  Weights w = RandomWeights(other, 3);
+  ExpectError(WriteModel("e_shape", c_, w, &other), "layers.0.ffn.up.weight");
+}
+
+TEST_F(LoadErrors, ConfigThatDisagreesWithWeightsIsCaught) {
+  const std::string dir = WriteModel("e_arch", c_, w_);
+  ModelConfig v1 = c_;
+  v1.attention = Attention::kBaseline;
+  std::ofstream(dir + "/config.json") << ModelConfigToJson(v1);
+  ExpectError(dir, "layers.0.attn.q.weight");
+}
+
+TEST_F(LoadErrors, WrongDtypeIsNamed) {
+  const std::string dir = WriteModel("e_dtype", c_, w_);
+  auto file = SafetensorsFile::Open(dir + "/model.safetensors");
+  ASSERT_TRUE(file.ok());
+  std::vector<TensorToWrite> tensors;
+  std::vector<int64_t> ints(c_.hidden_size, 1);
+  for (const auto& [name, t] : (*file)->tensors()) {
+    if (name == "embeddings.norm.bias") {
+      tensors.push_back({name, DType::kI64, t.shape,
+                         absl::string_view(reinterpret_cast<char*>(ints.data()),
+                                          ints.size() * 8)});
+    } else {
+      tensors.push_back({name, t.dtype, t.shape,
+                         absl::string_view(t.data, t.nbytes)});
+    }
+  }
+  ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
+  ExpectError(dir, "embeddings.norm.bias");
+}
+
+TEST_F(LoadErrors, NonFiniteWeightsAreRejected) {
+  w_["embeddings.norm.weight"][3] = std::nanf("");
+  ExpectError(WriteModel("e_nan", c_, w_), "embeddings.norm.weight");
+}
+
+TEST_F(LoadErrors, VocabularySizeMismatchIsCaught) {
+  const std::string dir = WriteModel("e_vocab", c_, w_);
+  std::ofstream(dir + "/vocab.txt", std::ios::app) << "extra\n";
+  ExpectError(dir, "vocab_size");
+}
+
+TEST_F(LoadErrors, TruncatedWeightsFileIsCaught) {
+  const std::string dir = WriteModel("e_trunc", c_, w_);
+  const std::string path = dir + "/model.safetensors";
+  fs::resize_file(path, fs::file_size(path) - 100);
+  ExpectError(dir, "model.safetensors");
+}
+
+TEST_F(LoadErrors, CorruptWeightsFileIsCaught) {
+  const std::string dir = WriteModel("e_corrupt", c_, w_);
+  std::ofstream(dir + "/model.safetensors") << "this is not a model";
+  ExpectError(dir, "model.safetensors");
+}
+
+TEST_F(LoadErrors, UnknownArchitectureIsNamed) {
+  const std::string dir = WriteModel("e_unknown", c_, w_);
+  std::string json = ModelConfigToJson(c_);
+  json.replace(json.find("diffattn-v2"), 11, "mamba");
+  std::ofstream(dir + "/config.json") << json;
+  ExpectError(dir, "architecture");
+}
+
+TEST_F(LoadErrors, MissingFilesAreNotFound) {
+  EXPECT_EQ(LoadStatus(testing::TempDir() + "/no_such_model").code(),
+            absl::StatusCode::kNotFound);
+  const std::string dir = WriteModel("e_novocab", c_, w_);
+  fs::remove(dir + "/vocab.txt");
+  EXPECT_EQ(LoadStatus(dir).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Encoder, BadInputIsInvalidArgumentNotACrash) {
+  ModelConfig c = TinyConfig(Attention::kDiffV2, Role::kBiEncoder);
+  auto enc = Load(WriteModel("bad_input", c, RandomWeights(c, 5)));
+  ASSERT_NE(enc, nullptr);
+  auto e = enc->Embed({"w5", "bad \xFF utf8"});
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("texts[1]"), std::string::npos);
+  TokenBatch b;
+  b.batch = 1;
+  b.seq_len = 2;
+  b.ids = {2, 4000};
+  b.type_ids = {0, 0};
+  b.mask = {1, 1};
+  EXPECT_EQ(enc->Run(b).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(enc->Score("q", {"p"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Long input is truncated to max_length and reported.
+  std::string long_text;
+  for (int i = 0; i < 100; ++i) long_text += "w7 ";
+  auto t = enc->Embed({long_text});
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_TRUE(t->truncated[0]);
+}
+
+}  // namespace
+}  // namespace diffrank::encoder

@@ -1,0 +1,71 @@
+#include "encoder/model_config.h"
+
+#include "gtest/gtest.h"
+
+namespace diffrank::encoder {
+namespace {
+
+constexpr char kValid[] = R"({
+  "format": "diffrank-model", "format_version": 1, "architecture": "diffattn-v2",
+  "role": "bi-encoder", "vocab_size": 100, "hidden_size": 64, "num_layers": 2,
+  "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 128,
+  "max_position_embeddings": 64, "max_length": 32})";
+
+TEST(ModelConfig, ParsesAndRoundTrips) {
+  auto c = ParseModelConfig(kValid, "config.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->attention, Attention::kDiffV2);
+  EXPECT_EQ(c->head_dim(), 16);
+  EXPECT_EQ(c->max_length, 32);
+  auto again = ParseModelConfig(ModelConfigToJson(*c), "x");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->num_kv_heads, 2);
+}
+
+TEST(ModelConfig, ErrorsNameTheFileAndField) {
+  auto with = [](std::string from, std::string to) {
+    std::string s = kValid;
+    s.replace(s.find(from), from.size(), to);
+    return ParseModelConfig(s, "m/config.json").status();
+  };
+  auto st = with("diffattn-v2", "diffattn-v9");
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("m/config.json"), std::string::npos);
+  EXPECT_NE(st.message().find("architecture"), std::string::npos);
+  EXPECT_NE(with("\"num_heads\": 4", "\"num_heads\": 5").message().find("hidden_size"),
+            std::string::npos);
+  EXPECT_NE(with("\"num_kv_heads\": 2", "\"num_kv_heads\": 3").message().find("num_kv_heads"),
+            std::string::npos);
+  EXPECT_NE(with("\"max_length\": 32", "\"max_length\": 99").message().find("max_length"),
+            std::string::npos);
+  EXPECT_NE(with("\"max_length\"", "\"poolng\": \"cls\", \"max_length\"")
+                .message()
+                .find("poolng"),
+            std::string::npos);
+  EXPECT_FALSE(ParseModelConfig("[1]", "c").ok());
+  EXPECT_FALSE(ParseModelConfig("{", "c").ok());
+}
+
+TEST(ModelConfig, TensorTableFollowsArchitecture) {
+  auto c = *ParseModelConfig(kValid, "c");
+  int lambdas = 0;
+  for (const auto& t : ExpectedTensors(c)) {
+    if (t.name == "layers.0.attn.q.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{128, 64}));  // 2H heads
+    }
+    if (t.name == "layers.0.attn.k.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{32, 64}));  // Hkv heads
+    }
+    lambdas += t.name.find("lambda") != std::string::npos;
+  }
+  EXPECT_EQ(lambdas, 2);
+  c.attention = Attention::kDiffV1;
+  for (const auto& t : ExpectedTensors(c)) {
+    if (t.name == "layers.1.attn.v.weight") {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{32, 64}));  // Hkv x 2 x d/(2H)
+    }
+  }
+}
+
+}  // namespace
+}  // namespace diffrank::encoder

@@ -1,0 +1,253 @@
+// tokenizer.cc: BERT normalization, pre-tokenization and WordPiece.
+#include "encoder/tokenizer.h"
+
+#include <algorithm>
+#include <fstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "encoder/unicode.h"
+
+namespace diffrank::encoder {
+namespace {
+
+// Trims trailing whitespace the way Rust's str::trim_end does for vocab lines.
+std::string TrimEnd(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' ||
+                        s.back() == ' ' || s.back() == '\t')) {
+    s.pop_back();
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(
+    const std::string& vocab_path, TokenizerOptions options) {
+  std::ifstream in(vocab_path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open vocabulary file ", vocab_path));
+  }
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!unicode::DecodeUtf8(line).ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          vocab_path, ": line ", tokens.size() + 1, " is not valid UTF-8"));
+    }
+    tokens.push_back(TrimEnd(std::move(line)));
+  }
+  auto tokenizer = FromTokens(std::move(tokens), options);
+  if (!tokenizer.ok()) {
+    return absl::Status(tokenizer.status().code(),
+                        absl::StrCat(vocab_path, ": ",
+                                     tokenizer.status().message()));
+  }
+  return tokenizer;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromTokens(
+    std::vector<std::string> tokens, TokenizerOptions options) {
+  if (options.max_length < 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_length must be at least 3, got ", options.max_length));
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError("vocabulary is empty");
+  std::unique_ptr<Tokenizer> t(new Tokenizer(std::move(tokens), options));
+  for (auto [name, slot] :
+       {std::pair<const char*, int32_t*>{"[CLS]", &t->cls_id_},
+        {"[SEP]", &t->sep_id_},
+        {"[PAD]", &t->pad_id_},
+        {"[UNK]", &t->unk_id_}}) {
+    auto it = t->ids_.find(name);
+    if (it == t->ids_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("vocabulary has no ", name, " token"));
+    }
+    *slot = it->second;
+  }
+  return t;
+}
+
+Tokenizer::Tokenizer(std::vector<std::string> tokens, TokenizerOptions options)
+    : tokens_(std::move(tokens)), options_(options) {
+  if (options_.strip_accents < 0) options_.strip_accents = options_.lower_case;
+  ids_.reserve(tokens_.size());
+  // Later duplicates win, as in Hugging Face tokenizers' vocab loading.
+  for (size_t i = 0; i < tokens_.size(); ++i) {
+    ids_[tokens_[i]] = static_cast<int32_t>(i);
+  }
+}
+
+std::u32string Tokenizer::Normalize(const std::u32string& text) const {
+  std::u32string s;
+  s.reserve(text.size());
+  for (char32_t c : text) {
+    if (c == 0 || c == 0xFFFD || unicode::IsControl(c)) continue;
+    if (unicode::IsWhitespace(c)) {
+      s.push_back(' ');
+    } else if (unicode::IsChineseChar(c)) {
+      s.push_back(' ');
+      s.push_back(c);
+      s.push_back(' ');
+    } else {
+      s.push_back(c);
+    }
+  }
+  if (options_.strip_accents) {
+    std::u32string d = unicode::Nfd(s);
+    s.clear();
+    for (char32_t c : d) {
+      if (!unicode::IsNonspacingMark(c)) s.push_back(c);
+    }
+  }
+  if (options_.lower_case) {
+    std::u32string l;
+    l.reserve(s.size());
+    for (char32_t c : s) unicode::AppendLowercase(c, l);
+    s = std::move(l);
+  }
+  return s;
+}
+
+void Tokenizer::WordPiece(const std::u32string& word,
+                          std::vector<int32_t>& out) const {
+  if (static_cast<int>(word.size()) > options_.max_input_chars_per_word) {
+    out.push_back(unk_id_);
+    return;
+  }
+  // UTF-8 byte offsets of each character, so substrings are cheap.
+  std::string utf8;
+  std::vector<size_t> offsets;
+  offsets.reserve(word.size() + 1);
+  for (char32_t c : word) {
+    offsets.push_back(utf8.size());
+    unicode::AppendUtf8(c, utf8);
+  }
+  offsets.push_back(utf8.size());
+  const size_t first = out.size();
+  std::string piece;
+  size_t start = 0;
+  while (start < word.size()) {
+    size_t end = word.size();
+    int32_t found = -1;
+    while (start < end) {
+      piece.assign(start > 0 ? "##" : "");
+      piece.append(utf8, offsets[start], offsets[end] - offsets[start]);
+      auto it = ids_.find(piece);
+      if (it != ids_.end()) {
+        found = it->second;
+        break;
+      }
+      --end;
+    }
+    if (found < 0) {
+      out.resize(first);
+      out.push_back(unk_id_);
+      return;
+    }
+    out.push_back(found);
+    start = end;
+  }
+}
+
+absl::StatusOr<std::vector<int32_t>> Tokenizer::Tokenize(
+    absl::string_view text) const {
+  absl::StatusOr<std::u32string> decoded = unicode::DecodeUtf8(text);
+  if (!decoded.ok()) return decoded.status();
+  const std::u32string s = Normalize(*decoded);
+  std::vector<int32_t> out;
+  std::u32string word;
+  auto flush = [&] {
+    if (!word.empty()) WordPiece(word, out);
+    word.clear();
+  };
+  for (char32_t c : s) {
+    if (unicode::IsWhitespace(c)) {
+      flush();
+    } else if (unicode::IsPunctuation(c)) {
+      flush();
+      word.push_back(c);
+      flush();
+    } else {
+      word.push_back(c);
+    }
+  }
+  flush();
+  return out;
+}
+
+absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text) const {
+  absl::StatusOr<std::vector<int32_t>> a = Tokenize(text);
+  if (!a.ok()) return a.status();
+  Encoding e;
+  e.untruncated_length = static_cast<int>(a->size()) + 2;
+  const size_t keep =
+      std::min(a->size(), static_cast<size_t>(options_.max_length - 2));
+  e.ids.reserve(keep + 2);
+  e.ids.push_back(cls_id_);
+  e.ids.insert(e.ids.end(), a->begin(), a->begin() + keep);
+  e.ids.push_back(sep_id_);
+  e.type_ids.assign(e.ids.size(), 0);
+  return e;
+}
+
+absl::StatusOr<Encoding> Tokenizer::EncodePair(absl::string_view a,
+                                               absl::string_view b) const {
+  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a);
+  if (!ta.ok()) return ta.status();
+  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b);
+  if (!tb.ok()) return tb.status();
+  Encoding e;
+  e.untruncated_length = static_cast<int>(ta->size() + tb->size()) + 3;
+  // Longest-first truncation, with the same arithmetic as Hugging Face
+  // tokenizers: keep the shorter side whole when it fits in half.
+  const size_t target = options_.max_length - 3;
+  size_t n1 = ta->size(), n2 = tb->size();
+  if (n1 + n2 > target) {
+    const bool swap = n1 > n2;
+    if (swap) std::swap(n1, n2);
+    n2 = n1 > target ? n1 : std::max(n1, target - n1);
+    if (n1 + n2 > target) {
+      n1 = target / 2;
+      n2 = n1 + target % 2;
+    }
+    if (swap) std::swap(n1, n2);
+    ta->resize(std::min(ta->size(), n1));
+    tb->resize(std::min(tb->size(), n2));
+  }
+  e.ids.reserve(ta->size() + tb->size() + 3);
+  e.ids.push_back(cls_id_);
+  e.ids.insert(e.ids.end(), ta->begin(), ta->end());
+  e.ids.push_back(sep_id_);
+  e.type_ids.assign(e.ids.size(), 0);
+  e.ids.insert(e.ids.end(), tb->begin(), tb->end());
+  e.ids.push_back(sep_id_);
+  e.type_ids.resize(e.ids.size(), 1);
+  return e;
+}
+
+TokenBatch Tokenizer::Pad(const std::vector<Encoding>& encodings) const {
+  TokenBatch b;
+  b.batch = static_cast<int>(encodings.size());
+  for (const Encoding& e : encodings) {
+    b.seq_len = std::max(b.seq_len, static_cast<int>(e.ids.size()));
+  }
+  const size_t n = static_cast<size_t>(b.batch) * b.seq_len;
+  b.ids.assign(n, pad_id_);
+  b.type_ids.assign(n, 0);
+  b.mask.assign(n, 0);
+  b.lengths.reserve(b.batch);
+  for (int i = 0; i < b.batch; ++i) {
+    const Encoding& e = encodings[i];
+    const size_t row = static_cast<size_t>(i) * b.seq_len;
+    std::copy(e.ids.begin(), e.ids.end(), b.ids.begin() + row);
+    std::copy(e.type_ids.begin(), e.type_ids.end(), b.type_ids.begin() + row);
+    std::fill_n(b.mask.begin() + row, e.ids.size(), 1);
+    b.lengths.push_back(static_cast<int>(e.ids.size()));
+  }
+  return b;
+}
+
+}  // namespace diffrank::encoder

@@ -1,0 +1,116 @@
+#include "encoder/tokenizer.h"
+
+#include "gtest/gtest.h"
+
+namespace diffrank::encoder {
+namespace {
+
+std::unique_ptr<Tokenizer> Make(TokenizerOptions opts = {}) {
+  auto t = Tokenizer::FromTokens(
+      {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "un", "##aff",
+       "##able", ",", "!", "cafe", "中", "国", "a", "b", "c", "d"},
+      opts);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return *std::move(t);
+}
+
+std::vector<std::string> Tokens(const Tokenizer& t, absl::string_view text) {
+  auto ids = t.Tokenize(text);
+  EXPECT_TRUE(ids.ok()) << ids.status();
+  std::vector<std::string> out;
+  for (int id : *ids) out.push_back(t.Token(id));
+  return out;
+}
+
+TEST(Tokenizer, SplitsPunctuationAndWordPieces) {
+  auto t = Make();
+  EXPECT_EQ(Tokens(*t, "Hello, WORLD! unaffable"),
+            (std::vector<std::string>{"hello", ",", "world", "!", "un", "##aff",
+                                      "##able"}));
+}
+
+TEST(Tokenizer, StripsAccentsIsolatesCjkAndDropsControls) {
+  auto t = Make();
+  EXPECT_EQ(Tokens(*t, "Caf\xC3\xA9\xE2\x80\x8B"), std::vector<std::string>{"cafe"});
+  EXPECT_EQ(Tokens(*t, "\xE4\xB8\xAD\xE5\x9B\xBD"),
+            (std::vector<std::string>{"中", "国"}));
+}
+
+TEST(Tokenizer, UnknownAndOverlongWordsBecomeUnk) {
+  TokenizerOptions opts;
+  opts.max_input_chars_per_word = 5;
+  auto t = Make(opts);
+  EXPECT_EQ(Tokens(*t, "zzz hellohello"),
+            (std::vector<std::string>{"[UNK]", "[UNK]"}));
+}
+
+TEST(Tokenizer, KeepsCaseWhenNotLowerCasing) {
+  TokenizerOptions opts;
+  opts.lower_case = false;
+  auto t = Make(opts);
+  EXPECT_EQ(Tokens(*t, "Hello hello"),
+            (std::vector<std::string>{"[UNK]", "hello"}));
+}
+
+TEST(Tokenizer, InvalidUtf8IsAnError) {
+  auto t = Make();
+  auto r = t->Encode("ok \xC3\x28");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Tokenizer, EncodeTruncatesAndReports) {
+  TokenizerOptions opts;
+  opts.max_length = 5;
+  auto t = Make(opts);
+  auto e = t->Encode("a b c d a b");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->ids.size(), 5u);
+  EXPECT_EQ(e->ids.front(), t->cls_id());
+  EXPECT_EQ(e->ids.back(), t->sep_id());
+  EXPECT_TRUE(e->truncated());
+  EXPECT_EQ(e->untruncated_length, 8);
+}
+
+TEST(Tokenizer, PairTruncationIsLongestFirst) {
+  TokenizerOptions opts;
+  opts.max_length = 9;  // 6 content tokens
+  auto t = Make(opts);
+  auto e = t->EncodePair("a b", "c d c d c d c d");
+  ASSERT_TRUE(e.ok());
+  // Short side kept whole, long side cut to 4.
+  EXPECT_EQ(e->ids.size(), 9u);
+  EXPECT_EQ(e->type_ids, (std::vector<int32_t>{0, 0, 0, 0, 1, 1, 1, 1, 1}));
+  auto both = t->EncodePair("a b a b a b", "c d c d c d c");
+  ASSERT_TRUE(both.ok());
+  // Both long: first gets target/2 = 3, second 3.
+  EXPECT_EQ(both->ids.size(), 9u);
+  EXPECT_EQ(both->type_ids[4], 0);
+  EXPECT_EQ(both->type_ids[5], 1);
+}
+
+TEST(Tokenizer, PadBuildsMaskAndLengths) {
+  auto t = Make();
+  auto a = t->Encode("hello world");
+  auto b = t->Encode("a");
+  auto batch = t->Pad({*a, *b});
+  EXPECT_EQ(batch.batch, 2);
+  EXPECT_EQ(batch.seq_len, 4);
+  EXPECT_EQ(batch.mask, (std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 0}));
+  EXPECT_EQ(batch.ids[7], t->pad_id());
+  EXPECT_EQ(batch.lengths, (std::vector<int>{4, 3}));
+}
+
+TEST(Tokenizer, VocabularyWithoutSpecialTokensIsRejected) {
+  auto t = Tokenizer::FromTokens({"a", "b"}, {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("[CLS]"), std::string::npos);
+}
+
+TEST(Tokenizer, MissingVocabularyFileIsNotFound) {
+  auto t = Tokenizer::Create("/nonexistent/vocab.txt", {});
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace diffrank::encoder

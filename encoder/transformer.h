@@ -1,0 +1,72 @@
+// transformer.h: the DiffAttn / baseline encoder stack on LibTorch tensors.
+//
+// Owns: the weights of one model on one device, and the forward pass
+// (embeddings, N encoder layers with baseline, DiffAttn V1 or V2 attention as
+// in shared DIFFATTN.md, key-padding mask, post- or pre-norm), the pooling of
+// a bi-encoder and the head of a cross-encoder. Internal to encoder/: the
+// public API is encoder.h, which hides torch.
+// Errors: Load returns statuses; Forward may throw c10::Error, which the
+// caller (encoder.cc, the adapter) turns into a status.
+// Thread-safety: immutable after Load; Forward is safe to call concurrently.
+#ifndef DIFFRANK_ENCODER_TRANSFORMER_H_
+#define DIFFRANK_ENCODER_TRANSFORMER_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "encoder/model_config.h"
+#include "encoder/safetensors.h"
+
+namespace diffrank::encoder {
+
+class Transformer {
+ public:
+  // Load checks every tensor of `file` against ExpectedTensors(config)
+  // (missing, extra, shape, dtype: InvalidArgument naming the tensor) and
+  // moves them to `device` in `dtype`.
+  static absl::StatusOr<std::unique_ptr<Transformer>> Load(
+      const ModelConfig& config, const SafetensorsFile& file,
+      torch::Device device, torch::ScalarType dtype);
+
+  // Hidden returns the last hidden states [B, T, d] for int64 ids, type ids
+  // and mask [B, T] on this model's device.
+  torch::Tensor Hidden(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                       const torch::Tensor& mask) const;
+  // Forward returns pooled (and, per config, L2-normalized) embeddings [B, d]
+  // for a bi-encoder, or one relevance logit per row [B] for a cross-encoder.
+  torch::Tensor Forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
+                        const torch::Tensor& mask) const;
+
+  const ModelConfig& config() const { return config_; }
+  torch::Device device() const { return device_; }
+  torch::ScalarType dtype() const { return dtype_; }
+
+ private:
+  struct Layer {
+    torch::Tensor qkv_w, qkv_b, o_w, o_b, lambda_w;  // fused q|k|v rows
+    torch::Tensor lambda_q1, lambda_k1, lambda_q2, lambda_k2, subln_w;
+    torch::Tensor attn_norm_w, attn_norm_b, up_w, up_b, down_w, down_b;
+    torch::Tensor ffn_norm_w, ffn_norm_b;
+    double lambda_init = 0;
+  };
+  Transformer(ModelConfig config, torch::Device device, torch::ScalarType dtype)
+      : config_(std::move(config)), device_(device), dtype_(dtype) {}
+  torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
+                          const torch::Tensor& key_mask) const;
+  torch::Tensor Ffn(const Layer& layer, const torch::Tensor& x) const;
+
+  ModelConfig config_;
+  torch::Device device_;
+  torch::ScalarType dtype_;
+  torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
+  torch::Tensor final_norm_w_, final_norm_b_;
+  torch::Tensor pooler_w_, pooler_b_, out_w_, out_b_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace diffrank::encoder
+
+#endif  // DIFFRANK_ENCODER_TRANSFORMER_H_

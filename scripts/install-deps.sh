@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs every dependency diffrank needs on a fresh Debian 12 machine:
+#  - Debian packages for the C++ side (needs root; runs apt-get update first),
+#  - a pinned Python virtual environment (train/requirements.txt) for the PyTorch side.
+# Idempotent: a second run only checks. The venv lives outside the work tree
+# (DIFFRANK_VENV, default ~/.cache/diffrank/venv-<hash of requirements>) so clean
+# clones on the same machine reuse it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+debs=(
+  build-essential cmake ninja-build pkg-config git clang-format
+  # LibTorch 1.13 (CPU) and the OpenMP build of OpenBLAS: with the reference
+  # BLAS LibTorch on CPU is 30-50x slower.
+  libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
+  libfaiss-dev libsqlite3-dev sqlite3
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "install-deps: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Make sure libblas.so.3 / liblapack.so.3 resolve to the OpenMP OpenBLAS.
+if [ "$(id -u)" = 0 ]; then
+  for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
+    target=$(update-alternatives --list "$alt" 2>/dev/null | grep openblas-openmp | head -n1 || true)
+    [ -n "$target" ] && update-alternatives --set "$alt" "$target" >/dev/null
+  done
+fi
+
+# Python side: a pinned virtual environment.
+req="$root/train/requirements.txt"
+hash=$(sha256sum "$req" | cut -c1-12)
+venv="${DIFFRANK_VENV:-$HOME/.cache/diffrank/venv-$hash}"
+py="${DIFFRANK_PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+  echo "install-deps: creating Python venv $venv"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -r "$req"
+  touch "$venv/.complete"
+fi
+mkdir -p "$root/build"
+ln -sfn "$venv" "$root/.venv"
+echo "install-deps: ok (venv: $venv, linked as .venv)"
