@@ -65,16 +65,19 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
     }
     cuda = options.device != Device::kCpu && compat::CudaAvailable();
     if (!cuda) {
-      const int threads = options.num_threads > 0
-                              ? options.num_threads
-                              : static_cast<int>(std::thread::hardware_concurrency());
+      const int threads =
+          options.num_threads > 0
+              ? options.num_threads
+              : static_cast<int>(std::thread::hardware_concurrency());
       if (threads > 0) torch::set_num_threads(threads);
     }
     c10::InferenceMode guard;
+    const bool bf16 = options.precision == Precision::kBFloat16 ||
+                      (options.precision == Precision::kAuto && cuda);
     absl::StatusOr<std::unique_ptr<Transformer>> model = Transformer::Load(
         enc->config_, **file,
         cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU),
-        cuda ? torch::kBFloat16 : torch::kFloat32);
+        bf16 ? torch::kBFloat16 : torch::kFloat32);
     if (!model.ok()) return model.status();
     enc->model_ = *std::move(model);
   } catch (const std::exception& e) {
@@ -100,10 +103,9 @@ absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {
         "batch arrays do not match batch x seq_len");
   }
   if (batch.seq_len > c.max_position_embeddings) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sequence length ", batch.seq_len,
-                     " exceeds max_position_embeddings ",
-                     c.max_position_embeddings));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sequence length ", batch.seq_len, " exceeds max_position_embeddings ",
+        c.max_position_embeddings));
   }
   for (size_t i = 0; i < n; ++i) {
     if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
@@ -122,12 +124,14 @@ absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {
     c10::InferenceMode guard;
     const auto shape = std::vector<int64_t>{batch.batch, batch.seq_len};
     auto to_device = [&](const std::vector<int64_t>& v) {
-      return torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kInt64)
+      return torch::from_blob(const_cast<int64_t*>(v.data()), shape,
+                              torch::kInt64)
           .to(model_->device());
     };
     torch::Tensor out =
-        model_->Forward(to_device(batch.ids), to_device(batch.type_ids),
-                        to_device(batch.mask))
+        model_
+            ->Forward(to_device(batch.ids), to_device(batch.type_ids),
+                      to_device(batch.mask))
             .to(torch::kCPU, torch::kFloat32)
             .contiguous();
     return std::vector<float>(out.data_ptr<float>(),
@@ -151,8 +155,9 @@ absl::StatusOr<Embeddings> Encoder::Embed(
   for (size_t i = 0; i < texts.size(); ++i) {
     absl::StatusOr<Encoding> e = tokenizer_->Encode(texts[i]);
     if (!e.ok()) {
-      return absl::Status(e.status().code(),
-                          absl::StrCat("texts[", i, "]: ", e.status().message()));
+      return absl::Status(
+          e.status().code(),
+          absl::StrCat("texts[", i, "]: ", e.status().message()));
     }
     out.truncated.push_back(e->truncated());
     encodings.push_back(*std::move(e));
@@ -176,9 +181,9 @@ absl::StatusOr<std::vector<float>> Encoder::Score(
   for (size_t i = 0; i < passages.size(); ++i) {
     absl::StatusOr<Encoding> e = tokenizer_->EncodePair(query, passages[i]);
     if (!e.ok()) {
-      return absl::Status(e.status().code(),
-                          absl::StrCat("passages[", i, "]: ",
-                                       e.status().message()));
+      return absl::Status(
+          e.status().code(),
+          absl::StrCat("passages[", i, "]: ", e.status().message()));
     }
     encodings.push_back(*std::move(e));
   }

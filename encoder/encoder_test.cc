@@ -71,16 +71,18 @@ std::string WriteModel(const std::string& name, const ModelConfig& c,
   vocab.close();
   std::vector<TensorToWrite> tensors;
   std::map<std::string, std::vector<int64_t>> shapes;
-  for (const ExpectedTensor& t : ExpectedTensors(shapes_from ? *shapes_from : c)) {
+  for (const ExpectedTensor& t :
+       ExpectedTensors(shapes_from ? *shapes_from : c)) {
     shapes[t.name] = t.shape;
   }
   for (const auto& [tname, v] : w) {
-    std::vector<int64_t> shape =
-        shapes.count(tname) ? shapes[tname]
-                            : std::vector<int64_t>{int64_t(v.size())};
-    tensors.push_back({tname, DType::kF32, shape,
-                       absl::string_view(reinterpret_cast<const char*>(v.data()),
-                                        v.size() * sizeof(float))});
+    std::vector<int64_t> shape = shapes.count(tname)
+                                     ? shapes[tname]
+                                     : std::vector<int64_t>{int64_t(v.size())};
+    tensors.push_back(
+        {tname, DType::kF32, shape,
+         absl::string_view(reinterpret_cast<const char*>(v.data()),
+                           v.size() * sizeof(float))});
   }
   EXPECT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());
   return dir;
@@ -102,8 +104,7 @@ absl::Status LoadStatus(const std::string& dir) {
   return Encoder::Create(o).status();
 }
 
-class AllKinds
-    : public testing::TestWithParam<std::tuple<Attention, Role>> {};
+class AllKinds : public testing::TestWithParam<std::tuple<Attention, Role>> {};
 
 TEST_P(AllKinds, MixedLengthBatchEqualsEachTextAlone) {
   const auto [attention, role] = GetParam();
@@ -230,10 +231,10 @@ TEST_F(LoadErrors, WrongDtypeIsNamed) {
     if (name == "embeddings.norm.bias") {
       tensors.push_back({name, DType::kI64, t.shape,
                          absl::string_view(reinterpret_cast<char*>(ints.data()),
-                                          ints.size() * 8)});
+                                           ints.size() * 8)});
     } else {
-      tensors.push_back({name, t.dtype, t.shape,
-                         absl::string_view(t.data, t.nbytes)});
+      tensors.push_back(
+          {name, t.dtype, t.shape, absl::string_view(t.data, t.nbytes)});
     }
   }
   ASSERT_TRUE(WriteSafetensors(dir + "/model.safetensors", tensors).ok());

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace diffrank::encoder {
@@ -51,8 +52,7 @@ class Reader {
     return absl::InvalidArgumentError(
         absl::StrCat(file_, ": field \"", key, "\" ", what));
   }
-  absl::Status Int(const char* key, int& out, bool required, int min,
-                   int max) {
+  absl::Status Int(const char* key, int& out, bool required, int min, int max) {
     seen_.insert(key);
     if (!j_.contains(key)) {
       return required ? Error(key, "is required") : absl::OkStatus();
@@ -61,8 +61,8 @@ class Reader {
     if (!v.is_number_integer()) return Error(key, "must be an integer");
     const int64_t x = v.get<int64_t>();
     if (x < min || x > max) {
-      return Error(key, absl::StrCat("must be in [", min, ", ", max, "], got ",
-                                     x));
+      return Error(key,
+                   absl::StrCat("must be in [", min, ", ", max, "], got ", x));
     }
     out = static_cast<int>(x);
     return absl::OkStatus();
@@ -116,13 +116,6 @@ class Reader {
   std::set<std::string> seen_;
 };
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    if (absl::Status _st = (expr); !_st.ok()) {  \
-      return _st;                                \
-    }                                            \
-  } while (0)
-
 }  // namespace
 
 absl::string_view AttentionName(Attention a) { return NameOf(kAttentions, a); }
@@ -154,8 +147,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   int version = 0;
   RETURN_IF_ERROR(r.Int("format_version", version, true, 1, 1000));
   if (version != 1) {
-    return r.Error("format_version",
-                   absl::StrCat("is ", version, "; this build reads version 1"));
+    return r.Error(
+        "format_version",
+        absl::StrCat("is ", version, "; this build reads version 1"));
   }
   RETURN_IF_ERROR(r.String("model_id", c.model_id, false));
   RETURN_IF_ERROR(r.Enum("architecture", kAttentions, c.attention, true));
@@ -172,8 +166,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
                         true, 3, 1 << 20));
   RETURN_IF_ERROR(r.Int("type_vocab_size", c.type_vocab_size, false, 0, 1024));
   c.max_length = c.max_position_embeddings;
-  RETURN_IF_ERROR(r.Int("max_length", c.max_length, false, 3,
-                        c.max_position_embeddings));
+  RETURN_IF_ERROR(
+      r.Int("max_length", c.max_length, false, 3, c.max_position_embeddings));
   RETURN_IF_ERROR(r.Enum("norm", kNorms, c.norm, false));
   if (j.contains("layer_norm_eps")) {
     r.Skip("layer_norm_eps");
@@ -191,15 +185,15 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   RETURN_IF_ERROR(r.Bool("lower_case", c.lower_case));
   RETURN_IF_ERROR(r.NoUnknownKeys());
 
-  const int width_heads = c.attention == Attention::kDiffV1 ? 2 * c.num_heads
-                                                            : c.num_heads;
+  const int width_heads =
+      c.attention == Attention::kDiffV1 ? 2 * c.num_heads : c.num_heads;
   if (c.hidden_size % width_heads != 0) {
-    return r.Error("hidden_size",
-                   absl::StrCat("(", c.hidden_size, ") must be divisible by ",
-                                c.attention == Attention::kDiffV1
-                                    ? "2 * num_heads"
-                                    : "num_heads",
-                                " (", width_heads, ")"));
+    return r.Error(
+        "hidden_size",
+        absl::StrCat(
+            "(", c.hidden_size, ") must be divisible by ",
+            c.attention == Attention::kDiffV1 ? "2 * num_heads" : "num_heads",
+            " (", width_heads, ")"));
   }
   if (c.num_kv_heads > c.num_heads || c.num_heads % c.num_kv_heads != 0) {
     return r.Error("num_kv_heads",
@@ -274,7 +268,8 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
       t.push_back({p + "attn.lambda.weight", {h, d}});
     }
     if (c.attention == Attention::kDiffV1) {
-      for (const char* n : {"lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"}) {
+      for (const char* n :
+           {"lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"}) {
         t.push_back({absl::StrCat(p, "attn.", n), {dh}});
       }
       t.push_back({p + "attn.subln.weight", {2 * dh}});

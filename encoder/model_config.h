@@ -11,7 +11,7 @@
 // intermediate_size; "?" = present only when the config says so):
 //   embeddings.word.weight [vocab_size, d]
 //   embeddings.position.weight [max_position_embeddings, d]
-//   embeddings.token_type.weight [type_vocab_size, d]        (type_vocab_size>0)
+//   embeddings.token_type.weight [type_vocab_size, d] (type_vocab_size>0)
 //   embeddings.norm.{weight,bias} [d]
 //   layers.N.attn.{q,k,v}.weight, .bias?  (attention_bias)
 //     baseline:    q [H*dh, d], k/v [Hkv*dh, d], dh = d/H
@@ -31,10 +31,10 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace diffrank::encoder {
 
@@ -49,7 +49,7 @@ absl::string_view RoleName(Role r);
 
 // ModelConfig mirrors config.json; field comments give the JSON key.
 struct ModelConfig {
-  std::string model_id;             // "model_id": free text, reported by Info
+  std::string model_id;  // "model_id": free text, reported by Info
   Attention attention = Attention::kDiffV2;  // "architecture"
   Role role = Role::kBiEncoder;     // "role": "bi-encoder" | "cross-encoder"
   int vocab_size = 0;               // "vocab_size": lines of vocab.txt
@@ -60,15 +60,15 @@ struct ModelConfig {
   int intermediate_size = 0;        // "intermediate_size"
   int max_position_embeddings = 0;  // "max_position_embeddings"
   int type_vocab_size = 2;          // "type_vocab_size" (0 = none)
-  int max_length = 0;               // "max_length": tokens per input, <= positions
+  int max_length = 0;  // "max_length": tokens per input, <= positions
   NormPlacement norm = NormPlacement::kPost;  // "norm": "post" | "pre"
-  double layer_norm_eps = 1e-12;    // "layer_norm_eps"
+  double layer_norm_eps = 1e-12;              // "layer_norm_eps"
   Activation activation = Activation::kGelu;  // "activation"
-  bool attention_bias = true;       // "attention_bias": q/k/v/o biases
-  bool mlp_bias = true;             // "mlp_bias": FFN biases
-  Pooling pooling = Pooling::kMean; // "pooling": "mean" | "cls" (bi-encoder)
-  bool normalize = true;            // "normalize": L2-normalize embeddings
-  bool lower_case = true;           // "lower_case": tokenizer lower-cases
+  bool attention_bias = true;        // "attention_bias": q/k/v/o biases
+  bool mlp_bias = true;              // "mlp_bias": FFN biases
+  Pooling pooling = Pooling::kMean;  // "pooling": "mean" | "cls" (bi-encoder)
+  bool normalize = true;             // "normalize": L2-normalize embeddings
+  bool lower_case = true;            // "lower_case": tokenizer lower-cases
 
   // head_dim is the query/key head size for this attention kind.
   int head_dim() const;

@@ -32,11 +32,17 @@ TEST(ModelConfig, ErrorsNameTheFileAndField) {
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("m/config.json"), std::string::npos);
   EXPECT_NE(st.message().find("architecture"), std::string::npos);
-  EXPECT_NE(with("\"num_heads\": 4", "\"num_heads\": 5").message().find("hidden_size"),
+  EXPECT_NE(with("\"num_heads\": 4", "\"num_heads\": 5")
+                .message()
+                .find("hidden_size"),
             std::string::npos);
-  EXPECT_NE(with("\"num_kv_heads\": 2", "\"num_kv_heads\": 3").message().find("num_kv_heads"),
+  EXPECT_NE(with("\"num_kv_heads\": 2", "\"num_kv_heads\": 3")
+                .message()
+                .find("num_kv_heads"),
             std::string::npos);
-  EXPECT_NE(with("\"max_length\": 32", "\"max_length\": 99").message().find("max_length"),
+  EXPECT_NE(with("\"max_length\": 32", "\"max_length\": 99")
+                .message()
+                .find("max_length"),
             std::string::npos);
   EXPECT_NE(with("\"max_length\"", "\"poolng\": \"cls\", \"max_length\"")
                 .message()

@@ -74,9 +74,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
     header_len = (header_len << 8) | static_cast<unsigned char>(bytes[i]);
   }
   if (header_len > kMaxHeaderBytes || header_len > bytes.size() - 8) {
-    return Malformed(name, absl::StrCat("header length ", header_len,
-                                        " exceeds the file (", bytes.size(),
-                                        " bytes): truncated or corrupt"));
+    return Malformed(
+        name, absl::StrCat("header length ", header_len, " exceeds the file (",
+                           bytes.size(), " bytes): truncated or corrupt"));
   }
   nlohmann::json header = nlohmann::json::parse(
       bytes.begin() + 8, bytes.begin() + 8 + header_len, nullptr, false);
@@ -117,7 +117,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
         if (dt.get<std::string>() == d.name) info = &d;
       }
     }
-    if (info == nullptr) return bad(absl::StrCat("unsupported dtype ", dt.dump()));
+    if (info == nullptr)
+      return bad(absl::StrCat("unsupported dtype ", dt.dump()));
     t.dtype = info->dtype;
     const nlohmann::json& shape = v["shape"];
     if (!shape.is_array()) return bad("shape is not an array");
@@ -160,8 +161,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
   }
   file->bytes_ = std::move(bytes);
   for (auto& [key, t] : file->tensors_) {
-    t.data = file->bytes_.data() + data_start +
-             reinterpret_cast<uintptr_t>(t.data);
+    t.data =
+        file->bytes_.data() + data_start + reinterpret_cast<uintptr_t>(t.data);
   }
   return file;
 }
@@ -181,8 +182,8 @@ absl::Status WriteSafetensors(
     uint64_t numel = 1;
     for (int64_t d : t.shape) numel *= static_cast<uint64_t>(d);
     if (numel * DTypeSize(t.dtype) != t.bytes.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", t.name, "': byte size does not match shape"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", t.name, "': byte size does not match shape"));
     }
     header[t.name] = {{"dtype", std::string(DTypeName(t.dtype))},
                       {"shape", t.shape},
@@ -194,18 +195,22 @@ absl::Status WriteSafetensors(
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
+    if (!out)
+      return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
     const uint64_t n = json.size();
     char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
+    for (int i = 0; i < 8; ++i)
+      len[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
     out.write(len, 8);
     out.write(json.data(), json.size());
-    for (const TensorToWrite& t : tensors) out.write(t.bytes.data(), t.bytes.size());
+    for (const TensorToWrite& t : tensors)
+      out.write(t.bytes.data(), t.bytes.size());
     out.flush();
     if (!out) return absl::DataLossError(absl::StrCat("short write to ", tmp));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path));
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", tmp, " to ", path));
   }
   return absl::OkStatus();
 }

@@ -24,9 +24,13 @@ TEST(Safetensors, WriteThenOpenRoundTrips) {
   int64_t b[2] = {7, -8};
   ASSERT_TRUE(WriteSafetensors(
                   path,
-                  {{"a", DType::kF32, {2, 3},
+                  {{"a",
+                    DType::kF32,
+                    {2, 3},
                     absl::string_view(reinterpret_cast<char*>(a), sizeof(a))},
-                   {"b", DType::kI64, {2},
+                   {"b",
+                    DType::kI64,
+                    {2},
                     absl::string_view(reinterpret_cast<char*>(b), sizeof(b))}},
                   {{"k", "v"}})
                   .ok());
@@ -64,13 +68,22 @@ TEST(Safetensors, CorruptHeadersAreRejectedNamingTheTensor) {
       R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}})", 12));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("'w'"), std::string::npos);
-  EXPECT_FALSE(ParseStatus(MakeFile(
-      R"({"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}})", 4)).ok());
-  EXPECT_FALSE(ParseStatus(MakeFile(
-      R"({"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,4]}})", 4)).ok());
-  EXPECT_FALSE(ParseStatus(MakeFile(
-      R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
-      R"("b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})", 6)).ok());
+  EXPECT_FALSE(
+      ParseStatus(
+          MakeFile(R"({"w":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}})",
+                   4))
+          .ok());
+  EXPECT_FALSE(
+      ParseStatus(
+          MakeFile(R"({"w":{"dtype":"U8","shape":[-1],"data_offsets":[0,4]}})",
+                   4))
+          .ok());
+  EXPECT_FALSE(
+      ParseStatus(
+          MakeFile(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
+                   R"("b":{"dtype":"U8","shape":[4],"data_offsets":[2,6]}})",
+                   6))
+          .ok());
   EXPECT_FALSE(ParseStatus(MakeFile(R"({"w":{"dtype":"U8"}})", 0)).ok());
 }
 

@@ -40,9 +40,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(
   }
   auto tokenizer = FromTokens(std::move(tokens), options);
   if (!tokenizer.ok()) {
-    return absl::Status(tokenizer.status().code(),
-                        absl::StrCat(vocab_path, ": ",
-                                     tokenizer.status().message()));
+    return absl::Status(
+        tokenizer.status().code(),
+        absl::StrCat(vocab_path, ": ", tokenizer.status().message()));
   }
   return tokenizer;
 }
@@ -50,8 +50,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Create(
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromTokens(
     std::vector<std::string> tokens, TokenizerOptions options) {
   if (options.max_length < 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_length must be at least 3, got ", options.max_length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_length must be at least 3, got ", options.max_length));
   }
   if (tokens.empty()) return absl::InvalidArgumentError("vocabulary is empty");
   std::unique_ptr<Tokenizer> t(new Tokenizer(std::move(tokens), options));
@@ -77,6 +77,10 @@ Tokenizer::Tokenizer(std::vector<std::string> tokens, TokenizerOptions options)
   // Later duplicates win, as in Hugging Face tokenizers' vocab loading.
   for (size_t i = 0; i < tokens_.size(); ++i) {
     ids_[tokens_[i]] = static_cast<int32_t>(i);
+  }
+  for (const char* special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}) {
+    auto it = ids_.find(special);
+    if (it != ids_.end()) special_tokens_.emplace_back(special, it->second);
   }
 }
 
@@ -156,8 +160,33 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Tokenize(
     absl::string_view text) const {
   absl::StatusOr<std::u32string> decoded = unicode::DecodeUtf8(text);
   if (!decoded.ok()) return decoded.status();
-  const std::u32string s = Normalize(*decoded);
   std::vector<int32_t> out;
+  // Special tokens written literally in the raw text ("[SEP]") are matched
+  // before normalization, leftmost-longest, as Hugging Face tokenizers does.
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t best = absl::string_view::npos, best_len = 0;
+    int32_t best_id = -1;
+    for (const auto& [token, id] : special_tokens_) {
+      const size_t at = text.find(token, pos);
+      if (at < best || (at == best && token.size() > best_len)) {
+        best = at, best_len = token.size(), best_id = id;
+      }
+    }
+    const size_t end = std::min(best, text.size());
+    if (end > pos) {
+      TokenizePlain(*unicode::DecodeUtf8(text.substr(pos, end - pos)), out);
+    }
+    if (best == absl::string_view::npos) break;
+    out.push_back(best_id);
+    pos = best + best_len;
+  }
+  return out;
+}
+
+void Tokenizer::TokenizePlain(const std::u32string& text,
+                              std::vector<int32_t>& out) const {
+  const std::u32string s = Normalize(text);
   std::u32string word;
   auto flush = [&] {
     if (!word.empty()) WordPiece(word, out);
@@ -175,7 +204,6 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Tokenize(
     }
   }
   flush();
-  return out;
 }
 
 absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text) const {

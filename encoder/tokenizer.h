@@ -3,10 +3,11 @@
 // Owns: normalization (clean text, CJK isolation, accent stripping,
 // lower-casing), pre-tokenization (whitespace, punctuation), greedy
 // longest-match WordPiece, the [CLS]/[SEP] template for single texts and
-// (query, passage) pairs, truncation (longest-first for pairs) and padding a
-// batch into dense id / type / mask arrays. Token ids are identical to
-// Hugging Face `tokenizers` BertWordPiece with the same vocabulary (tested).
-// Does not own: tensors or devices (see transformer.h).
+// (query, passage) pairs, special tokens written literally in the text
+// ("[SEP]" is the separator, as in Hugging Face), truncation (longest-first for
+// pairs) and padding a batch into dense id / type / mask arrays. Token ids are
+// identical to Hugging Face `tokenizers` BertWordPiece with the same vocabulary
+// (tested). Does not own: tensors or devices (see transformer.h).
 // Thread-safety: a Tokenizer is immutable after Create; all methods are const
 // and safe to call concurrently.
 #ifndef DIFFRANK_ENCODER_TOKENIZER_H_
@@ -15,11 +16,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace diffrank::encoder {
 
@@ -93,9 +94,14 @@ class Tokenizer {
   Tokenizer(std::vector<std::string> tokens, TokenizerOptions options);
   std::u32string Normalize(const std::u32string& text) const;
   void WordPiece(const std::u32string& word, std::vector<int32_t>& out) const;
+  void TokenizePlain(const std::u32string& text,
+                     std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;
   absl::flat_hash_map<std::string, int32_t> ids_;
+  // [PAD] [UNK] [CLS] [SEP] [MASK] (those in the vocabulary): matched
+  // literally in raw text, like Hugging Face's special added tokens.
+  std::vector<std::pair<std::string, int32_t>> special_tokens_;
   TokenizerOptions options_;
   int32_t cls_id_ = -1, sep_id_ = -1, pad_id_ = -1, unk_id_ = -1;
 };

@@ -31,7 +31,8 @@ TEST(Tokenizer, SplitsPunctuationAndWordPieces) {
 
 TEST(Tokenizer, StripsAccentsIsolatesCjkAndDropsControls) {
   auto t = Make();
-  EXPECT_EQ(Tokens(*t, "Caf\xC3\xA9\xE2\x80\x8B"), std::vector<std::string>{"cafe"});
+  EXPECT_EQ(Tokens(*t, "Caf\xC3\xA9\xE2\x80\x8B"),
+            std::vector<std::string>{"cafe"});
   EXPECT_EQ(Tokens(*t, "\xE4\xB8\xAD\xE5\x9B\xBD"),
             (std::vector<std::string>{"中", "国"}));
 }

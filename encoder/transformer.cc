@@ -1,7 +1,9 @@
 // transformer.cc: weight loading and the forward pass.
 #include "encoder/transformer.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -19,9 +21,15 @@ absl::StatusOr<torch::Tensor> ToTensor(const TensorView& view,
                                        const std::string& file) {
   torch::ScalarType type;
   switch (view.dtype) {
-    case DType::kF32: type = torch::kFloat32; break;
-    case DType::kF16: type = torch::kFloat16; break;
-    case DType::kBF16: type = torch::kBFloat16; break;
+    case DType::kF32:
+      type = torch::kFloat32;
+      break;
+    case DType::kF16:
+      type = torch::kFloat16;
+      break;
+    case DType::kBF16:
+      type = torch::kBFloat16;
+      break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat(file, ": tensor '", view.name, "' has dtype ",
@@ -55,10 +63,10 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
           ")"));
     }
     if (view->shape != e.shape) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.path(), ": tensor '", e.name, "' has shape ",
-          ShapeString(view->shape), "; config.json implies ",
-          ShapeString(e.shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.path(), ": tensor '", e.name, "' has shape ",
+                       ShapeString(view->shape), "; config.json implies ",
+                       ShapeString(e.shape)));
     }
     absl::StatusOr<torch::Tensor> t = ToTensor(*view, file.path());
     if (!t.ok()) return t.status();
@@ -90,12 +98,15 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string p = absl::StrCat("layers.", l, ".");
     Layer layer;
-    layer.qkv_w = torch::cat({w[p + "attn.q.weight"], w[p + "attn.k.weight"],
-                              w[p + "attn.v.weight"]},
+    // Fused q|k|v rows, with the softmax scale dh^-0.5 folded into q.
+    const double scale =
+        1.0 / std::sqrt(static_cast<double>(config.head_dim()));
+    layer.qkv_w = torch::cat({w[p + "attn.q.weight"] * scale,
+                              w[p + "attn.k.weight"], w[p + "attn.v.weight"]},
                              0);
     if (config.attention_bias) {
-      layer.qkv_b = torch::cat({w[p + "attn.q.bias"], w[p + "attn.k.bias"],
-                                w[p + "attn.v.bias"]},
+      layer.qkv_b = torch::cat({w[p + "attn.q.bias"] * scale,
+                                w[p + "attn.k.bias"], w[p + "attn.v.bias"]},
                                0);
     }
     layer.o_w = w[p + "attn.o.weight"];
@@ -124,50 +135,89 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
                                      const torch::Tensor& key_mask) const {
   const ModelConfig& c = config_;
   const int64_t b = x.size(0), t = x.size(1);
-  const int64_t h = c.num_heads, hkv = c.num_kv_heads, dh = c.head_dim();
+  const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
+  // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = at::linear(x, layer.qkv_w, layer.qkv_b);
-  // Splits the fused projection into [B, heads, T, size] views.
-  auto heads = [&](int64_t offset, int64_t n, int64_t size) {
-    return qkv.narrow(-1, offset, n * size).view({b, t, n, size}).transpose(1, 2);
+  // Query heads grouped by K/V head: query head j belongs to group j / rep,
+  // laid out [B, G, rep * T, dh] so each group is one attention call.
+  auto grouped_q = [&](int64_t heads) {
+    const int64_t rep = heads / g;
+    return qkv.narrow(-1, 0, heads * dh)
+        .view({b, t, g, rep, dh})
+        .permute({0, 2, 3, 1, 4})
+        .reshape({b, g, rep * t, dh});
   };
-  // Expands K/V heads for grouped attention: query head j uses kv head j/rep.
-  auto expand = [](const torch::Tensor& kv, int64_t rep) {
-    return rep == 1 ? kv : kv.repeat_interleave(rep, 1);
+  auto kv = [&](int64_t offset, int64_t heads, int64_t size) {
+    return qkv.narrow(-1, offset, heads * size)
+        .view({b, t, heads, size})
+        .transpose(1, 2);
+  };
+  // Back from [B, G, rep * T, size] to [B, T, G * rep, size].
+  auto ungroup = [&](const torch::Tensor& o, int64_t heads, int64_t size) {
+    return o.view({b, g, heads / g, t, size})
+        .permute({0, 3, 1, 2, 4})
+        .reshape({b, t, heads, size});
   };
   torch::Tensor out;  // [B, T, d] before the output projection
   switch (c.attention) {
     case Attention::kBaseline: {
-      torch::Tensor q = heads(0, h, dh);
-      torch::Tensor k = expand(heads(h * dh, hkv, dh), h / hkv);
-      torch::Tensor v = expand(heads((h + hkv) * dh, hkv, dh), h / hkv);
-      out = compat::Attend(q, k, v, key_mask).transpose(1, 2).reshape({b, t, h * dh});
+      torch::Tensor o = compat::Attend(grouped_q(h), kv(h * dh, g, dh),
+                                       kv((h + g) * dh, g, dh), key_mask);
+      out = ungroup(o, h, dh).reshape({b, t, h * dh});
       break;
     }
     case Attention::kDiffV2: {
-      // 2H query heads over shared K/V groups; pair (2i, 2i+1) shares a group.
-      torch::Tensor q = heads(0, 2 * h, dh);
-      torch::Tensor k = expand(heads(2 * h * dh, hkv, dh), 2 * h / hkv);
-      torch::Tensor v = expand(heads((2 * h + hkv) * dh, hkv, dh), 2 * h / hkv);
-      torch::Tensor a = compat::Attend(q, k, v, key_mask)
-                            .transpose(1, 2)
-                            .reshape({b, t, h, 2, dh});
+      // 2H query heads; rep = 2H / G is even, so the pair (2i, 2i+1) always
+      // falls in one K/V group and shares keys and values.
+      torch::Tensor o = compat::Attend(grouped_q(2 * h), kv(2 * h * dh, g, dh),
+                                       kv((2 * h + g) * dh, g, dh), key_mask);
+      torch::Tensor a = ungroup(o, 2 * h, dh).reshape({b, t, h, 2, dh});
       torch::Tensor lambda =
           torch::sigmoid(at::linear(x, layer.lambda_w)).unsqueeze(-1);
       out = (a.select(3, 0) - lambda * a.select(3, 1)).reshape({b, t, h * dh});
       break;
     }
     case Attention::kDiffV1: {
-      torch::Tensor q = heads(0, 2 * h, dh);
-      torch::Tensor k = expand(heads(2 * h * dh, 2 * hkv, dh), h / hkv);
-      torch::Tensor v = expand(heads(2 * (h + hkv) * dh, hkv, 2 * dh), h / hkv);
-      torch::Tensor p = compat::Probabilities(q, k, key_mask).view({b, h, 2, t, t});
+      // Q/K: 2H (2G) heads of dh; V: G heads of 2dh. Query head j of the 2H
+      // uses K head j / rep (rep = H / G), as in the reference code.
+      const int64_t rep = h / g;
+      torch::Tensor q = qkv.narrow(-1, 0, 2 * h * dh)
+                            .view({b, t, 2 * g, rep, dh})
+                            .permute({0, 2, 3, 1, 4})
+                            .reshape({b, 2 * g, rep * t, dh});
+      torch::Tensor k = kv(2 * h * dh, 2 * g, dh);
+      // Output head i uses V head i / rep.
+      torch::Tensor v = kv(2 * (h + g) * dh, g, 2 * dh);
       const torch::Tensor lambda =
-          torch::exp((layer.lambda_q1 * layer.lambda_k1).sum().to(torch::kFloat32)) -
-          torch::exp((layer.lambda_q2 * layer.lambda_k2).sum().to(torch::kFloat32)) +
-          layer.lambda_init;
-      torch::Tensor diff = p.select(2, 0) - lambda.to(p.scalar_type()) * p.select(2, 1);
-      torch::Tensor o = torch::matmul(diff, v);  // [B, H, T, 2dh]
-      // Per-head RMSNorm (eps 1e-5) with learned scale, times (1 - lambda_init).
+          (torch::exp(
+               (layer.lambda_q1 * layer.lambda_k1).sum().to(torch::kFloat32)) -
+           torch::exp(
+               (layer.lambda_q2 * layer.lambda_k2).sum().to(torch::kFloat32)) +
+           layer.lambda_init)
+              .to(q.scalar_type());
+      // A = softmax_1 - lambda softmax_2 for head pairs (2i, 2i+1); O = A V.
+      // A few batch rows at a time, so the maps stay in cache.
+      auto core = [&](int64_t i, int64_t n) {
+        torch::Tensor p =
+            compat::Probabilities(q.narrow(0, i, n), k.narrow(0, i, n),
+                                  key_mask.narrow(0, i, n))
+                .view({n, h, 2, t, t});
+        torch::Tensor diff = p.select(2, 0) - lambda * p.select(2, 1);
+        return torch::matmul(diff.view({n, g, rep * t, t}), v.narrow(0, i, n))
+            .view({n, h, t, 2 * dh});
+      };
+      const int64_t rows = compat::ChunkRows(q, t);
+      torch::Tensor o;
+      if (rows >= b) {
+        o = core(0, b);
+      } else {
+        std::vector<torch::Tensor> parts;
+        for (int64_t i = 0; i < b; i += rows)
+          parts.push_back(core(i, std::min(rows, b - i)));
+        o = torch::cat(parts, 0);
+      }
+      // Per-head RMSNorm (eps 1e-5) with learned scale, times (1 -
+      // lambda_init).
       torch::Tensor of = o.to(torch::kFloat32);
       of = of * torch::rsqrt(of.pow(2).mean(-1, true) + 1e-5);
       o = of.to(o.scalar_type()) * layer.subln_w * (1.0 - layer.lambda_init);
@@ -178,12 +228,19 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   return at::linear(out, layer.o_w, layer.o_b);
 }
 
-torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x) const {
+torch::Tensor Transformer::Ffn(const Layer& layer,
+                               const torch::Tensor& x) const {
   torch::Tensor u = at::linear(x, layer.up_w, layer.up_b);
   switch (config_.activation) {
-    case Activation::kGelu: u = at::gelu(u); break;
-    case Activation::kGeluTanh: u = at::gelu(u, "tanh"); break;
-    case Activation::kRelu: u = at::relu(u); break;
+    case Activation::kGelu:
+      u = at::gelu(u);
+      break;
+    case Activation::kGeluTanh:
+      u = at::gelu(u, "tanh");
+      break;
+    case Activation::kRelu:
+      u = at::relu(u);
+      break;
   }
   return at::linear(u, layer.down_w, layer.down_b);
 }
@@ -196,17 +253,21 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
   TORCH_CHECK(t <= c.max_position_embeddings, "sequence of ", t,
               " tokens exceeds max_position_embeddings ",
               c.max_position_embeddings);
-  torch::Tensor x = at::embedding(word_, ids) +
-                    position_.narrow(0, 0, t).unsqueeze(0);
+  torch::Tensor x =
+      at::embedding(word_, ids) + position_.narrow(0, 0, t).unsqueeze(0);
   if (token_type_.defined()) x = x + at::embedding(token_type_, type_ids);
   const std::vector<int64_t> norm_shape{c.hidden_size};
   x = at::layer_norm(x, norm_shape, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
-  // Key-padding mask [B, 1, 1, T]: padded keys get no attention.
-  const torch::Tensor key_mask = mask.to(torch::kBool).unsqueeze(1).unsqueeze(1);
+  // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
+  const torch::Tensor key_mask =
+      torch::zeros({mask.size(0), 1, 1, t}, x.options())
+          .masked_fill_(mask.eq(0).view({mask.size(0), 1, 1, t}),
+                        -std::numeric_limits<float>::infinity());
   for (const Layer& layer : layers_) {
     if (c.norm == NormPlacement::kPost) {
       x = at::layer_norm(x + Attention(layer, x, key_mask), norm_shape,
-                         layer.attn_norm_w, layer.attn_norm_b, c.layer_norm_eps);
+                         layer.attn_norm_w, layer.attn_norm_b,
+                         c.layer_norm_eps);
       x = at::layer_norm(x + Ffn(layer, x), norm_shape, layer.ffn_norm_w,
                          layer.ffn_norm_b, c.layer_norm_eps);
     } else {

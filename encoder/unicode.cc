@@ -132,9 +132,20 @@ void AppendUtf8(char32_t cp, std::string& out) {
 
 bool IsWhitespace(char32_t cp) {
   switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20:
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029:
-    case 0x202F: case 0x205F: case 0x3000:
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -174,7 +185,8 @@ std::u32string Nfd(const std::u32string& text) {
       out.push_back(kHangulLBase + s / (kHangulVCount * kHangulTCount));
       out.push_back(kHangulVBase +
                     (s % (kHangulVCount * kHangulTCount)) / kHangulTCount);
-      if (s % kHangulTCount != 0) out.push_back(kHangulTBase + s % kHangulTCount);
+      if (s % kHangulTCount != 0)
+        out.push_back(kHangulTBase + s % kHangulTCount);
     } else if (const MappingEntry* e = FindMapping(kDecompositions, cp)) {
       out.append(kDecompositionData + e->offset, e->length);
     } else {

@@ -10,9 +10,9 @@
 #define DIFFRANK_ENCODER_UNICODE_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace diffrank::encoder::unicode {
 

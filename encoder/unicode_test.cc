@@ -12,8 +12,9 @@ TEST(DecodeUtf8, DecodesMultibyteText) {
 }
 
 TEST(DecodeUtf8, RejectsMalformedSequencesWithOffset) {
-  for (const char* bad : {"ab\xC3", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
-                          "x\x80", "\xE4\xB8", "\xFF", "\xC3\x28"}) {
+  for (const char* bad :
+       {"ab\xC3", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "x\x80",
+        "\xE4\xB8", "\xFF", "\xC3\x28"}) {
     auto s = DecodeUtf8(bad);
     ASSERT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
@@ -42,7 +43,7 @@ TEST(Classes, MatchBertDefinitions) {
   EXPECT_TRUE(IsWhitespace(U'\t'));
   EXPECT_TRUE(IsWhitespace(0x3000));
   EXPECT_FALSE(IsControl(U'\n'));
-  EXPECT_TRUE(IsControl(0x200B));  // zero width space is Cf
+  EXPECT_TRUE(IsControl(0x200B));    // zero width space is Cf
   EXPECT_TRUE(IsPunctuation(U'$'));  // ASCII symbol counts as punctuation
   EXPECT_TRUE(IsPunctuation(0x3002));
   EXPECT_TRUE(IsChineseChar(0x4E2D));

@@ -13,7 +13,7 @@ debs=(
   # LibTorch 1.13 (CPU) and the OpenMP build of OpenBLAS: with the reference
   # BLAS LibTorch on CPU is 30-50x slower.
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
-  libfaiss-dev libsqlite3-dev sqlite3
+  libfaiss-dev libsqlite3-dev sqlite3 zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -2,6 +2,7 @@
 //
 //   diffrank-encoder-bench --model DIR --batch B --seq T [--iters N]
 //                          [--warmup W] [--device auto|cpu|cuda]
+//                          [--precision auto|fp32|bf16]
 // Runs full-length random token batches (fixed seed) through Encoder::Run and
 // prints one JSON line: {"impl":"cpp", "batch", "seq", "tokens_per_s",
 // "p50_ms", "p90_ms", "mean_ms", "device", "torch"}. train/bench_encoder.py
@@ -20,18 +21,30 @@
 namespace de = diffrank::encoder;
 
 int main(int argc, char** argv) {
-  std::string model, device = "auto";
+  std::string model, device = "auto", precision = "auto";
   int batch = 32, seq = 128, iters = 20, warmup = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
-    if (a == "--model") model = v;
-    else if (a == "--batch") batch = std::atoi(v.c_str());
-    else if (a == "--seq") seq = std::atoi(v.c_str());
-    else if (a == "--iters") iters = std::atoi(v.c_str());
-    else if (a == "--warmup") warmup = std::atoi(v.c_str());
-    else if (a == "--threads") threads = std::atoi(v.c_str());
-    else if (a == "--device") device = v;
-    else { std::cerr << "unknown flag " << a << "\n"; return 2; }
+    if (a == "--model")
+      model = v;
+    else if (a == "--batch")
+      batch = std::atoi(v.c_str());
+    else if (a == "--seq")
+      seq = std::atoi(v.c_str());
+    else if (a == "--iters")
+      iters = std::atoi(v.c_str());
+    else if (a == "--warmup")
+      warmup = std::atoi(v.c_str());
+    else if (a == "--threads")
+      threads = std::atoi(v.c_str());
+    else if (a == "--device")
+      device = v;
+    else if (a == "--precision")
+      precision = v;
+    else {
+      std::cerr << "unknown flag " << a << "\n";
+      return 2;
+    }
   }
   if (model.empty() || batch <= 0 || seq < 2 || iters <= 0) {
     std::cerr << "usage: diffrank-encoder-bench --model DIR --batch B --seq T "
@@ -44,6 +57,9 @@ int main(int argc, char** argv) {
   opts.device = device == "cpu"    ? de::Device::kCpu
                 : device == "cuda" ? de::Device::kCuda
                                    : de::Device::kAuto;
+  opts.precision = precision == "fp32"   ? de::Precision::kFloat32
+                   : precision == "bf16" ? de::Precision::kBFloat16
+                                         : de::Precision::kAuto;
   auto enc = de::Encoder::Create(opts);
   if (!enc.ok()) {
     std::cerr << enc.status() << "\n";
@@ -57,7 +73,7 @@ int main(int argc, char** argv) {
   std::uniform_int_distribution<int> tok(1000, e.config().vocab_size - 1);
   for (int r = 0; r < batch; ++r) {
     for (int t = 0; t < seq; ++t) {
-      b.ids.push_back(t == 0 ? e.tokenizer().cls_id()
+      b.ids.push_back(t == 0         ? e.tokenizer().cls_id()
                       : t == seq - 1 ? e.tokenizer().sep_id()
                                      : tok(rng));
       b.type_ids.push_back(0);

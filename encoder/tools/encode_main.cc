@@ -1,7 +1,8 @@
 // diffrank-encode: runs a model directory over a file of inputs, offline.
 //
 //   diffrank-encode --model DIR --input IN --output OUT.safetensors
-//                   [--device auto|cpu|cuda] [--batch_size N]
+//                   [--device auto|cpu|cuda] [--precision auto|fp32|bf16]
+//                   [--batch_size N]
 // IN is either JSON lines ({"text": ...} for a bi-encoder, {"query": ...,
 // "passage": ...} for a cross-encoder) or a safetensors file holding int64
 // input_ids, token_type_ids and attention_mask [B, T] (run as one batch).
@@ -30,13 +31,15 @@ int Fail(const std::string& msg) {
 }
 
 constexpr char kUsage[] =
-    "usage: diffrank-encode --model DIR --input FILE --output FILE.safetensors\n"
-    "       [--device auto|cpu|cuda] [--batch_size N (default 32)]\n";
+    "usage: diffrank-encode --model DIR --input FILE --output "
+    "FILE.safetensors\n"
+    "       [--device auto|cpu|cuda] [--precision auto|fp32|bf16]\n"
+    "       [--batch_size N (default 32)]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model, input, output, device = "auto";
+  std::string model, input, output, device = "auto", precision = "auto";
   int batch_size = 32;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -47,13 +50,25 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--model") model = value();
-    else if (a == "--input") input = value();
-    else if (a == "--output") output = value();
-    else if (a == "--device") device = value();
-    else if (a == "--batch_size") batch_size = std::atoi(value().c_str());
-    else if (a == "--help" || a == "-h") { std::cout << kUsage; return 0; }
-    else { std::cerr << "unknown flag " << a << "\n" << kUsage; return 2; }
+    if (a == "--model")
+      model = value();
+    else if (a == "--input")
+      input = value();
+    else if (a == "--output")
+      output = value();
+    else if (a == "--device")
+      device = value();
+    else if (a == "--precision")
+      precision = value();
+    else if (a == "--batch_size")
+      batch_size = std::atoi(value().c_str());
+    else if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      std::cerr << "unknown flag " << a << "\n" << kUsage;
+      return 2;
+    }
   }
   if (model.empty() || input.empty() || output.empty() || batch_size <= 0) {
     std::cerr << kUsage;
@@ -61,9 +76,18 @@ int main(int argc, char** argv) {
   }
   de::EncoderOptions opts;
   opts.model_dir = model;
-  if (device == "cpu") opts.device = de::Device::kCpu;
-  else if (device == "cuda") opts.device = de::Device::kCuda;
-  else if (device != "auto") return Fail("--device must be auto, cpu or cuda");
+  if (device == "cpu")
+    opts.device = de::Device::kCpu;
+  else if (device == "cuda")
+    opts.device = de::Device::kCuda;
+  else if (device != "auto")
+    return Fail("--device must be auto, cpu or cuda");
+  if (precision == "fp32")
+    opts.precision = de::Precision::kFloat32;
+  else if (precision == "bf16")
+    opts.precision = de::Precision::kBFloat16;
+  else if (precision != "auto")
+    return Fail("--precision must be auto, fp32 or bf16");
   auto enc = de::Encoder::Create(opts);
   if (!enc.ok()) return Fail(std::string(enc.status().message()));
   const de::Encoder& e = **enc;
@@ -112,7 +136,8 @@ int main(int argc, char** argv) {
       if (line.empty()) continue;
       auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_discarded() || !j.is_object()) {
-        return Fail(input + ":" + std::to_string(lineno) + ": not a JSON object");
+        return Fail(input + ":" + std::to_string(lineno) +
+                    ": not a JSON object");
       }
       absl::StatusOr<de::Encoding> enc_line;
       if (e.config().role == de::Role::kCrossEncoder) {
@@ -124,7 +149,8 @@ int main(int argc, char** argv) {
                                             j["passage"].get<std::string>());
       } else {
         if (!j.contains("text")) {
-          return Fail(input + ":" + std::to_string(lineno) + ": needs \"text\"");
+          return Fail(input + ":" + std::to_string(lineno) +
+                      ": needs \"text\"");
         }
         enc_line = e.tokenizer().Encode(j["text"].get<std::string>());
       }
@@ -144,13 +170,17 @@ int main(int argc, char** argv) {
   std::vector<de::TensorToWrite> tensors;
   std::vector<int64_t> shape{rows};
   if (e.config().role == de::Role::kBiEncoder) shape.push_back(e.dimension());
-  tensors.push_back({"output", de::DType::kF32, shape,
-                     absl::string_view(reinterpret_cast<const char*>(out.data()),
-                                      out.size() * sizeof(float))});
+  tensors.push_back(
+      {"output", de::DType::kF32, shape,
+       absl::string_view(reinterpret_cast<const char*>(out.data()),
+                         out.size() * sizeof(float))});
   if (!truncated.empty()) {
-    tensors.push_back({"truncated", de::DType::kU8, {rows},
-                       absl::string_view(reinterpret_cast<const char*>(truncated.data()),
-                                        truncated.size())});
+    tensors.push_back(
+        {"truncated",
+         de::DType::kU8,
+         {rows},
+         absl::string_view(reinterpret_cast<const char*>(truncated.data()),
+                           truncated.size())});
   }
   if (auto st = de::WriteSafetensors(output, tensors); !st.ok()) {
     return Fail(std::string(st.message()));

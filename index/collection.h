@@ -1,0 +1,175 @@
+// collection.h: one collection of documents, durable and searchable.
+//
+// A collection is a directory (shared ARCHITECTURE.md, "On disk"):
+//   manifest.json  model id, dimension, metric, FAISS factory, counts,
+//                  snapshot file + CRC-32 (manifest.h)
+//   docs.sqlite    WAL-mode SQLite: documents (string id, title, text,
+//                  metadata JSON, vector, integer label), an FTS5 index
+//                  (porter unicode61) over title and text, the set of
+//                  metadata fields. Vectors whose label is >= the snapshot's
+//                  vector count are the log of vectors not yet in the
+//                  snapshot; they are replayed into FAISS on open.
+//   vectors.faiss  FAISS snapshot (position in the index = label).
+// Labels are int64 ids assigned in increasing order; the string id <-> label
+// mapping lives in docs.sqlite. An upsert gives the document a new label, so
+// a replaced or deleted document's old vector stays in FAISS as a dead entry
+// that searches skip (an allow-list bitmap passed into FAISS); Compact()
+// rebuilds without them (also run automatically when more than a third is
+// dead).
+//
+// Durability: Upsert and Delete return after the SQLite transaction commits
+// (synchronous=FULL by default); FAISS is then updated in memory. After a
+// crash, Open replays SQLite into FAISS; a missing, corrupt (CRC mismatch) or
+// stale snapshot is detected and rebuilt from SQLite, never served.
+//
+// Indexes that need training ("IVF1024,Flat", "IVF1024,PQ32") are served by
+// an exact Flat index until the collection holds
+// VectorIndex::MinTrainingVectors(factory) vectors; then the index is trained
+// on all stored vectors and rebuilt (documented fallback, no error).
+//
+// Thread-safety: thread-safe. Any number of concurrent searches and gets run
+// with concurrent upserts and deletes; writers are serialized among
+// themselves. Search parameters are per call.
+#ifndef DIFFRANK_INDEX_COLLECTION_H_
+#define DIFFRANK_INDEX_COLLECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "index/filter.h"
+#include "index/fusion.h"
+#include "index/manifest.h"
+#include "index/types.h"
+#include "index/vector_index.h"
+
+namespace diffrank::index {
+
+class Db;
+class ReaderPool;
+
+// CollectionOptions configures Create and Open.
+struct CollectionOptions {
+  std::string dir;               // the collection directory (required)
+  std::string model_id;          // required; Open refuses another model's index
+  int dimension = 0;             // required; Open refuses another dimension
+  std::string factory = "Flat";  // FAISS factory string (Create only)
+  bool sync_full = true;         // SQLite synchronous=FULL (power-loss safe)
+  // Snapshot FAISS after this many vectors were added since the last one.
+  int64_t snapshot_every = 50000;
+  size_t max_text_bytes = 1 << 20;       // per document text (default 1 MiB)
+  size_t max_metadata_bytes = 64 << 10;  // per document metadata JSON
+  size_t max_id_bytes = 512;
+  int reader_connections = 4;  // pooled read-only SQLite connections
+};
+
+// SearchOptions are per call.
+struct SearchOptions {
+  int top_k = 10;                  // 1 .. 10000
+  SearchKnobs knobs;               // efSearch / nprobe for this call only
+  const Filter* filter = nullptr;  // optional metadata filter
+};
+
+// CollectionStats are counters for operators.
+struct CollectionStats {
+  int64_t documents = 0;
+  int64_t index_vectors = 0;  // including dead entries
+  int64_t dead_vectors = 0;
+  std::string active_factory;  // "Flat" until a trained index is possible
+  int64_t snapshot_vectors = 0;
+  int64_t snapshots_rebuilt = 0;  // snapshots found corrupt or stale on open
+  int64_t disk_bytes = 0;
+};
+
+class Collection {
+ public:
+  // Create makes a new collection directory. AlreadyExists if it holds one;
+  // InvalidArgument for a bad factory string, model id or dimension.
+  static absl::StatusOr<std::unique_ptr<Collection>> Create(
+      const CollectionOptions& options);
+  // Open loads an existing collection. NotFound if absent;
+  // FailedPrecondition if its model id or dimension differ from `options`.
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(
+      const CollectionOptions& options);
+  ~Collection();
+
+  // Upsert inserts or replaces documents (text, metadata and vector together,
+  // atomically: all of the batch or none). Vectors are L2-normalized here.
+  // InvalidArgument names the document index and field: empty or duplicate
+  // id, wrong dimension, NaN/inf or zero vector, oversized text, invalid
+  // metadata JSON (must be an object), invalid UTF-8.
+  absl::Status Upsert(std::vector<Document> docs);
+  // Delete removes documents by id; returns how many existed.
+  absl::StatusOr<int64_t> Delete(const std::vector<std::string>& ids);
+  // DeleteByFilter removes every document matching `filter`.
+  absl::StatusOr<int64_t> DeleteByFilter(const Filter& filter);
+  // Get returns the stored documents among `ids` (missing ids are skipped),
+  // in the order asked.
+  absl::StatusOr<std::vector<Document>> Get(const std::vector<std::string>& ids,
+                                            bool with_vectors = false) const;
+
+  // SearchDense returns the top_k documents by inner product with `query`
+  // (normalized here), among those matching the filter.
+  absl::StatusOr<std::vector<Hit>> SearchDense(
+      const std::vector<float>& query, const SearchOptions& options) const;
+  // SearchLexical returns the top_k documents by FTS5 BM25 for `query`, whose
+  // words are matched as plain terms (any FTS5 syntax is escaped).
+  absl::StatusOr<std::vector<Hit>> SearchLexical(
+      absl::string_view query, const SearchOptions& options) const;
+  // SearchHybrid fuses dense and lexical top lists (each `candidates` long,
+  // default 4 x top_k) into top_k.
+  absl::StatusOr<std::vector<Hit>> SearchHybrid(
+      const std::vector<float>& query_vector, absl::string_view query_text,
+      const SearchOptions& options, const FusionOptions& fusion,
+      int candidates = 0) const;
+
+  // Snapshot writes the FAISS snapshot and manifest now.
+  absl::Status Snapshot();
+  // Compact rebuilds the FAISS index from SQLite without dead entries.
+  absl::Status Compact();
+  CollectionStats Stats() const;
+
+ private:
+  explicit Collection(CollectionOptions options);
+  absl::Status Init(bool create);
+  absl::Status LoadOrRebuildIndex();
+  absl::Status RebuildIndexLocked(bool reassign_labels);
+  absl::Status ValidateDocument(Document& doc, size_t index) const;
+  absl::StatusOr<std::vector<int64_t>> FilterLabels(const Filter& filter) const;
+  absl::Status MaybeSnapshotLocked();
+  absl::Status SnapshotLocked();
+  absl::Status RemoveLabelsLocked(const std::vector<int64_t>& labels);
+  absl::StatusOr<std::vector<Hit>> LabelsToHits(
+      const std::vector<std::pair<int64_t, float>>& found, bool dense,
+      int limit) const;
+  absl::flat_hash_set<std::string> KnownFields() const;
+
+  const CollectionOptions options_;
+  Manifest manifest_;           // guarded by write_mu_ after Init
+  int dimension_ = 0;           // constant after Init
+  std::mutex write_mu_;         // serializes writers (and the writer Db)
+  std::unique_ptr<Db> writer_;  // guarded by write_mu_
+  std::unique_ptr<ReaderPool> readers_;
+  mutable std::shared_mutex index_mu_;  // guards index_, live_, counters below
+  std::unique_ptr<VectorIndex> index_;
+  Bitmap live_;  // bit per label: document exists
+  int64_t live_count_ = 0;
+  std::string active_factory_;
+  int64_t added_since_snapshot_ = 0;
+  int64_t epoch_ = 0;
+  std::atomic<int64_t> snapshots_rebuilt_{0};
+  std::atomic<int64_t> snapshot_vectors_{0};
+  mutable std::mutex fields_mu_;
+  absl::flat_hash_set<std::string> fields_;  // guarded by fields_mu_
+};
+
+}  // namespace diffrank::index
+
+#endif  // DIFFRANK_INDEX_COLLECTION_H_

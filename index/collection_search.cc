@@ -1,0 +1,289 @@
+// collection_search.cc: the read path of a collection (get, dense, lexical,
+// hybrid search, filters).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <queue>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "common/utf8.h"
+#include "index/collection.h"
+#include "index/collection_internal.h"
+#include "index/reader_pool.h"
+#include "index/sqlite_db.h"
+
+namespace diffrank::index {
+namespace internal {
+
+int BindParams(Stmt& s, const std::vector<FilterValue>& params, int first) {
+  int i = first;
+  for (const FilterValue& v : params) {
+    if (const auto* str = std::get_if<std::string>(&v)) {
+      s.Bind(i++, absl::string_view(*str));
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      s.Bind(i++, *d);
+    } else {
+      s.Bind(i++, static_cast<int64_t>(std::get<bool>(v) ? 1 : 0));
+    }
+  }
+  return i;
+}
+
+std::string FtsMatchExpression(absl::string_view text) {
+  std::vector<std::string> terms;
+  for (absl::string_view word : absl::StrSplit(
+           text, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty())) {
+    // Keep letters, digits and non-ASCII bytes; ASCII punctuation separates
+    // nothing and means nothing (as in the FTS5 BM25 anchor script).
+    std::string t;
+    for (char c : word) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x80 || absl::ascii_isalnum(u)) t.push_back(c);
+    }
+    if (t.empty()) continue;
+    // A quoted FTS5 string is literal; double any quote inside (none remain
+    // after the filter above, but keep the rule in one place).
+    std::string quoted = "\"";
+    for (char c : t) {
+      quoted.push_back(c);
+      if (c == '"') quoted.push_back('"');
+    }
+    quoted.push_back('"');
+    terms.push_back(std::move(quoted));
+    if (terms.size() >= 256) break;  // bound the query size
+  }
+  return absl::StrJoin(terms, " OR ");
+}
+
+}  // namespace internal
+
+namespace {
+
+constexpr int kMaxTopK = 10000;
+// Filtered dense searches whose allowed set is at most this large are
+// answered exactly from the stored vectors instead of by the ANN index.
+constexpr int64_t kExactFilterLimit = 4096;
+
+// Overfetch asks FAISS for a few more than top_k: a document replaced or
+// deleted between the FAISS search and the id lookup is skipped, and the
+// spares keep the answer at top_k.
+int Overfetch(int top_k) { return top_k + std::max(8, top_k / 4); }
+
+absl::Status CheckTopK(int top_k) {
+  if (top_k < 1 || top_k > kMaxTopK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k must be in [1, ", kMaxTopK, "], got ", top_k));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeQuery(std::vector<float>& q, int dim) {
+  if (static_cast<int>(q.size()) != dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "query vector has dimension ", q.size(), ", the collection has ", dim));
+  }
+  double norm = 0;
+  for (float x : q) {
+    if (!std::isfinite(x)) {
+      return absl::InvalidArgumentError(
+          "query vector contains NaN or infinity");
+    }
+    norm += double(x) * x;
+  }
+  if (norm == 0) return absl::InvalidArgumentError("query vector is all zeros");
+  const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+  for (float& x : q) x *= inv;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Document>> Collection::Get(
+    const std::vector<std::string>& ids, bool with_vectors) const {
+  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db->Prepare(
+          "SELECT id, title, text, metadata, vector FROM docs WHERE id = ?"));
+  std::vector<Document> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    s.Bind(1, id);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) {
+      Document d;
+      d.id = s.Text(0);
+      d.title = s.Text(1);
+      d.text = s.Text(2);
+      d.metadata = s.Text(3);
+      if (with_vectors) {
+        const auto* v = static_cast<const float*>(s.Blob(4));
+        d.vector.assign(v, v + s.Bytes(4) / sizeof(float));
+      }
+      out.push_back(std::move(d));
+    }
+    RETURN_IF_ERROR(s.Reset());
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> Collection::FilterLabels(
+    const Filter& filter) const {
+  ASSIGN_OR_RETURN(SqlPredicate pred, CompileFilter(filter, KnownFields()));
+  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(absl::StrCat("SELECT label FROM docs AS d WHERE ",
+                                       pred.sql)));
+  internal::BindParams(s, pred.params, 1);
+  std::vector<int64_t> labels;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    labels.push_back(s.Int(0));
+  }
+  return labels;
+}
+
+absl::StatusOr<std::vector<Hit>> Collection::LabelsToHits(
+    const std::vector<std::pair<int64_t, float>>& found, bool dense,
+    int limit) const {
+  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM docs WHERE label = ?"));
+  std::vector<Hit> hits;
+  for (const auto& [label, score] : found) {
+    if (static_cast<int>(hits.size()) >= limit) break;
+    s.Bind(1, label);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) {  // a document deleted since the search is skipped
+      Hit h;
+      h.id = s.Text(0);
+      h.score = score;
+      if (dense) {
+        h.dense_score = score;
+        h.dense_rank = static_cast<int>(hits.size()) + 1;
+      }
+      hits.push_back(std::move(h));
+    }
+    RETURN_IF_ERROR(s.Reset());
+  }
+  return hits;
+}
+
+absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
+    const std::vector<float>& query, const SearchOptions& options) const {
+  RETURN_IF_ERROR(CheckTopK(options.top_k));
+  std::vector<float> q = query;
+  RETURN_IF_ERROR(NormalizeQuery(q, dimension_));
+  std::vector<std::pair<int64_t, float>> found;
+  if (options.filter != nullptr) {
+    ASSIGN_OR_RETURN(std::vector<int64_t> labels,
+                     FilterLabels(*options.filter));
+    if (static_cast<int64_t>(labels.size()) <= kExactFilterLimit) {
+      // Exact: score the few allowed documents from their stored vectors.
+      ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+      ASSIGN_OR_RETURN(Stmt s,
+                       db->Prepare("SELECT vector FROM docs WHERE label = ?"));
+      using Entry = std::pair<float, int64_t>;  // min-heap of the best top_k
+      std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> best;
+      for (int64_t label : labels) {
+        s.Bind(1, label);
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (row && s.Bytes(0) == dimension_ * static_cast<int>(sizeof(float))) {
+          const auto* v = static_cast<const float*>(s.Blob(0));
+          float ip = 0;
+          for (int i = 0; i < dimension_; ++i) ip += v[i] * q[i];
+          best.emplace(ip, label);
+          if (static_cast<int>(best.size()) > options.top_k) best.pop();
+        }
+        RETURN_IF_ERROR(s.Reset());
+      }
+      while (!best.empty()) {
+        found.emplace_back(best.top().second, best.top().first);
+        best.pop();
+      }
+      std::reverse(found.begin(), found.end());
+      return LabelsToHits(found, /*dense=*/true, options.top_k);
+    }
+    Bitmap allow;
+    {
+      std::shared_lock<std::shared_mutex> l(index_mu_);
+      allow.assign(live_.size(), 0);
+      for (int64_t label : labels) {
+        if (static_cast<size_t>(label / 8) < allow.size()) {
+          allow[label / 8] |= static_cast<uint8_t>(1u << (label % 8));
+        }
+      }
+      for (size_t i = 0; i < allow.size(); ++i) allow[i] &= live_[i];
+      ASSIGN_OR_RETURN(found, index_->Search(q.data(), Overfetch(options.top_k),
+                                             options.knobs, &allow));
+    }
+    return LabelsToHits(found, /*dense=*/true, options.top_k);
+  }
+  {
+    std::shared_lock<std::shared_mutex> l(index_mu_);
+    const bool all_live = live_count_ == index_->size();
+    ASSIGN_OR_RETURN(
+        found, index_->Search(q.data(), Overfetch(options.top_k), options.knobs,
+                              all_live ? nullptr : &live_));
+  }
+  return LabelsToHits(found, /*dense=*/true, options.top_k);
+}
+
+absl::StatusOr<std::vector<Hit>> Collection::SearchLexical(
+    absl::string_view query, const SearchOptions& options) const {
+  RETURN_IF_ERROR(CheckTopK(options.top_k));
+  if (Utf8ErrorOffset(query) != absl::string_view::npos) {
+    return absl::InvalidArgumentError("query text is not valid UTF-8");
+  }
+  const std::string match = internal::FtsMatchExpression(query);
+  std::vector<Hit> hits;
+  if (match.empty()) return hits;
+  SqlPredicate pred;
+  if (options.filter != nullptr) {
+    ASSIGN_OR_RETURN(pred, CompileFilter(*options.filter, KnownFields()));
+  }
+  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db->Prepare(absl::StrCat(
+          "SELECT d.id, bm25(docs_fts) AS s FROM docs_fts JOIN docs AS d"
+          " ON d.label = docs_fts.rowid WHERE docs_fts MATCH ?",
+          pred.sql.empty() ? "" : absl::StrCat(" AND ", pred.sql),
+          " ORDER BY s LIMIT ?")));
+  s.Bind(1, match);
+  const int next = internal::BindParams(s, pred.params, 2);
+  s.Bind(next, static_cast<int64_t>(options.top_k));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Hit h;
+    h.id = s.Text(0);
+    h.score = -s.Double(1);  // FTS5 bm25() is negated: lower is better
+    h.lexical_score = h.score;
+    h.lexical_rank = static_cast<int>(hits.size()) + 1;
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+absl::StatusOr<std::vector<Hit>> Collection::SearchHybrid(
+    const std::vector<float>& query_vector, absl::string_view query_text,
+    const SearchOptions& options, const FusionOptions& fusion,
+    int candidates) const {
+  RETURN_IF_ERROR(CheckTopK(options.top_k));
+  SearchOptions each = options;
+  each.top_k =
+      std::min(kMaxTopK, candidates > 0 ? candidates : 4 * options.top_k);
+  if (each.top_k < options.top_k) {
+    return absl::InvalidArgumentError("candidates must be at least top_k");
+  }
+  ASSIGN_OR_RETURN(std::vector<Hit> dense, SearchDense(query_vector, each));
+  ASSIGN_OR_RETURN(std::vector<Hit> lexical, SearchLexical(query_text, each));
+  return Fuse(dense, lexical, fusion, options.top_k);
+}
+
+}  // namespace diffrank::index

@@ -1,0 +1,62 @@
+#include "index/filter.h"
+
+#include "gtest/gtest.h"
+
+namespace diffrank::index {
+namespace {
+
+const absl::flat_hash_set<std::string> kKnown = {"lang", "year", "tags", "a"};
+
+TEST(Filter, ParsesLeavesAndTrees) {
+  auto f = ParseFilterJson(
+      R"({"and": [{"field": "lang", "in": ["en", "fr"]},
+                  {"or": [{"field": "year", "gte": 1990, "lt": 2000},
+                          {"field": "tags", "eq": true}]}]})");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->op, Filter::Op::kAnd);
+  EXPECT_EQ(f->children[0].values.size(), 2u);
+  EXPECT_EQ(*f->children[1].children[0].gte, 1990);
+  auto sql = CompileFilter(*f, kKnown);
+  ASSERT_TRUE(sql.ok()) << sql.status();
+  EXPECT_NE(sql->sql.find(" AND "), std::string::npos);
+  EXPECT_NE(sql->sql.find(" OR "), std::string::npos);
+  // Values are bound, never spliced into the SQL.
+  EXPECT_EQ(sql->sql.find("en"), std::string::npos);
+  EXPECT_EQ(sql->params.size(), 1u + 2 + 1 + 4 + 1 + 1);
+}
+
+TEST(Filter, MalformedFiltersAreInvalidArgument) {
+  for (const char* bad :
+       {"[]", "{}", "not json", R"({"field": 3, "eq": 1})", R"({"field": "a"})",
+        R"({"field": "a", "eq": 1, "in": [1]})", R"({"field": "a", "in": []})",
+        R"({"field": "a", "eq": [1]})", R"({"field": "a", "gt": "x"})",
+        R"({"field": "a", "like": "x"})", R"({"and": []})",
+        R"({"and": [{"field": "a", "eq": 1}], "x": 1})",
+        R"({"field": "a", "eq": null})"}) {
+    auto f = ParseFilterJson(bad);
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(Filter, UnknownAndInvalidFieldsAreRejectedAtCompile) {
+  auto f = ParseFilterJson(R"({"field": "colour", "eq": "red"})");
+  ASSERT_TRUE(f.ok());
+  auto st = CompileFilter(*f, kKnown).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("unknown filter field \"colour\""),
+            std::string::npos);
+  auto inj = ParseFilterJson(R"({"field": "a') OR 1=1 --", "eq": 1})");
+  ASSERT_TRUE(inj.ok());
+  EXPECT_EQ(CompileFilter(*inj, kKnown).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Filter, DeepNestingIsBounded) {
+  std::string s = R"({"field": "a", "eq": 1})";
+  for (int i = 0; i < 40; ++i) s = R"({"and": [)" + s + "]}";
+  EXPECT_EQ(ParseFilterJson(s).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace diffrank::index
