@@ -34,26 +34,20 @@ int BindParams(Stmt& s, const std::vector<FilterValue>& params, int first) {
 }
 
 std::string FtsMatchExpression(absl::string_view text) {
+  // ASCII punctuation separates terms, as FTS5's unicode61 tokenizer does for
+  // the documents ("e-mail" -> e, mail); non-ASCII bytes are kept and left to
+  // the tokenizer inside the quotes.
+  std::string cleaned(text);
+  for (char& c : cleaned) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80 && !absl::ascii_isalnum(u)) c = ' ';
+  }
   std::vector<std::string> terms;
-  for (absl::string_view word : absl::StrSplit(
-           text, absl::ByAnyChar(" \t\n\r\f\v"), absl::SkipEmpty())) {
-    // Keep letters, digits and non-ASCII bytes; ASCII punctuation separates
-    // nothing and means nothing (as in the FTS5 BM25 anchor script).
-    std::string t;
-    for (char c : word) {
-      const auto u = static_cast<unsigned char>(c);
-      if (u >= 0x80 || absl::ascii_isalnum(u)) t.push_back(c);
-    }
-    if (t.empty()) continue;
-    // A quoted FTS5 string is literal; double any quote inside (none remain
-    // after the filter above, but keep the rule in one place).
-    std::string quoted = "\"";
-    for (char c : t) {
-      quoted.push_back(c);
-      if (c == '"') quoted.push_back('"');
-    }
-    quoted.push_back('"');
-    terms.push_back(std::move(quoted));
+  for (absl::string_view word :
+       absl::StrSplit(cleaned, ' ', absl::SkipEmpty())) {
+    // A double-quoted FTS5 string is a literal; no quote can remain here,
+    // so no user text is ever FTS5 syntax.
+    terms.push_back(absl::StrCat("\"", word, "\""));
     if (terms.size() >= 256) break;  // bound the query size
   }
   return absl::StrJoin(terms, " OR ");
