@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <queue>
 
 #include "absl/strings/ascii.h"
@@ -146,15 +147,16 @@ absl::StatusOr<std::vector<Hit>> Collection::LabelsToHits(
     const std::vector<std::pair<int64_t, float>>& found, bool dense,
     int limit) const {
   ASSIGN_OR_RETURN(auto db, readers_->Acquire());
-  ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM docs WHERE label = ?"));
+  ASSIGN_OR_RETURN(StmtLease s,
+                   db->Cached("SELECT id FROM docs WHERE label = ?"));
   std::vector<Hit> hits;
   for (const auto& [label, score] : found) {
     if (static_cast<int>(hits.size()) >= limit) break;
-    s.Bind(1, label);
-    ASSIGN_OR_RETURN(bool row, s.Step());
+    s->Bind(1, label);
+    ASSIGN_OR_RETURN(bool row, s->Step());
     if (row) {  // a document deleted since the search is skipped
       Hit h;
-      h.id = s.Text(0);
+      h.id = s->Text(0);
       h.score = score;
       if (dense) {
         h.dense_score = score;
@@ -162,7 +164,7 @@ absl::StatusOr<std::vector<Hit>> Collection::LabelsToHits(
       }
       hits.push_back(std::move(h));
     }
-    RETURN_IF_ERROR(s.Reset());
+    RETURN_IF_ERROR(s->Reset());
   }
   return hits;
 }
@@ -241,22 +243,34 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchLexical(
     ASSIGN_OR_RETURN(pred, CompileFilter(*options.filter, KnownFields()));
   }
   ASSIGN_OR_RETURN(auto db, readers_->Acquire());
-  ASSIGN_OR_RETURN(
-      Stmt s,
-      db->Prepare(absl::StrCat(
-          "SELECT d.id, bm25(docs_fts) AS s FROM docs_fts JOIN docs AS d"
-          " ON d.label = docs_fts.rowid WHERE docs_fts MATCH ?",
-          pred.sql.empty() ? "" : absl::StrCat(" AND ", pred.sql),
-          " ORDER BY s LIMIT ?")));
-  s.Bind(1, match);
-  const int next = internal::BindParams(s, pred.params, 2);
-  s.Bind(next, static_cast<int64_t>(options.top_k));
+  const std::string sql = absl::StrCat(
+      "SELECT d.id, bm25(docs_fts) AS s FROM docs_fts JOIN docs AS d"
+      " ON d.label = docs_fts.rowid WHERE docs_fts MATCH ?",
+      pred.sql.empty() ? "" : absl::StrCat(" AND ", pred.sql),
+      " ORDER BY s LIMIT ?");
+  // Unfiltered queries share one cached statement; filtered ones (whose SQL
+  // varies with the filter's shape) are prepared per call.
+  std::optional<Stmt> fresh;
+  std::optional<StmtLease> cached;
+  Stmt* s = nullptr;
+  if (pred.sql.empty()) {
+    ASSIGN_OR_RETURN(StmtLease lease, db->Cached(sql));
+    cached.emplace(std::move(lease));
+    s = &**cached;
+  } else {
+    ASSIGN_OR_RETURN(Stmt st, db->Prepare(sql));
+    fresh.emplace(std::move(st));
+    s = &*fresh;
+  }
+  s->Bind(1, match);
+  const int next = internal::BindParams(*s, pred.params, 2);
+  s->Bind(next, static_cast<int64_t>(options.top_k));
   while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
+    ASSIGN_OR_RETURN(bool row, s->Step());
     if (!row) break;
     Hit h;
-    h.id = s.Text(0);
-    h.score = -s.Double(1);  // FTS5 bm25() is negated: lower is better
+    h.id = s->Text(0);
+    h.score = -s->Double(1);  // FTS5 bm25() is negated: lower is better
     h.lexical_score = h.score;
     h.lexical_rank = static_cast<int>(hits.size()) + 1;
     hits.push_back(std::move(h));

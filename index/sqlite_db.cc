@@ -101,7 +101,21 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path,
   return db;
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  cache_.clear();  // finalize statements before closing
+  sqlite3_close_v2(db_);
+}
+
+absl::StatusOr<StmtLease> Db::Cached(absl::string_view sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    absl::StatusOr<Stmt> s = Prepare(sql);
+    if (!s.ok()) return s.status();
+    it = cache_.emplace(std::string(sql), std::make_unique<Stmt>(*std::move(s)))
+             .first;
+  }
+  return StmtLease(it->second.get());
+}
 
 absl::Status Db::Exec(absl::string_view sql) {
   char* err = nullptr;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -52,6 +53,23 @@ class Stmt {
   sqlite3* db_;
 };
 
+// StmtLease is a cached statement borrowed from its Db; it is reset (ending
+// any read it holds) when the lease ends.
+class StmtLease {
+ public:
+  explicit StmtLease(Stmt* s) : s_(s) {}
+  StmtLease(StmtLease&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  StmtLease(const StmtLease&) = delete;
+  ~StmtLease() {
+    if (s_) s_->Reset().IgnoreError();
+  }
+  Stmt* operator->() { return s_; }
+  Stmt& operator*() { return *s_; }
+
+ private:
+  Stmt* s_;
+};
+
 class Db {
  public:
   struct Options {
@@ -65,12 +83,15 @@ class Db {
 
   absl::Status Exec(absl::string_view sql);
   absl::StatusOr<Stmt> Prepare(absl::string_view sql);
+  // Cached prepares `sql` once per connection and lends it out (hot paths).
+  absl::StatusOr<StmtLease> Cached(absl::string_view sql);
   int64_t Changes() const { return sqlite3_changes64(db_); }
   sqlite3* raw() { return db_; }
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
 // SqliteError turns a result code into a status naming `what`.
