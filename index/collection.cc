@@ -226,12 +226,19 @@ absl::Status Collection::LoadOrRebuildIndex() {
     ++added_since_snapshot_;
   }
   live_.clear();
+  ids_by_label_.assign(index_->size(), std::string());
   live_count_ = 0;
-  ASSIGN_OR_RETURN(Stmt all, writer_->Prepare("SELECT label FROM docs"));
+  ASSIGN_OR_RETURN(Stmt all, writer_->Prepare("SELECT label, id FROM docs"));
   while (true) {
     ASSIGN_OR_RETURN(bool row, all.Step());
     if (!row) break;
-    SetBit(live_, all.Int(0), true);
+    const int64_t label = all.Int(0);
+    if (label < 0 || label >= index_->size()) {
+      return absl::DataLossError(
+          absl::StrCat("label ", label, " out of range"));
+    }
+    SetBit(live_, label, true);
+    ids_by_label_[label] = all.Text(1);
     ++live_count_;
   }
   return absl::OkStatus();
@@ -272,11 +279,12 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
   // Dense matrix by label (dead labels stay zero).
   std::vector<float> all(static_cast<size_t>(next_label) * dim, 0.0f);
   Bitmap live;
+  std::vector<std::string> ids(next_label);
   int64_t live_count = 0;
   {
     ASSIGN_OR_RETURN(
         Stmt s,
-        writer_->Prepare("SELECT label, vector FROM docs ORDER BY label"));
+        writer_->Prepare("SELECT label, vector, id FROM docs ORDER BY label"));
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
@@ -288,6 +296,7 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
       }
       std::memcpy(&all[label * dim], s.Blob(1), dim * sizeof(float));
       SetBit(live, label, true);
+      ids[label] = s.Text(2);
       ++live_count;
     }
   }
@@ -307,6 +316,7 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
   RETURN_IF_ERROR(idx->Add(all.data(), next_label));
   index_ = std::move(idx);
   live_ = std::move(live);
+  ids_by_label_ = std::move(ids);
   live_count_ = live_count;
   active_factory_ = factory;
   return SnapshotLocked();
@@ -437,10 +447,17 @@ absl::Status Collection::Upsert(std::vector<Document> docs) {
   for (size_t i = 0; i < docs.size(); ++i) {
     std::copy(docs[i].vector.begin(), docs[i].vector.end(),
               rows.begin() + (new_labels[i] - first) * dimension_);
-    SetBit(live_, new_labels[i], true);
   }
   RETURN_IF_ERROR(index_->Add(rows.data(), last - first + 1));
-  for (int64_t label : old_labels) SetBit(live_, label, false);
+  ids_by_label_.resize(index_->size());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    SetBit(live_, new_labels[i], true);
+    ids_by_label_[new_labels[i]] = std::move(docs[i].id);
+  }
+  for (int64_t label : old_labels) {
+    SetBit(live_, label, false);
+    ids_by_label_[label].clear();
+  }
   live_count_ += static_cast<int64_t>(docs.size() - old_labels.size());
   added_since_snapshot_ += static_cast<int64_t>(docs.size());
   return MaybeSnapshotLocked();
@@ -449,7 +466,12 @@ absl::Status Collection::Upsert(std::vector<Document> docs) {
 absl::Status Collection::RemoveLabelsLocked(
     const std::vector<int64_t>& labels) {
   std::unique_lock<std::shared_mutex> l(index_mu_);
-  for (int64_t label : labels) SetBit(live_, label, false);
+  for (int64_t label : labels) {
+    SetBit(live_, label, false);
+    if (label < static_cast<int64_t>(ids_by_label_.size())) {
+      ids_by_label_[label].clear();
+    }
+  }
   live_count_ -= static_cast<int64_t>(labels.size());
   return MaybeSnapshotLocked();
 }

@@ -15,7 +15,9 @@
 // a replaced or deleted document's old vector stays in FAISS as a dead entry
 // that searches skip (an allow-list bitmap passed into FAISS); Compact()
 // rebuilds without them (also run automatically when more than a third is
-// dead).
+// dead). The label -> id map is also held in memory (about 32 bytes per
+// label plus ids longer than 15 bytes), so a dense search maps its results
+// under the same lock it searched with.
 //
 // Durability: Upsert and Delete return after the SQLite transaction commits
 // (synchronous=FULL by default); FAISS is then updated in memory. After a
@@ -146,9 +148,9 @@ class Collection {
   absl::Status MaybeSnapshotLocked();
   absl::Status SnapshotLocked();
   absl::Status RemoveLabelsLocked(const std::vector<int64_t>& labels);
-  absl::StatusOr<std::vector<Hit>> LabelsToHits(
-      const std::vector<std::pair<int64_t, float>>& found, bool dense,
-      int limit) const;
+  // LabelsToHits maps FAISS labels to hits; caller holds index_mu_ (shared).
+  std::vector<Hit> LabelsToHitsLocked(
+      const std::vector<std::pair<int64_t, float>>& found, int limit) const;
   absl::flat_hash_set<std::string> KnownFields() const;
 
   const CollectionOptions options_;
@@ -159,7 +161,8 @@ class Collection {
   std::unique_ptr<ReaderPool> readers_;
   mutable std::shared_mutex index_mu_;  // guards index_, live_, counters below
   std::unique_ptr<VectorIndex> index_;
-  Bitmap live_;  // bit per label: document exists
+  Bitmap live_;                            // bit per label: document exists
+  std::vector<std::string> ids_by_label_;  // "" for dead labels
   int64_t live_count_ = 0;
   std::string active_factory_;
   int64_t added_since_snapshot_ = 0;

@@ -63,11 +63,6 @@ constexpr int kMaxTopK = 10000;
 // answered exactly from the stored vectors instead of by the ANN index.
 constexpr int64_t kExactFilterLimit = 4096;
 
-// Overfetch asks FAISS for a few more than top_k: a document replaced or
-// deleted between the FAISS search and the id lookup is skipped, and the
-// spares keep the answer at top_k.
-int Overfetch(int top_k) { return top_k + std::max(8, top_k / 4); }
-
 absl::Status CheckTopK(int top_k) {
   if (top_k < 1 || top_k > kMaxTopK) {
     return absl::InvalidArgumentError(
@@ -143,28 +138,21 @@ absl::StatusOr<std::vector<int64_t>> Collection::FilterLabels(
   return labels;
 }
 
-absl::StatusOr<std::vector<Hit>> Collection::LabelsToHits(
-    const std::vector<std::pair<int64_t, float>>& found, bool dense,
-    int limit) const {
-  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
-  ASSIGN_OR_RETURN(StmtLease s,
-                   db->Cached("SELECT id FROM docs WHERE label = ?"));
+std::vector<Hit> Collection::LabelsToHitsLocked(
+    const std::vector<std::pair<int64_t, float>>& found, int limit) const {
   std::vector<Hit> hits;
   for (const auto& [label, score] : found) {
     if (static_cast<int>(hits.size()) >= limit) break;
-    s->Bind(1, label);
-    ASSIGN_OR_RETURN(bool row, s->Step());
-    if (row) {  // a document deleted since the search is skipped
-      Hit h;
-      h.id = s->Text(0);
-      h.score = score;
-      if (dense) {
-        h.dense_score = score;
-        h.dense_rank = static_cast<int>(hits.size()) + 1;
-      }
-      hits.push_back(std::move(h));
+    if (label < 0 || label >= static_cast<int64_t>(ids_by_label_.size()) ||
+        ids_by_label_[label].empty()) {
+      continue;  // deleted since the allow-list was built
     }
-    RETURN_IF_ERROR(s->Reset());
+    Hit h;
+    h.id = ids_by_label_[label];
+    h.score = score;
+    h.dense_score = score;
+    h.dense_rank = static_cast<int>(hits.size()) + 1;
+    hits.push_back(std::move(h));
   }
   return hits;
 }
@@ -193,7 +181,8 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
           float ip = 0;
           for (int i = 0; i < dimension_; ++i) ip += v[i] * q[i];
           best.emplace(ip, label);
-          if (static_cast<int>(best.size()) > options.top_k) best.pop();
+          // A few spares: a document deleted meanwhile is skipped below.
+          if (static_cast<int>(best.size()) > options.top_k + 8) best.pop();
         }
         RETURN_IF_ERROR(s.Reset());
       }
@@ -202,7 +191,8 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
         best.pop();
       }
       std::reverse(found.begin(), found.end());
-      return LabelsToHits(found, /*dense=*/true, options.top_k);
+      std::shared_lock<std::shared_mutex> l(index_mu_);
+      return LabelsToHitsLocked(found, options.top_k);
     }
     Bitmap allow;
     {
@@ -214,19 +204,21 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
         }
       }
       for (size_t i = 0; i < allow.size(); ++i) allow[i] &= live_[i];
-      ASSIGN_OR_RETURN(found, index_->Search(q.data(), Overfetch(options.top_k),
+      ASSIGN_OR_RETURN(found, index_->Search(q.data(), options.top_k,
                                              options.knobs, &allow));
+      return LabelsToHitsLocked(found, options.top_k);
     }
-    return LabelsToHits(found, /*dense=*/true, options.top_k);
   }
   {
     std::shared_lock<std::shared_mutex> l(index_mu_);
     const bool all_live = live_count_ == index_->size();
-    ASSIGN_OR_RETURN(
-        found, index_->Search(q.data(), Overfetch(options.top_k), options.knobs,
-                              all_live ? nullptr : &live_));
+    ASSIGN_OR_RETURN(found,
+                     index_->Search(q.data(), options.top_k, options.knobs,
+                                    all_live ? nullptr : &live_));
+    // Mapped under the same lock: the result matches the live set it was
+    // searched with.
+    return LabelsToHitsLocked(found, options.top_k);
   }
-  return LabelsToHits(found, /*dense=*/true, options.top_k);
 }
 
 absl::StatusOr<std::vector<Hit>> Collection::SearchLexical(

@@ -125,6 +125,46 @@ TEST(Collection, UpsertReplaceDeleteVisibleToBothRetrievers) {
   EXPECT_EQ(c->Stats().documents, 1);
 }
 
+TEST(Collection, HybridFusesBothRetrieversAndKeepsTheirScores) {
+  std::mt19937 rng(12);
+  auto c = *Collection::Create(Opts(TempDir("hybrid")));
+  auto vq = RandomVector(rng, 8);
+  std::vector<Document> docs = {
+      Doc("dense_only", "unrelated words", vq),  // same vector as the query
+      Doc("lexical_only", "zebra crossing", RandomVector(rng, 8)),
+  };
+  for (int i = 0; i < 50; ++i) {
+    docs.push_back(
+        Doc(absl::StrCat("filler", i), "filler text", RandomVector(rng, 8)));
+  }
+  ASSERT_TRUE(c->Upsert(docs).ok());
+  SearchOptions o;
+  o.top_k = 5;
+  auto hits = *c->SearchHybrid(vq, "zebra", o, FusionOptions{});
+  ASSERT_EQ(hits.size(), 5u);
+  std::set<std::string> top2 = {hits[0].id, hits[1].id};
+  EXPECT_EQ(top2, (std::set<std::string>{"dense_only", "lexical_only"}));
+  for (const Hit& h : hits) {
+    if (h.id == "dense_only") {
+      EXPECT_EQ(*h.dense_rank, 1);
+      EXPECT_NEAR(*h.dense_score, 1.0, 1e-5);
+      EXPECT_FALSE(h.lexical_rank.has_value());
+      EXPECT_NEAR(h.score, 1.0 / 61, 1e-9);  // RRF, k = 60
+    }
+    if (h.id == "lexical_only") {
+      EXPECT_EQ(*h.lexical_rank, 1);
+      EXPECT_GT(*h.lexical_score, 0);
+    }
+  }
+  FusionOptions weighted;
+  weighted.method = FusionOptions::Method::kWeighted;
+  weighted.dense_weight = 0.9;
+  auto w = *c->SearchHybrid(vq, "zebra", o, weighted);
+  EXPECT_EQ(w[0].id, "dense_only");
+  EXPECT_EQ(c->SearchHybrid(vq, "zebra", o, {}, 2).status().code(),
+            absl::StatusCode::kInvalidArgument);  // candidates < top_k
+}
+
 TEST(Collection, BadInputIsRejectedAndNothingIsWritten) {
   std::mt19937 rng(2);
   auto c = *Collection::Create(Opts(TempDir("bad")));
