@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 
 namespace diffrank::encoder::unicode {
 namespace {
@@ -64,48 +65,21 @@ constexpr int kHangulVCount = 21, kHangulTCount = 28, kHangulSCount = 11172;
 }  // namespace
 
 absl::StatusOr<std::u32string> DecodeUtf8(absl::string_view text) {
+  if (const size_t bad = Utf8ErrorOffset(text); bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid UTF-8 (malformed, overlong, surrogate or out-of-range "
+        "sequence) at byte offset ",
+        bad));
+  }
+  // Valid from here on: decode without further checks.
   std::u32string out;
   out.reserve(text.size());
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
+  for (size_t i = 0; i < text.size();) {
     const unsigned char b0 = s[i];
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
-    }
-    int len;
-    char32_t cp, min;
-    if ((b0 & 0xE0) == 0xC0) {
-      len = 2, cp = b0 & 0x1F, min = 0x80;
-    } else if ((b0 & 0xF0) == 0xE0) {
-      len = 3, cp = b0 & 0x0F, min = 0x800;
-    } else if ((b0 & 0xF8) == 0xF0) {
-      len = 4, cp = b0 & 0x07, min = 0x10000;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid UTF-8: unexpected byte 0x",
-                       absl::Hex(b0, absl::kZeroPad2), " at offset ", i));
-    }
-    if (i + len > n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid UTF-8: truncated sequence at offset ", i));
-    }
-    for (int k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "invalid UTF-8: bad continuation byte at offset ", i + k));
-      }
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "invalid UTF-8: overlong, surrogate or out-of-range sequence at "
-          "offset ",
-          i));
-    }
+    const int len = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : 4;
+    char32_t cp = len == 1 ? b0 : b0 & (0x7F >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
     out.push_back(cp);
     i += len;
   }

@@ -1,0 +1,49 @@
+"""IR metrics (the definitions of the project's anchors): nDCG@10 with linear gains and log2
+discounts, Recall@100, MRR@10, averaged over queries with at least one positive judgement."""
+import json
+import math
+import os
+
+
+def load_beir(dirpath):
+    """Returns (docs [{_id, title, text}], queries {qid: text}, qrels {qid: {docid: grade>0}})."""
+    with open(os.path.join(dirpath, "corpus.jsonl"), encoding="utf-8") as f:
+        docs = [json.loads(l) for l in f]
+    with open(os.path.join(dirpath, "queries.jsonl"), encoding="utf-8") as f:
+        queries = {q["_id"]: q["text"] for q in map(json.loads, f)}
+    qrels = {}
+    with open(os.path.join(dirpath, "qrels.tsv"), encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            q, d, s = line.rstrip("\n").split("\t")
+            if int(s) > 0:
+                qrels.setdefault(q, {})[d] = int(s)
+    return docs, queries, qrels
+
+
+def ndcg(ranked, rel, k=10):
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sorted(rel.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall(ranked, rel, k=100):
+    return len(set(ranked[:k]) & set(rel)) / len(rel)
+
+
+def mrr(ranked, rel, k=10):
+    for i, d in enumerate(ranked[:k]):
+        if d in rel:
+            return 1 / (i + 1)
+    return 0.0
+
+
+def evaluate(run, qrels):
+    """run: {qid: [docid, ...] best first} -> mean metrics over judged queries in the run."""
+    qs = [q for q in qrels if q in run]
+    n = len(qs) or 1
+    return {"queries": len(qs),
+            "ndcg@10": round(sum(ndcg(run[q], qrels[q]) for q in qs) / n, 4),
+            "recall@100": round(sum(recall(run[q], qrels[q]) for q in qs) / n, 4),
+            "mrr@10": round(sum(mrr(run[q], qrels[q]) for q in qs) / n, 4)}

@@ -1,0 +1,68 @@
+"""Retrieval as the service does it, in Python, for evaluation and hard-negative mining.
+
+BM25: SQLite FTS5 with the `porter unicode61` tokenizer over title + " " + text, the query's
+words split at ASCII punctuation and OR'ed as quoted terms (index/collection_search.cc does the
+same). Dense: inner product of L2-normalized embeddings. Hybrid: reciprocal rank fusion (k=60).
+"""
+import re
+import sqlite3
+
+import numpy as np
+import torch
+
+_PUNCT = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
+
+
+def fts_match(text):
+    terms = [t for t in _PUNCT.sub(" ", text).split() if t]
+    return " OR ".join(f'"{t}"' for t in terms[:256])
+
+
+class Bm25:
+    def __init__(self, ids, texts):
+        self.ids = list(ids)
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE VIRTUAL TABLE d USING fts5(body, tokenize='porter unicode61')")
+        self.db.executemany("INSERT INTO d(rowid, body) VALUES (?, ?)",
+                            [(i, t) for i, t in enumerate(texts)])
+
+    def search(self, query, k=100):
+        m = fts_match(query)
+        if not m:
+            return []
+        rows = self.db.execute("SELECT rowid, -bm25(d) FROM d WHERE d MATCH ? ORDER BY bm25(d) "
+                               "LIMIT ?", (m, k)).fetchall()
+        return [(self.ids[r], s) for r, s in rows]
+
+
+def rrf(rankings, k=60, top=100):
+    scores = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank + 1)
+    return [d for d, _ in sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:top]]
+
+
+@torch.inference_mode()
+def embed(model, tokenizer, texts, max_length, batch_size=64):
+    """Embeds texts with a diffrank bi-encoder (PyTorch reference); returns float32 [N, d]."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.cfg.hidden_size), dtype=np.float32)
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt")
+        out[idx] = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float().numpy()
+    return out
+
+
+@torch.inference_mode()
+def score_pairs(model, tokenizer, query, passages, max_length, batch_size=32):
+    """Cross-encoder logits for (query, passage) pairs."""
+    out = []
+    for s in range(0, len(passages), batch_size):
+        enc = tokenizer([query] * len(passages[s:s + batch_size]), passages[s:s + batch_size],
+                        padding=True, truncation="longest_first", max_length=max_length,
+                        return_tensors="pt")
+        out.extend(model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float().tolist())
+    return out

