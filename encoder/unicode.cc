@@ -65,7 +65,8 @@ constexpr int kHangulVCount = 21, kHangulTCount = 28, kHangulSCount = 11172;
 }  // namespace
 
 absl::StatusOr<std::u32string> DecodeUtf8(absl::string_view text) {
-  if (const size_t bad = Utf8ErrorOffset(text); bad != absl::string_view::npos) {
+  if (const size_t bad = Utf8ErrorOffset(text);
+      bad != absl::string_view::npos) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid UTF-8 (malformed, overlong, surrogate or out-of-range "
         "sequence) at byte offset ",
@@ -77,7 +78,10 @@ absl::StatusOr<std::u32string> DecodeUtf8(absl::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   for (size_t i = 0; i < text.size();) {
     const unsigned char b0 = s[i];
-    const int len = b0 < 0x80 ? 1 : (b0 & 0xE0) == 0xC0 ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : 4;
+    const int len = b0 < 0x80             ? 1
+                    : (b0 & 0xE0) == 0xC0 ? 2
+                    : (b0 & 0xF0) == 0xE0 ? 3
+                                          : 4;
     char32_t cp = len == 1 ? b0 : b0 & (0x7F >> len);
     for (int k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
     out.push_back(cp);

@@ -388,7 +388,16 @@ INSTANTIATE_TEST_SUITE_P(
                     RecallCase{"IVF32,Flat", 3000, 1.0, {0, 32}},
                     // PQ is lossy (8 bytes per 32-d vector); random data is
                     // its worst case.
-                    RecallCase{"IVF16,PQ8", 12000, 0.3}));
+                    RecallCase{"IVF16,PQ8", 12000, 0.3}),
+    [](const testing::TestParamInfo<RecallCase>& info) {
+      std::string name =
+          absl::StrCat(info.param.factory, "_ef", info.param.knobs.ef_search,
+                       "_nprobe", info.param.knobs.nprobe);
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
 
 TEST(Collection, TrainedIndexesServeFlatUntilEnoughData) {
   std::mt19937 rng(6);

@@ -30,6 +30,21 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     vocab = os.path.join(common.minilm_dir(), "vocab.txt")
+    # Probe with a tiny model first, so a machine without CUDA skips at once.
+    probe = os.path.join(a.workdir, "probe")
+    save_model_dir(DiffrankModel(DiffrankConfig(vocab_size=30522, hidden_size=32, num_layers=1,
+                                                num_heads=2, intermediate_size=32,
+                                                max_position_embeddings=16)).init_random(),
+                   probe, vocab)
+    save_file({"input_ids": torch.tensor([[101, 102]]), "token_type_ids": torch.zeros(1, 2,
+               dtype=torch.int64), "attention_mask": torch.ones(1, 2, dtype=torch.int64)},
+              os.path.join(probe, "in.safetensors"))
+    r = subprocess.run([a.encode, "--model", probe, "--input", os.path.join(probe, "in.safetensors"),
+                        "--output", os.path.join(probe, "out.safetensors"), "--device", "cuda"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 and "no CUDA device" in r.stderr:
+        print("SKIP: no CUDA device in this build or machine")
+        return 77
     models = []
     for arch in ("baseline", "diffattn-v1", "diffattn-v2"):
         for role in ("bi-encoder", "cross-encoder"):
