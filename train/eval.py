@@ -51,20 +51,24 @@ def main():
     ap.add_argument("--biencoder", action="append", default=None)
     ap.add_argument("--reranker", default=None)
     ap.add_argument("--peer-minilm", action="store_true")
+    ap.add_argument("--no-default-models", action="store_true",
+                    help="only the models named on the command line")
     ap.add_argument("--rerank-depth", type=int, default=20)
     ap.add_argument("--systems", default="bm25,dense,hybrid,hybrid+rerank")
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/diffrank/eval"))
     a = ap.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
     systems = set(a.systems.split(","))
     biencoders = a.biencoder
+    if a.no_default_models:
+        biencoders = biencoders or []
     if biencoders is None:
         biencoders = [p for p in (os.path.join(MODELS, "diffrank-embed-v2"),)
                       if os.path.exists(p)]
     if a.peer_minilm:
         biencoders.append(minilm_dir(a.cache))
     reranker = a.reranker
-    if reranker is None and os.path.exists(os.path.join(MODELS, "diffrank-rerank-v2")):
+    if reranker is None and not a.no_default_models and os.path.exists(os.path.join(MODELS, "diffrank-rerank-v2")):
         reranker = os.path.join(MODELS, "diffrank-rerank-v2")
     rr_model = load_model_dir(reranker) if reranker and "hybrid+rerank" in systems else None
     rr_tok = tokenizer_for(reranker, rr_model.cfg.lower_case) if rr_model else None

@@ -77,7 +77,7 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
     os.makedirs(a.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     src = minilm_src()

@@ -4,8 +4,8 @@
   .venv/bin/python train/train_reranker.py --data DIR --out RUN_DIR --arch diffattn-v2|baseline
       [--layers 6] [--max-len 128] [--minutes 30] [--group 4] [--queries 8] [--export MODEL_DIR]
 Recipe: the encoder body of all-MiniLM-L6-v2 (first --layers layers), retrofitted exactly to V2
-for diffattn-v2; a cross-encoder head (pooler tanh + one logit; the pooler from the checkpoint
-when it has one, the logit layer zero-initialized). Each step takes --queries queries, each with
+for diffattn-v2; a cross-encoder head (pooler tanh + one logit; the pooler starts as the
+identity, the logit layer as N(0, 0.02)). Each step takes --queries queries, each with
 its positive and --group - 1 BM25-mined hard negatives from the same source pool, and minimizes
 the listwise softmax cross-entropy of the positive. bf16 autocast where supported. Resumable.
 """
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from convert_hf_bert import convert, load_state  # noqa: E402
+from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
@@ -36,15 +36,13 @@ def build_model(arch, layers, max_len, model_id):
     model = DiffrankModel(cfg)
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
-    hf = load_state(src)
     with torch.no_grad():
-        if "pooler.dense.weight" in hf:
-            state["head.pooler.weight"] = hf["pooler.dense.weight"].float()
-            state["head.pooler.bias"] = hf["pooler.dense.bias"].float()
-        else:
-            state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
-            state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
-        state["head.out.weight"] = torch.zeros(1, cfg.hidden_size)
+        # The checkpoint's NSP pooler saturates (tanh near +-1 for every input), which
+        # stalls learning; start from identity + tanh over the [CLS] state instead.
+        state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
+        state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
+        g = torch.Generator().manual_seed(0)
+        state["head.out.weight"] = 0.02 * torch.randn(1, cfg.hidden_size, generator=g)
         state["head.out.bias"] = torch.zeros(1)
     model.load_state_dict(state)
     return model, src
@@ -84,7 +82,8 @@ def main():
     ap.add_argument("--steps", type=int, default=100000)
     ap.add_argument("--queries", type=int, default=8)
     ap.add_argument("--group", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
@@ -92,13 +91,17 @@ def main():
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
     os.makedirs(a.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}")
     tok = load_tokenizer(src)
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    # The new head learns at a higher rate than the pretrained body.
+    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    opt = torch.optim.AdamW([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
+                            weight_decay=0.01)
     state_path = os.path.join(a.out, "checkpoint.pt")
     step = 0
     if os.path.exists(state_path):

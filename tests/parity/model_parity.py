@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "train"))
-from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
+from diffrank_ref.model import DiffrankConfig, DiffrankModel, load_model_dir, save_model_dir  # noqa: E402
 
 TOL = 1e-4
 
@@ -25,6 +25,9 @@ VARIANTS = {
     "gqa_prenorm": {"num_kv_heads": 2, "norm": "pre"},
     "nobias_cls_tanh": {"attention_bias": False, "mlp_bias": False, "pooling": "cls",
                         "activation": "gelu_tanh", "type_vocab_size": 0},
+    # Weights stored as float16 / bfloat16 (half the size on disk); both sides upcast.
+    "fp16_storage": {"_dtype": torch.float16},
+    "bf16_storage": {"_dtype": torch.bfloat16},
 }
 
 
@@ -65,11 +68,14 @@ def main():
                 kw = dict(architecture=arch, role=role, vocab_size=200, hidden_size=64,
                           num_layers=3, num_heads=4, intermediate_size=96,
                           max_position_embeddings=40, model_id=f"rand-{arch}-{role}-{vname}")
+                extra = dict(extra)
+                dtype = extra.pop("_dtype", torch.float32)
                 kw.update(extra)
                 cfg = DiffrankConfig(**kw)
                 model = DiffrankModel(cfg).init_random(seed=len(failures) + 1, std=0.2).eval()
                 d = os.path.join(a.workdir, f"{arch}_{role}_{vname}")
-                save_model_dir(model, d, vocab)
+                save_model_dir(model, d, vocab, dtype=dtype)
+                model = load_model_dir(d)  # the stored (possibly rounded) weights
                 ids, types, mask = batch_inputs(cfg, gen)
                 with torch.no_grad():
                     want = model(ids, types, mask)

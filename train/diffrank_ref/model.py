@@ -279,8 +279,10 @@ def tensor_name(param_name: str) -> str:
     return param_name
 
 
-def save_model_dir(model: DiffrankModel, path: str, vocab_file: str) -> None:
-    """Writes config.json, model.safetensors (float32) and vocab.txt to `path`."""
+def save_model_dir(model: DiffrankModel, path: str, vocab_file: str,
+                   dtype: torch.dtype = torch.float32) -> None:
+    """Writes config.json, model.safetensors (float32, or float16 / bfloat16 to halve the size;
+    the C++ runtime reads all three) and vocab.txt to `path`."""
     os.makedirs(path, exist_ok=True)
     cfg = model.cfg
     with open(vocab_file, encoding="utf-8") as f:
@@ -288,7 +290,7 @@ def save_model_dir(model: DiffrankModel, path: str, vocab_file: str) -> None:
     n = len(vocab.rstrip("\n").split("\n"))
     if n != cfg.vocab_size:
         raise ValueError(f"{vocab_file} has {n} tokens but vocab_size is {cfg.vocab_size}")
-    state = {tensor_name(k): v.detach().float().contiguous().cpu()
+    state = {tensor_name(k): v.detach().to(dtype).contiguous().cpu()
              for k, v in model.state_dict().items()}
     save_file(state, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(path, "config.json"), "w") as f:
@@ -303,6 +305,7 @@ def load_model_dir(path: str, device: str = "cpu") -> DiffrankModel:
         cfg = DiffrankConfig.from_json(json.load(f))
     model = DiffrankModel(cfg)
     state = load_file(os.path.join(path, "model.safetensors"))
+    state = {k: v.float() for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: missing tensors {missing}, unexpected {unexpected}")
