@@ -16,6 +16,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,7 +91,16 @@ def main():
             model = load_model_dir(bdir)
             tok = tokenizer_for(bdir, model.cfg.lower_case)
             mid = model.cfg.model_id or os.path.basename(bdir)
-            demb = embed(model, tok, texts, model.cfg.max_length)
+            # Corpus embeddings are cached per (model file, collection).
+            st = os.stat(os.path.join(bdir, "model.safetensors"))
+            key = f"{name}-{mid}-{st.st_size}-{int(st.st_mtime)}.npy".replace("/", "_")
+            cache_file = os.path.join(a.cache, "embeddings", key)
+            if os.path.exists(cache_file):
+                demb = np.load(cache_file)
+            else:
+                demb = embed(model, tok, texts, model.cfg.max_length)
+                os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+                np.save(cache_file, demb)
             qemb = embed(model, tok, [queries[q] for q in qids], model.cfg.max_length)
             sims = torch.from_numpy(qemb) @ torch.from_numpy(demb).T
             top = sims.topk(min(100, len(ids)), dim=1).indices.tolist()
