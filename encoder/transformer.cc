@@ -206,16 +206,7 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
         return torch::matmul(diff.view({n, g, rep * t, t}), v.narrow(0, i, n))
             .view({n, h, t, 2 * dh});
       };
-      const int64_t rows = compat::ChunkRows(q, t);
-      torch::Tensor o;
-      if (rows >= b) {
-        o = core(0, b);
-      } else {
-        std::vector<torch::Tensor> parts;
-        for (int64_t i = 0; i < b; i += rows)
-          parts.push_back(core(i, std::min(rows, b - i)));
-        o = torch::cat(parts, 0);
-      }
+      torch::Tensor o = compat::ByBatchChunks(q, t, core);
       // Per-head RMSNorm (eps 1e-5) with learned scale, times (1 -
       // lambda_init).
       torch::Tensor of = o.to(torch::kFloat32);

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,8 @@ from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
+from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
+                                   use_bf16)
 
 
 def minilm_src():
@@ -89,31 +90,15 @@ def main():
     student = convert(src, "bi-encoder", a.arch, a.model_id or f"diffrank-embed-{a.arch}")
     student.to(device).train()
     opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.01)
-    state_path = os.path.join(a.out, "checkpoint.pt")
-    step = 0
-    if os.path.exists(state_path):
-        st = torch.load(state_path, map_location=device, weights_only=False)
-        student.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step = st["step"]
-        rng.setstate(st["rng"])
-        print(f"resumed at step {step}", flush=True)
+    ckpt = Checkpoint(a.out)
+    step = ckpt.load(student, opt, rng, device)
 
     pairs = load_jsonl(os.path.join(a.data, "pairs.jsonl"))
     unlabeled = [u["text"] for u in load_jsonl(os.path.join(a.data, "unlabeled.jsonl"))]
-    neg_cache = os.path.join(a.out, "hard_negatives.json")
-    if os.path.exists(neg_cache):
-        with open(neg_cache) as f:
-            negs = json.load(f)
-    else:
-        t0 = time.time()
-        negs = mine_hard_negatives(pairs, rng)
-        with open(neg_cache, "w") as f:
-            json.dump(negs, f)
-        print(f"mined hard negatives in {time.time() - t0:.0f}s", flush=True)
+    negs = cached_json(os.path.join(a.out, "hard_negatives.json"),
+                       lambda: mine_hard_negatives(pairs, rng), "mined hard negatives")
 
-    use_bf16 = device == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16)
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16(device))
 
     def enc(texts):
         e = tok(texts, padding=True, truncation=True, max_length=a.max_len, return_tensors="pt")
@@ -122,20 +107,14 @@ def main():
     def emb(model, e):
         return model(e["input_ids"], e["token_type_ids"], e["attention_mask"])
 
-    log = open(os.path.join(a.out, "train_log.jsonl"), "a")
-    t_start = time.time()
+    log = StepLog(a.out)
     # Sample sources by weight (not by size: WordNet alone is 60% of the pairs).
-    by_group = {}
-    for i, p in enumerate(pairs):
-        g = "beir" if p["source"].startswith("beir") else p["source"].split("-")[0]
-        by_group.setdefault(g, []).append(i)
-    weights = {"squad": 0.3, "beir": 0.3, "debian": 0.25, "wordnet": 0.15}
-    groups = [g for g in weights if g in by_group]
-    while step < a.steps and time.time() - t_start < a.minutes * 60:
+    sources = WeightedSources(pairs, range(len(pairs)),
+                              {"squad": 0.3, "beir": 0.3, "debian": 0.25, "wordnet": 0.15})
+    while step < a.steps and log.elapsed() < a.minutes * 60:
         picked = set()
         while len(picked) < a.batch:
-            g = rng.choices(groups, [weights[x] for x in groups])[0]
-            picked.add(rng.choice(by_group[g]))
+            picked.add(sources.sample(rng))
         batch = sorted(picked)
         qs = [pairs[i]["query"] for i in batch]
         pos = [pairs[i]["positive"] for i in batch]
@@ -162,19 +141,11 @@ def main():
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
         step += 1
-        rec = {"step": step, "loss": round(loss.item(), 4), "contrastive": round(loss_c.item(), 4),
-               "distill": round(loss_d.item(), 5), "elapsed_s": round(time.time() - t_start, 1)}
-        log.write(json.dumps(rec) + "\n")
-        log.flush()
-        if step % 10 == 0:
-            print(json.dumps(rec), flush=True)
+        log.write({"step": step, "loss": round(loss.item(), 4),
+                   "contrastive": round(loss_c.item(), 4), "distill": round(loss_d.item(), 5)})
         if step % a.save_every == 0:
-            torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "rng": rng.getstate()}, state_path + ".tmp")
-            os.replace(state_path + ".tmp", state_path)
-    torch.save({"model": student.state_dict(), "opt": opt.state_dict(), "step": step,
-                "rng": rng.getstate()}, state_path + ".tmp")
-    os.replace(state_path + ".tmp", state_path)
+            ckpt.save(student, opt, step, rng)
+    ckpt.save(student, opt, step, rng)
     if a.export:
         student.eval().float()
         save_model_dir(student.cpu(), a.export, os.path.join(src, "vocab.txt"))

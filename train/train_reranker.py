@@ -10,11 +10,9 @@ its positive and --group - 1 BM25-mined hard negatives from the same source pool
 the listwise softmax cross-entropy of the positive. bf16 autocast where supported. Resumable.
 """
 import argparse
-import json
 import os
 import random
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +23,8 @@ from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
+from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
+                                   use_bf16)
 from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
@@ -102,48 +102,26 @@ def main():
     body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
     opt = torch.optim.AdamW([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
                             weight_decay=0.01)
-    state_path = os.path.join(a.out, "checkpoint.pt")
-    step = 0
-    if os.path.exists(state_path):
-        st = torch.load(state_path, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        step = st["step"]
-        rng.setstate(st["rng"])
-        print(f"resumed at step {step}", flush=True)
+    ckpt = Checkpoint(a.out)
+    step = ckpt.load(model, opt, rng, device)
     pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
              if not p["source"].startswith("wordnet")]
-    neg_cache = os.path.join(a.out, "groups.json")
-    if os.path.exists(neg_cache):
-        with open(neg_cache) as f:
-            negs = json.load(f)
-    else:
-        t0 = time.time()
-        negs = mine_groups(pairs, a.group, rng)
-        with open(neg_cache, "w") as f:
-            json.dump(negs, f)
-        print(f"mined negatives in {time.time() - t0:.0f}s", flush=True)
-    usable = [i for i in range(len(pairs)) if negs[i]]
-    by_group = {}
-    for i in usable:
-        g = "beir" if pairs[i]["source"].startswith("beir") else pairs[i]["source"].split("-")[0]
-        by_group.setdefault(g, []).append(i)
-    weights = {"squad": 0.4, "beir": 0.35, "debian": 0.25}
-    groups = [g for g in weights if g in by_group]
-    use_bf16 = device == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
-    log = open(os.path.join(a.out, "train_log.jsonl"), "a")
-    t_start = time.time()
-    while step < a.steps and time.time() - t_start < a.minutes * 60:
+    negs = cached_json(os.path.join(a.out, "groups.json"),
+                       lambda: mine_groups(pairs, a.group, rng), "mined negatives")
+    sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]],
+                              {"squad": 0.4, "beir": 0.35, "debian": 0.25})
+    bf16 = use_bf16(device)
+    log = StepLog(a.out)
+    while step < a.steps and log.elapsed() < a.minutes * 60:
         qs, ps = [], []
         for _ in range(a.queries):
-            g = rng.choices(groups, [weights[x] for x in groups])[0]
-            i = rng.choice(by_group[g])
+            i = sources.sample(rng)
             qs += [pairs[i]["query"]] * a.group
             ps += [pairs[i]["positive"]] + negs[i]
         enc = tok(qs, ps, padding=True, truncation="longest_first", max_length=a.max_len,
                   return_tensors="pt")
         enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float()
         logits = logits.view(a.queries, a.group)
         loss = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
@@ -153,19 +131,10 @@ def main():
         opt.step()
         step += 1
         acc = (logits.argmax(1) == 0).float().mean().item()
-        rec = {"step": step, "loss": round(loss.item(), 4), "acc@1": round(acc, 3),
-               "elapsed_s": round(time.time() - t_start, 1)}
-        log.write(json.dumps(rec) + "\n")
-        log.flush()
-        if step % 10 == 0:
-            print(json.dumps(rec), flush=True)
+        log.write({"step": step, "loss": round(loss.item(), 4), "acc@1": round(acc, 3)})
         if step % a.save_every == 0:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "rng": rng.getstate()}, state_path + ".tmp")
-            os.replace(state_path + ".tmp", state_path)
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "rng": rng.getstate()}, state_path + ".tmp")
-    os.replace(state_path + ".tmp", state_path)
+            ckpt.save(model, opt, step, rng)
+    ckpt.save(model, opt, step, rng)
     if a.export:
         model.eval().float()
         save_model_dir(model.cpu(), a.export, os.path.join(src, "vocab.txt"))

@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "train"))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
+from model_parity import batch_inputs  # noqa: E402
 from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 
@@ -54,14 +55,7 @@ def main():
             models.append((f"{arch}-{role}", DiffrankModel(cfg).init_random(seed=1).eval()))
     models.append(("minilm", convert(common.minilm_dir(), "bi-encoder", "baseline", "minilm")))
     gen = torch.Generator().manual_seed(0)
-    lengths = [128, 64, 17, 100, 5, 128, 33, 90]
-    ids = torch.zeros(len(lengths), max(lengths), dtype=torch.int64)
-    mask = torch.zeros_like(ids)
-    for i, n in enumerate(lengths):
-        ids[i, :n] = torch.randint(1000, 30000, (n,), generator=gen)
-        ids[i, 0], ids[i, n - 1] = 101, 102
-        mask[i, :n] = 1
-    types = torch.zeros_like(ids)
+    ids, types, mask = batch_inputs(models[0][1].cfg, gen, [128, 64, 17, 100, 5, 128, 33, 90])
     inp = os.path.join(a.workdir, "inputs.safetensors")
     save_file({"input_ids": ids, "token_type_ids": types, "attention_mask": mask}, inp)
     ok = True

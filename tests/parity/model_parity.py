@@ -28,6 +28,9 @@ VARIANTS = {
     # Weights stored as float16 / bfloat16 (half the size on disk); both sides upcast.
     "fp16_storage": {"_dtype": torch.float16},
     "bf16_storage": {"_dtype": torch.bfloat16},
+    # Long inputs: LibTorch 1.13 then computes attention a few batch rows at a time.
+    "long_chunked": {"num_heads": 8, "num_kv_heads": 4, "max_position_embeddings": 256,
+                     "_lengths": [220, 100, 10, 180, 5]},
 }
 
 
@@ -37,8 +40,7 @@ def write_vocab(path, n):
             f.write(t + "\n")
 
 
-def batch_inputs(cfg, gen):
-    lengths = [17, 5, 32, 9, 2, 24]
+def batch_inputs(cfg, gen, lengths=(17, 5, 32, 9, 2, 24)):
     b, t = len(lengths), max(lengths)
     ids = torch.zeros(b, t, dtype=torch.int64)
     types = torch.zeros(b, t, dtype=torch.int64)
@@ -70,13 +72,15 @@ def main():
                           max_position_embeddings=40, model_id=f"rand-{arch}-{role}-{vname}")
                 extra = dict(extra)
                 dtype = extra.pop("_dtype", torch.float32)
+                lengths = extra.pop("_lengths", None)
                 kw.update(extra)
                 cfg = DiffrankConfig(**kw)
                 model = DiffrankModel(cfg).init_random(seed=len(failures) + 1, std=0.2).eval()
                 d = os.path.join(a.workdir, f"{arch}_{role}_{vname}")
                 save_model_dir(model, d, vocab, dtype=dtype)
                 model = load_model_dir(d)  # the stored (possibly rounded) weights
-                ids, types, mask = batch_inputs(cfg, gen)
+                ids, types, mask = (batch_inputs(cfg, gen, lengths) if lengths
+                                    else batch_inputs(cfg, gen))
                 with torch.no_grad():
                     want = model(ids, types, mask)
                     alone = torch.cat([model(ids[i:i + 1, :int(mask[i].sum())],
