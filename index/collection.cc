@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
 
 absl::Status Collection::Init(bool create) {
   dimension_ = manifest_.dimension;
+  factory_ = manifest_.factory;
   const std::string db_path = options_.dir + "/docs.sqlite";
   if (!create && !fs::exists(db_path)) {
     return absl::DataLossError(absl::StrCat(db_path, " is missing"));
@@ -575,6 +576,7 @@ CollectionStats Collection::Stats() const {
     s.dead_vectors = index_->size() - live_count_;
     s.active_factory = active_factory_;
   }
+  s.factory = factory_;
   s.snapshot_vectors = snapshot_vectors_.load();
   s.snapshots_rebuilt = snapshots_rebuilt_.load();
   std::error_code ec;

@@ -84,6 +84,7 @@ struct CollectionStats {
   int64_t documents = 0;
   int64_t index_vectors = 0;  // including dead entries
   int64_t dead_vectors = 0;
+  std::string factory;         // the factory string asked for at Create
   std::string active_factory;  // "Flat" until a trained index is possible
   int64_t snapshot_vectors = 0;
   int64_t snapshots_rebuilt = 0;  // snapshots found corrupt or stale on open
@@ -156,6 +157,7 @@ class Collection {
   const CollectionOptions options_;
   Manifest manifest_;           // guarded by write_mu_ after Init
   int dimension_ = 0;           // constant after Init
+  std::string factory_;         // constant after Init
   std::mutex write_mu_;         // serializes writers (and the writer Db)
   std::unique_ptr<Db> writer_;  // guarded by write_mu_
   std::unique_ptr<ReaderPool> readers_;

@@ -7,7 +7,12 @@ Recipe: the encoder body of all-MiniLM-L6-v2 (first --layers layers), retrofitte
 for diffattn-v2; a cross-encoder head (pooler tanh + one logit; the pooler starts as the
 identity, the logit layer as N(0, 0.02)). Each step takes --queries queries, each with
 its positive and --group - 1 BM25-mined hard negatives from the same source pool, and minimizes
-the listwise softmax cross-entropy of the positive. bf16 autocast where supported. Resumable.
+  the listwise softmax cross-entropy of the positive, plus
+  --distill (default 1) x KL(teacher || student) over the same group, where the teacher's
+  distribution is softmax(cos(query, passage) / --teacher-temp) from the frozen all-MiniLM-L6-v2
+  bi-encoder (soft labels: they keep the reranker from learning only SQuAD's word overlap).
+bf16 autocast where supported. Resumable: rerunning the same command continues from
+RUN_DIR/checkpoint.pt (pass a larger --minutes or --steps to train longer).
 """
 import argparse
 import os
@@ -48,6 +53,26 @@ def build_model(arch, layers, max_len, model_id):
     return model, src
 
 
+def build_teacher(src, device):
+    teacher = convert(src, "bi-encoder", "baseline", "all-MiniLM-L6-v2").to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def teacher_scores(teacher, tok, queries, passages, max_len, device):
+    """Cosine of the teacher's embeddings for each (query, passage) pair."""
+    with torch.no_grad():
+        texts = sorted(set(queries) | set(passages))
+        enc = tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        emb = teacher(*(enc[k].to(device) for k in ("input_ids", "token_type_ids",
+                                                     "attention_mask"))).float()
+        row = {t: i for i, t in enumerate(texts)}
+        q = emb[[row[t] for t in queries]]
+        p = emb[[row[t] for t in passages]]
+        return (q * p).sum(-1)
+
+
 def mine_groups(pairs, group, rng, cap=20000):
     """For each pair: group - 1 hard negatives (BM25 within its source pool)."""
     pools = {}
@@ -84,6 +109,10 @@ def main():
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--distill", type=float, default=1.0, help="weight of the teacher KL term")
+    ap.add_argument("--teacher-temp", type=float, default=0.05)
+    ap.add_argument("--groups", default=None,
+                    help="mined groups JSON to reuse (default RUN_DIR/groups.json, mined once)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
@@ -106,7 +135,8 @@ def main():
     step = ckpt.load(model, opt, rng, device)
     pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
              if not p["source"].startswith("wordnet")]
-    negs = cached_json(os.path.join(a.out, "groups.json"),
+    teacher = build_teacher(src, device) if a.distill > 0 else None
+    negs = cached_json(a.groups or os.path.join(a.out, "groups.json"),
                        lambda: mine_groups(pairs, a.group, rng), "mined negatives")
     sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]],
                               {"squad": 0.4, "beir": 0.35, "debian": 0.25})
@@ -124,14 +154,21 @@ def main():
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float()
         logits = logits.view(a.queries, a.group)
-        loss = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
+        hard = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
+        loss = hard
+        if teacher is not None:
+            t = teacher_scores(teacher, tok, qs, ps, a.max_len, device).view(a.queries, a.group)
+            soft = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(t / a.teacher_temp, 1),
+                            reduction="batchmean", log_target=True)
+            loss = hard + a.distill * soft
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
         acc = (logits.argmax(1) == 0).float().mean().item()
-        log.write({"step": step, "loss": round(loss.item(), 4), "acc@1": round(acc, 3)})
+        log.write({"step": step, "loss": round(loss.item(), 4), "hard": round(hard.item(), 4),
+                   "acc@1": round(acc, 3)})
         if step % a.save_every == 0:
             ckpt.save(model, opt, step, rng)
     ckpt.save(model, opt, step, rng)

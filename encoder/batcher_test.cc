@@ -1,0 +1,182 @@
+// Tests of the dynamic batcher with a fake model (no torch).
+#include "encoder/batcher.h"
+
+#include <atomic>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace diffrank::encoder {
+namespace {
+
+Encoding Row(int len, int value) {
+  Encoding e;
+  e.ids.assign(len, value);
+  e.type_ids.assign(len, 0);
+  e.untruncated_length = len;
+  return e;
+}
+
+TokenBatch Pad(TaskKind, const std::vector<Encoding>& rows) {
+  TokenBatch b;
+  b.batch = static_cast<int>(rows.size());
+  for (const auto& r : rows) b.seq_len = std::max<int>(b.seq_len, r.ids.size());
+  for (const auto& r : rows) {
+    for (int i = 0; i < b.seq_len; ++i) {
+      b.ids.push_back(i < int(r.ids.size()) ? r.ids[i] : 0);
+    }
+  }
+  return b;
+}
+
+// The fake model returns each row's first id (width 1) and records batches.
+struct Fake {
+  std::atomic<int> batches{0};
+  std::atomic<int> max_rows{0};
+  std::atomic<int64_t> max_tokens{0};
+  absl::Duration delay = absl::ZeroDuration();
+  BatcherOptions Options() {
+    BatcherOptions o;
+    o.pad = Pad;
+    o.run = [this](TaskKind,
+                   const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
+      absl::SleepFor(delay);
+      ++batches;
+      max_rows = std::max(max_rows.load(), b.batch);
+      max_tokens = std::max<int64_t>(max_tokens.load(), b.padded_tokens());
+      std::vector<float> out;
+      for (int i = 0; i < b.batch; ++i) out.push_back(b.ids[i * b.seq_len]);
+      return out;
+    };
+    return o;
+  }
+};
+
+TEST(Batcher, ReturnsRowsInOrder) {
+  Fake fake;
+  auto b = *Batcher::Create(fake.Options());
+  CallContext ctx;
+  auto r = b->Submit(TaskKind::kRerank, {Row(3, 7), Row(5, 8), Row(1, 9)}, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->width, 1);
+  EXPECT_EQ(r->values, (std::vector<float>{7, 8, 9}));
+}
+
+TEST(Batcher, MergesConcurrentRequestsIntoFewBatches) {
+  Fake fake;
+  BatcherOptions o = fake.Options();
+  o.max_delay = absl::Milliseconds(50);
+  auto b = *Batcher::Create(o);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      CallContext ctx;
+      auto r = b->Submit(TaskKind::kQueryEmbed, {Row(4, t + 1)}, ctx);
+      if (r.ok() && r->values == std::vector<float>{float(t + 1)}) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 16);
+  EXPECT_LT(fake.batches, 16);
+}
+
+TEST(Batcher, RespectsRowAndTokenBudgetsByChunkingLargeRequests) {
+  Fake fake;
+  BatcherOptions o = fake.Options();
+  o.max_batch_rows = 4;
+  o.max_batch_tokens = 40;
+  auto b = *Batcher::Create(o);
+  std::vector<Encoding> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back(Row(12, i + 1));
+  CallContext ctx;
+  auto r = b->Submit(TaskKind::kDocumentEmbed, rows, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->values.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(r->values[i], i + 1);
+  EXPECT_LE(fake.max_rows, 4);
+  EXPECT_LE(fake.max_tokens, 40);
+}
+
+TEST(Batcher, RefusesWhenQueueIsFull) {
+  Fake fake;
+  fake.delay = absl::Milliseconds(200);
+  BatcherOptions o = fake.Options();
+  o.max_queue_rows = 2;
+  o.max_batch_rows = 1;
+  auto b = *Batcher::Create(o);
+  std::vector<std::thread> threads;
+  std::atomic<int> exhausted{0}, ok{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      CallContext ctx;
+      auto r = b->Submit(TaskKind::kRerank, {Row(2, 1)}, ctx);
+      if (r.ok()) ++ok;
+      if (r.status().code() == absl::StatusCode::kResourceExhausted) {
+        ++exhausted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GT(exhausted, 0);
+  EXPECT_GT(ok, 0);
+  EXPECT_EQ(ok + exhausted, 8);
+}
+
+TEST(Batcher, DropsExpiredRequestsBeforeCompute) {
+  Fake fake;
+  fake.delay = absl::Milliseconds(300);
+  BatcherOptions o = fake.Options();
+  o.max_batch_rows = 1;
+  auto b = *Batcher::Create(o);
+  std::thread busy([&] {
+    CallContext ctx;
+    (void)b->Submit(TaskKind::kRerank, {Row(2, 1)}, ctx);
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  CallContext ctx;
+  ctx.deadline = absl::Now() + absl::Milliseconds(50);
+  auto r = b->Submit(TaskKind::kRerank, {Row(2, 2)}, ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  busy.join();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(fake.batches, 1);  // the expired request was never computed
+}
+
+TEST(Batcher, CancelledCallerReturnsPromptly) {
+  Fake fake;
+  fake.delay = absl::Milliseconds(300);
+  BatcherOptions o = fake.Options();
+  o.max_batch_rows = 1;
+  auto b = *Batcher::Create(o);
+  std::thread busy([&] {
+    CallContext ctx;
+    (void)b->Submit(TaskKind::kRerank, {Row(2, 1)}, ctx);
+  });
+  absl::SleepFor(absl::Milliseconds(30));
+  CallContext ctx;
+  std::thread canceller([&] {
+    absl::SleepFor(absl::Milliseconds(30));
+    ctx.cancelled = true;
+  });
+  auto r = b->Submit(TaskKind::kRerank, {Row(2, 2)}, ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled);
+  canceller.join();
+  busy.join();
+}
+
+TEST(Batcher, ModelErrorsReachEveryCallerInTheBatch) {
+  BatcherOptions o;
+  o.pad = Pad;
+  o.run = [](TaskKind,
+             const TokenBatch&) -> absl::StatusOr<std::vector<float>> {
+    return absl::ResourceExhaustedError("out of memory");
+  };
+  auto b = *Batcher::Create(o);
+  CallContext ctx;
+  auto r = b->Submit(TaskKind::kQueryEmbed, {Row(2, 1)}, ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace diffrank::encoder

@@ -1,0 +1,354 @@
+// pipeline.cc: Search, Rerank, Embed, Upsert, Delete and Get, each read top
+// to bottom: validate, then one call per stage.
+#include "pipeline/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "common/utf8.h"
+#include "index/filter.h"
+
+namespace diffrank::pipeline {
+namespace {
+
+absl::Status OutOfRange(absl::string_view field, int64_t value, int64_t lo,
+                        int64_t hi) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " must be between ", lo,
+                                                 " and ", hi, ", got ", value));
+}
+
+absl::Status Prefixed(absl::string_view field, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
+}
+
+// ParseFilter returns the parsed filter, or nullopt for "".
+absl::StatusOr<std::optional<index::Filter>> ParseFilter(
+    const std::string& json) {
+  if (json.empty()) return std::nullopt;
+  absl::StatusOr<index::Filter> f = index::ParseFilterJson(json);
+  if (!f.ok()) return Prefixed("filter", f.status());
+  return std::optional<index::Filter>(*std::move(f));
+}
+
+}  // namespace
+
+std::string Pipeline::PassageText(const index::Document& doc) {
+  return doc.title.empty() ? doc.text : absl::StrCat(doc.title, " ", doc.text);
+}
+
+absl::Status Pipeline::CheckText(absl::string_view text,
+                                 absl::string_view field, bool required) const {
+  if (static_cast<int64_t>(text.size()) > limits_.max_text_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is ", text.size(),
+                                                   " bytes; the limit is ",
+                                                   limits_.max_text_bytes));
+  }
+  if (size_t bad = Utf8ErrorOffset(text); bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is not valid UTF-8 (byte ", bad, ")"));
+  }
+  if (required && absl::StripAsciiWhitespace(text).empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is required (it is empty)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
+                                              const CallContext& ctx) const {
+  const absl::Time start = absl::Now();
+  SearchResult out;
+  Timing& t = out.timing;
+
+  // 1. Validate.
+  RETURN_IF_ERROR(Collections::ValidateName(req.collection, "collection"));
+  RETURN_IF_ERROR(CheckText(req.query, "query", /*required=*/true));
+  const int top_k = req.top_k == 0 ? 10 : req.top_k;
+  if (top_k < 1 || top_k > limits_.max_top_k) {
+    return OutOfRange("top_k", req.top_k, 1, limits_.max_top_k);
+  }
+  const int depth =
+      req.rerank ? req.rerank_depth.value_or(limits_.default_rerank_depth) : 0;
+  if (depth < 0 || depth > limits_.max_rerank_depth) {
+    return OutOfRange("rerank_depth", depth, 0, limits_.max_rerank_depth);
+  }
+  const int wanted = std::max(top_k, depth);  // fused hits needed
+  const int candidates =
+      req.candidates == 0
+          ? std::min(std::max(4 * top_k, wanted), limits_.max_candidates)
+          : req.candidates;
+  if (candidates < top_k || candidates > limits_.max_candidates) {
+    return OutOfRange("candidates", req.candidates, top_k,
+                      limits_.max_candidates);
+  }
+  ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
+                   ParseFilter(req.filter));
+  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
+                   collections_->Get(req.collection));
+
+  // 2. Embed the query (not needed for lexical search).
+  std::vector<float> query_vector;
+  if (req.mode != SearchMode::kLexical) {
+    RETURN_IF_ERROR(ctx.Check("embedding the query"));
+    const absl::Time t0 = absl::Now();
+    ASSIGN_OR_RETURN(EmbedOutput e,
+                     embedder_->Embed({req.query}, EmbedKind::kQuery,
+                                      /*truncate=*/true, ctx));
+    query_vector = std::move(e.values);
+    t.queue += e.queued;
+    t.embed = absl::Now() - t0;
+  }
+
+  // 3. Retrieve (and fuse).
+  RETURN_IF_ERROR(ctx.Check("retrieval"));
+  absl::Time t0 = absl::Now();
+  index::SearchOptions options;
+  options.top_k =
+      req.mode == SearchMode::kHybrid ? wanted : std::max(wanted, candidates);
+  options.filter = filter ? &*filter : nullptr;
+  absl::StatusOr<std::vector<index::Hit>> found;
+  switch (req.mode) {
+    case SearchMode::kDense:
+      found = collection->SearchDense(query_vector, options);
+      break;
+    case SearchMode::kLexical:
+      found = collection->SearchLexical(req.query, options);
+      break;
+    case SearchMode::kHybrid:
+      found = collection->SearchHybrid(query_vector, req.query, options,
+                                       index::FusionOptions(), candidates);
+      break;
+  }
+  if (!found.ok()) {
+    // The collection's InvalidArgument here is about the filter.
+    if (found.status().code() == absl::StatusCode::kInvalidArgument) {
+      return Prefixed("filter", found.status());
+    }
+    return found.status();
+  }
+  std::vector<index::Hit> hits = *std::move(found);
+  if (static_cast<int>(hits.size()) > wanted) hits.resize(wanted);
+  t.retrieve = absl::Now() - t0;
+
+  // 4. Fetch the stored documents that are reranked or returned.
+  const int rerank_n = std::min<int>(depth, hits.size());
+  const int fetch_n =
+      (req.include_text || req.include_metadata) ? hits.size() : rerank_n;
+  absl::flat_hash_map<std::string, index::Document> docs;
+  if (fetch_n > 0) {
+    RETURN_IF_ERROR(ctx.Check("fetching documents"));
+    t0 = absl::Now();
+    std::vector<std::string> ids;
+    for (int i = 0; i < fetch_n; ++i) ids.push_back(hits[i].id);
+    ASSIGN_OR_RETURN(std::vector<index::Document> got,
+                     collection->Get(ids, /*with_vectors=*/false));
+    for (index::Document& d : got) docs[d.id] = std::move(d);
+    t.fetch = absl::Now() - t0;
+  }
+
+  // 5. Rerank the best `rerank_n` fused hits with the cross-encoder.
+  out.hits.reserve(hits.size());
+  for (const index::Hit& h : hits) {
+    ScoredDocument d;
+    d.id = h.id;
+    d.score = h.score;
+    d.dense_score = h.dense_score;
+    d.lexical_score = h.lexical_score;
+    out.hits.push_back(std::move(d));
+  }
+  if (rerank_n > 0) {
+    RETURN_IF_ERROR(ctx.Check("reranking"));
+    t0 = absl::Now();
+    std::vector<std::string> passages;
+    std::vector<int> positions;  // hits deleted since retrieval are skipped
+    for (int i = 0; i < rerank_n; ++i) {
+      auto it = docs.find(out.hits[i].id);
+      if (it == docs.end()) continue;
+      passages.push_back(PassageText(it->second));
+      positions.push_back(i);
+    }
+    ASSIGN_OR_RETURN(ScoreOutput s, scorer_->Score(req.query, passages, ctx));
+    for (size_t j = 0; j < positions.size(); ++j) {
+      ScoredDocument& d = out.hits[positions[j]];
+      d.rerank_score = s.logits[j];
+      d.score = s.logits[j];
+    }
+    // Reranked hits first by rerank score; the rest keep the fused order.
+    std::stable_sort(out.hits.begin(), out.hits.begin() + rerank_n,
+                     [](const ScoredDocument& a, const ScoredDocument& b) {
+                       return a.rerank_score.value_or(-INFINITY) >
+                              b.rerank_score.value_or(-INFINITY);
+                     });
+    out.reranked = static_cast<int>(positions.size());
+    t.queue += s.queued;
+    t.rerank = absl::Now() - t0;
+  }
+
+  // 6. Cut and respond (with stored text and metadata when asked).
+  if (static_cast<int>(out.hits.size()) > top_k) out.hits.resize(top_k);
+  for (ScoredDocument& d : out.hits) {
+    auto it = docs.find(d.id);
+    if (it == docs.end()) continue;
+    if (req.include_text) {
+      d.text = it->second.text;
+      d.title = it->second.title;
+    }
+    if (req.include_metadata) d.metadata = it->second.metadata;
+  }
+  t.total = absl::Now() - start;
+  return out;
+}
+
+absl::StatusOr<RerankResult> Pipeline::Rerank(const RerankRequest& req,
+                                              const CallContext& ctx) const {
+  const absl::Time start = absl::Now();
+  RETURN_IF_ERROR(CheckText(req.query, "query", /*required=*/true));
+  const int n = static_cast<int>(req.documents.size());
+  if (n < 1 || n > limits_.max_rerank_documents) {
+    return OutOfRange("documents (count)", n, 1, limits_.max_rerank_documents);
+  }
+  for (int i = 0; i < n; ++i) {
+    RETURN_IF_ERROR(
+        CheckText(req.documents[i], absl::StrCat("documents[", i, "]"), true));
+  }
+  if (req.top_n < 0) {
+    return OutOfRange("top_n", req.top_n, 0, limits_.max_rerank_documents);
+  }
+  RETURN_IF_ERROR(ctx.Check("reranking"));
+  ASSIGN_OR_RETURN(ScoreOutput s,
+                   scorer_->Score(req.query, req.documents, ctx));
+  RerankResult out;
+  out.model = scorer_->description().id;
+  for (int i = 0; i < n; ++i) {
+    RerankedDocument d;
+    d.index = i;
+    d.relevance_score = 1.0 / (1.0 + std::exp(-double(s.logits[i])));
+    out.results.push_back(std::move(d));
+  }
+  std::stable_sort(out.results.begin(), out.results.end(),
+                   [](const RerankedDocument& a, const RerankedDocument& b) {
+                     return a.relevance_score > b.relevance_score;
+                   });
+  if (req.top_n > 0 && req.top_n < n) out.results.resize(req.top_n);
+  if (req.return_documents) {
+    for (RerankedDocument& d : out.results) d.document = req.documents[d.index];
+  }
+  out.timing.queue = s.queued;
+  out.timing.rerank = out.timing.total = absl::Now() - start;
+  return out;
+}
+
+absl::StatusOr<EmbedOutput> Pipeline::Embed(const EmbedRequest& req,
+                                            const CallContext& ctx) const {
+  const int n = static_cast<int>(req.texts.size());
+  if (n < 1 || n > limits_.max_texts_per_request) {
+    return OutOfRange("texts (count)", n, 1, limits_.max_texts_per_request);
+  }
+  for (int i = 0; i < n; ++i) {
+    RETURN_IF_ERROR(
+        CheckText(req.texts[i], absl::StrCat("texts[", i, "]"), true));
+  }
+  RETURN_IF_ERROR(ctx.Check("embedding"));
+  return embedder_->Embed(req.texts, req.kind, req.truncate, ctx);
+}
+
+absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
+                                         const CallContext& ctx) const {
+  // 1. Validate the whole batch before any work.
+  RETURN_IF_ERROR(Collections::ValidateName(batch.collection, "collection"));
+  const int n = static_cast<int>(batch.documents.size());
+  if (n < 1 || n > limits_.max_texts_per_request) {
+    return OutOfRange("documents (count)", n, 1, limits_.max_texts_per_request);
+  }
+  absl::flat_hash_map<absl::string_view, int> seen;
+  for (int i = 0; i < n; ++i) {
+    const index::Document& d = batch.documents[i];
+    const std::string f = absl::StrCat("documents[", i, "]");
+    if (d.id.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(f, ".id is required"));
+    }
+    if (d.id.size() > 512) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ".id is ", d.id.size(), " bytes; the limit is 512"));
+    }
+    RETURN_IF_ERROR(CheckText(d.id, absl::StrCat(f, ".id"), true));
+    auto [it, inserted] = seen.emplace(d.id, i);
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f, ".id \"", d.id, "\" duplicates documents[", it->second, "].id"));
+    }
+    RETURN_IF_ERROR(CheckText(d.text, absl::StrCat(f, ".text"), true));
+    RETURN_IF_ERROR(CheckText(d.title, absl::StrCat(f, ".title"), false));
+    RETURN_IF_ERROR(CheckText(d.metadata, absl::StrCat(f, ".metadata"), false));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
+                   collections_->Get(batch.collection));
+
+  // 2. Embed.
+  std::vector<std::string> texts;
+  texts.reserve(n);
+  for (const index::Document& d : batch.documents) {
+    texts.push_back(PassageText(d));
+  }
+  RETURN_IF_ERROR(ctx.Check("embedding documents"));
+  ASSIGN_OR_RETURN(EmbedOutput e, embedder_->Embed(texts, EmbedKind::kDocument,
+                                                   /*truncate=*/true, ctx));
+  for (int i = 0; i < n; ++i) {
+    index::Document& d = batch.documents[i];
+    if (d.metadata.empty()) d.metadata = "{}";
+    d.vector.assign(e.values.begin() + size_t(i) * e.dimension,
+                    e.values.begin() + size_t(i + 1) * e.dimension);
+  }
+
+  // 3. Commit (durable on return). A deadline that passes now is ignored:
+  // the work is done and committing it loses nothing.
+  RETURN_IF_ERROR(collection->Upsert(std::move(batch.documents)));
+  return n;
+}
+
+absl::StatusOr<int64_t> Pipeline::Delete(const DeleteRequest& req) const {
+  RETURN_IF_ERROR(Collections::ValidateName(req.collection, "collection"));
+  if (req.ids.empty() == req.filter.empty()) {
+    return absl::InvalidArgumentError(
+        "exactly one of ids and filter must be set");
+  }
+  for (size_t i = 0; i < req.ids.size(); ++i) {
+    RETURN_IF_ERROR(CheckText(req.ids[i], absl::StrCat("ids[", i, "]"), true));
+  }
+  ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
+                   ParseFilter(req.filter));
+  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
+                   collections_->Get(req.collection));
+  if (filter) {
+    absl::StatusOr<int64_t> n = collection->DeleteByFilter(*filter);
+    if (n.status().code() == absl::StatusCode::kInvalidArgument) {
+      return Prefixed("filter", n.status());
+    }
+    return n;
+  }
+  return collection->Delete(req.ids);
+}
+
+absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
+    const std::string& collection, const std::vector<std::string>& ids) const {
+  RETURN_IF_ERROR(Collections::ValidateName(collection, "collection"));
+  const int n = static_cast<int>(ids.size());
+  if (n < 1 || n > limits_.max_texts_per_request) {
+    return OutOfRange("ids (count)", n, 1, limits_.max_texts_per_request);
+  }
+  for (int i = 0; i < n; ++i) {
+    RETURN_IF_ERROR(CheckText(ids[i], absl::StrCat("ids[", i, "]"), true));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c,
+                   collections_->Get(collection));
+  return c->Get(ids, /*with_vectors=*/false);
+}
+
+}  // namespace diffrank::pipeline

@@ -1,0 +1,68 @@
+// pipeline.h: the query path and the ingest path over models and collections.
+//
+// Plain C++ (no gRPC, no torch, no FAISS types): what the server runs for
+// each RPC and what the offline bulk indexer can run. Search reads top to
+// bottom in pipeline.cc: validate, embed, retrieve (and fuse), fetch,
+// rerank, cut, respond. Every user error is InvalidArgument naming the
+// field; NotFound for an unknown collection; the CallContext's deadline and
+// cancellation are checked before each expensive stage.
+// Thread-safety: thread-safe (models and collections are).
+#ifndef DIFFRANK_PIPELINE_PIPELINE_H_
+#define DIFFRANK_PIPELINE_PIPELINE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/call_context.h"
+#include "pipeline/collections.h"
+#include "pipeline/models.h"
+#include "pipeline/types.h"
+
+namespace diffrank::pipeline {
+
+class Pipeline {
+ public:
+  // All borrowed; they outlive the pipeline.
+  Pipeline(TextEmbedder* embedder, PairScorer* scorer, Collections* collections,
+           Limits limits)
+      : embedder_(embedder),
+        scorer_(scorer),
+        collections_(collections),
+        limits_(limits) {}
+
+  absl::StatusOr<SearchResult> Search(const SearchRequest& req,
+                                      const CallContext& ctx) const;
+  absl::StatusOr<RerankResult> Rerank(const RerankRequest& req,
+                                      const CallContext& ctx) const;
+  absl::StatusOr<EmbedOutput> Embed(const EmbedRequest& req,
+                                    const CallContext& ctx) const;
+  // Upsert validates the whole batch, embeds it, then commits it atomically
+  // (durable when it returns OK). Returns the number of documents written.
+  absl::StatusOr<int64_t> Upsert(UpsertBatch batch,
+                                 const CallContext& ctx) const;
+  absl::StatusOr<int64_t> Delete(const DeleteRequest& req) const;
+  absl::StatusOr<std::vector<index::Document>> Get(
+      const std::string& collection, const std::vector<std::string>& ids) const;
+
+  const Limits& limits() const { return limits_; }
+  const TextEmbedder& embedder() const { return *embedder_; }
+  const PairScorer& scorer() const { return *scorer_; }
+  Collections& collections() const { return *collections_; }
+
+  // The text the models see for a stored document: "title text".
+  static std::string PassageText(const index::Document& doc);
+
+ private:
+  absl::Status CheckText(absl::string_view text, absl::string_view field,
+                         bool required) const;
+
+  TextEmbedder* embedder_;
+  PairScorer* scorer_;
+  Collections* collections_;
+  const Limits limits_;
+};
+
+}  // namespace diffrank::pipeline
+
+#endif  // DIFFRANK_PIPELINE_PIPELINE_H_

@@ -1,0 +1,280 @@
+// Pipeline tests over fake models and real (temporary) collections.
+#include "pipeline/pipeline.h"
+
+#include <filesystem>
+#include <functional>
+
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace diffrank::pipeline {
+namespace {
+
+constexpr int kDim = 16;
+
+// Bag-of-words hashing embedder: deterministic, similar texts are close.
+class FakeEmbedder : public TextEmbedder {
+ public:
+  absl::StatusOr<EmbedOutput> Embed(const std::vector<std::string>& texts,
+                                    EmbedKind, bool,
+                                    const CallContext& ctx) override {
+    if (auto s = ctx.Check("embed"); !s.ok()) return s;
+    ++calls;
+    EmbedOutput out;
+    out.dimension = kDim;
+    for (const std::string& t : texts) {
+      std::vector<float> v(kDim, 0.01f);
+      for (absl::string_view w : absl::StrSplit(t, ' ', absl::SkipEmpty())) {
+        v[std::hash<std::string>()(std::string(w)) % kDim] += 1;
+      }
+      out.values.insert(out.values.end(), v.begin(), v.end());
+      out.truncated.push_back(false);
+    }
+    return out;
+  }
+  const ModelDescription& description() const override { return desc_; }
+  int calls = 0;
+
+ private:
+  ModelDescription desc_{"fake-embed", "bi-encoder", "baseline",
+                         "cpu",        128,          kDim};
+};
+
+// Scores a passage by how often it contains the word "gold".
+class FakeScorer : public PairScorer {
+ public:
+  absl::StatusOr<ScoreOutput> Score(absl::string_view,
+                                    const std::vector<std::string>& passages,
+                                    const CallContext&) override {
+    ScoreOutput out;
+    for (const std::string& p : passages) {
+      float s = 0;
+      for (absl::string_view w : absl::StrSplit(p, ' ')) s += (w == "gold");
+      out.logits.push_back(s);
+    }
+    scored += passages.size();
+    return out;
+  }
+  const ModelDescription& description() const override { return desc_; }
+  size_t scored = 0;
+
+ private:
+  ModelDescription desc_{
+      "fake-rerank", "cross-encoder", "baseline", "cpu", 128, 0};
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    CollectionsOptions o;
+    o.data_dir = dir_.string();
+    o.model_id = "fake-embed";
+    o.dimension = kDim;
+    o.collection.sync_full = false;
+    collections_ = *Collections::Open(o);
+    ASSERT_TRUE(collections_->Create("docs", "Flat").ok());
+    pipeline_ = std::make_unique<Pipeline>(&embedder_, &scorer_,
+                                           collections_.get(), Limits());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  absl::Status Put(std::vector<std::pair<std::string, std::string>> docs) {
+    UpsertBatch b;
+    b.collection = "docs";
+    for (auto& [id, text] : docs) {
+      index::Document d;
+      d.id = id;
+      d.text = text;
+      b.documents.push_back(d);
+    }
+    CallContext ctx;
+    return pipeline_->Upsert(std::move(b), ctx).status();
+  }
+
+  std::filesystem::path dir_;
+  FakeEmbedder embedder_;
+  FakeScorer scorer_;
+  std::unique_ptr<Collections> collections_;
+  std::unique_ptr<Pipeline> pipeline_;
+};
+
+TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
+  ASSERT_TRUE(Put({{"a", "river bank water flow"},
+                   {"b", "river bank money loan"},
+                   {"c", "river gold gold nugget"},
+                   {"d", "unrelated text about cats"}})
+                  .ok());
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river bank";
+  r.top_k = 2;
+  r.include_text = true;
+  CallContext ctx;
+  auto res = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->hits.size(), 2u);
+  EXPECT_EQ(res->hits[0].id, "c");
+  EXPECT_EQ(res->hits[0].rerank_score, 2.0);
+  EXPECT_EQ(res->hits[0].text, "river gold gold nugget");
+  EXPECT_GE(res->reranked, 3);
+  EXPECT_GT(res->timing.total, absl::ZeroDuration());
+}
+
+TEST_F(PipelineTest, RerankFalseKeepsFusedOrderAndScoresNothing) {
+  ASSERT_TRUE(Put({{"a", "river bank"}, {"c", "gold gold"}}).ok());
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river bank";
+  r.rerank = false;
+  CallContext ctx;
+  auto res = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->hits[0].id, "a");
+  EXPECT_EQ(res->reranked, 0);
+  EXPECT_EQ(scorer_.scored, 0u);
+}
+
+TEST_F(PipelineTest, LexicalSearchDoesNotEmbed) {
+  ASSERT_TRUE(Put({{"a", "river bank"}}).ok());
+  const int before = embedder_.calls;
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river";
+  r.mode = SearchMode::kLexical;
+  r.rerank = false;
+  CallContext ctx;
+  auto res = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->hits.size(), 1u);
+  EXPECT_EQ(embedder_.calls, before);
+}
+
+TEST_F(PipelineTest, SearchValidationNamesTheField) {
+  CallContext ctx;
+  auto expect = [&](SearchRequest r, absl::StatusCode code,
+                    absl::string_view field) {
+    auto res = pipeline_->Search(r, ctx);
+    EXPECT_EQ(res.status().code(), code) << res.status();
+    EXPECT_NE(res.status().message().find(field), absl::string_view::npos)
+        << res.status();
+  };
+  SearchRequest ok;
+  ok.collection = "docs";
+  ok.query = "q";
+  SearchRequest r = ok;
+  r.query = "  ";
+  expect(r, absl::StatusCode::kInvalidArgument, "query");
+  r = ok;
+  r.query = "bad \xff utf8";
+  expect(r, absl::StatusCode::kInvalidArgument, "query");
+  r = ok;
+  r.top_k = -1;
+  expect(r, absl::StatusCode::kInvalidArgument, "top_k");
+  r = ok;
+  r.top_k = 1000000;
+  expect(r, absl::StatusCode::kInvalidArgument, "top_k");
+  r = ok;
+  r.rerank_depth = 100000;
+  expect(r, absl::StatusCode::kInvalidArgument, "rerank_depth");
+  r = ok;
+  r.candidates = 3;
+  expect(r, absl::StatusCode::kInvalidArgument, "candidates");
+  r = ok;
+  r.filter = "{not json";
+  expect(r, absl::StatusCode::kInvalidArgument, "filter");
+  r = ok;
+  r.collection = "nope";
+  expect(r, absl::StatusCode::kNotFound, "nope");
+  r = ok;
+  r.collection = "../etc";
+  expect(r, absl::StatusCode::kInvalidArgument, "collection");
+}
+
+TEST_F(PipelineTest, ExpiredDeadlineIsNotComputed) {
+  ASSERT_TRUE(Put({{"a", "river bank"}}).ok());
+  const int before = embedder_.calls;
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river";
+  CallContext ctx;
+  ctx.deadline = absl::Now() - absl::Seconds(1);
+  auto res = pipeline_->Search(r, ctx);
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(embedder_.calls, before);
+}
+
+TEST_F(PipelineTest, BadUpsertBatchWritesNothing) {
+  ASSERT_TRUE(Put({{"keep", "original text"}}).ok());
+  auto s = Put({{"x", "one"}, {"keep", "changed"}, {"x", "dup"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("documents[2].id"), absl::string_view::npos) << s;
+  s = Put({{"y", "fine"}, {"z", ""}});
+  EXPECT_NE(s.message().find("documents[1].text"), absl::string_view::npos)
+      << s;
+  auto got = pipeline_->Get("docs", {"keep", "x", "y"});
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].text, "original text");
+}
+
+TEST_F(PipelineTest, RerankSortsByRelevanceAndCutsToTopN) {
+  RerankRequest r;
+  r.query = "q";
+  r.documents = {"none", "gold gold", "gold"};
+  r.top_n = 2;
+  r.return_documents = true;
+  CallContext ctx;
+  auto res = pipeline_->Rerank(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->results.size(), 2u);
+  EXPECT_EQ(res->results[0].index, 1);
+  EXPECT_EQ(res->results[1].index, 2);
+  EXPECT_EQ(res->results[0].document, "gold gold");
+  EXPECT_GT(res->results[0].relevance_score, res->results[1].relevance_score);
+  r.documents = {"ok", ""};
+  EXPECT_NE(pipeline_->Rerank(r, ctx).status().message().find("documents[1]"),
+            absl::string_view::npos);
+}
+
+TEST_F(PipelineTest, DeleteNeedsExactlyOneOfIdsAndFilter) {
+  ASSERT_TRUE(Put({{"a", "x"}}).ok());
+  DeleteRequest d;
+  d.collection = "docs";
+  EXPECT_EQ(pipeline_->Delete(d).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  d.ids = {"a", "missing"};
+  auto n = pipeline_->Delete(d);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+}
+
+TEST_F(PipelineTest, CollectionsCreateDropAndReopen) {
+  EXPECT_EQ(collections_->Create("docs", "").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(collections_->Create("x", "NotAFactory").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(collections_->Create("other", "HNSW32").ok());
+  ASSERT_TRUE(Put({{"a", "x"}}).ok());
+  ASSERT_TRUE(collections_->Drop("other").ok());
+  EXPECT_EQ(collections_->Drop("other").code(), absl::StatusCode::kNotFound);
+  collections_.reset();
+  CollectionsOptions o;
+  o.data_dir = dir_.string();
+  o.model_id = "fake-embed";
+  o.dimension = kDim;
+  auto reopened = Collections::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto list = (*reopened)->List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].name, "docs");
+  EXPECT_EQ(list[0].stats.documents, 1);
+  o.model_id = "another-model";
+  EXPECT_EQ(Collections::Open(o).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace diffrank::pipeline

@@ -1,0 +1,102 @@
+// types.h: the nouns of the query and ingest paths (plain C++, no gRPC).
+//
+// They mirror proto/diffrank/v1/diffrank.proto; service/ converts between
+// the two in one file. Defaults and limits are documented in the proto.
+#ifndef DIFFRANK_PIPELINE_TYPES_H_
+#define DIFFRANK_PIPELINE_TYPES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "index/types.h"
+#include "pipeline/models.h"
+
+namespace diffrank::pipeline {
+
+// Limits bound every request; Info reports them.
+struct Limits {
+  int64_t max_request_bytes = 32 << 20;  // one gRPC message
+  int max_texts_per_request = 256;       // Embed texts, Upsert docs, Get ids
+  int64_t max_text_bytes = 1 << 20;      // one text or query
+  int max_top_k = 1000;
+  int max_candidates = 10000;
+  int max_rerank_depth = 200;
+  int default_rerank_depth = 20;
+  int max_rerank_documents = 1000;
+};
+
+enum class SearchMode { kHybrid, kDense, kLexical };
+
+struct SearchRequest {
+  std::string collection;
+  std::string query;
+  int top_k = 0;  // 0 = default 10
+  SearchMode mode = SearchMode::kHybrid;
+  int candidates = 0;  // 0 = default
+  bool rerank = true;
+  std::optional<int> rerank_depth;  // unset = Limits::default_rerank_depth
+  std::string filter;               // JSON, "" = none
+  bool include_text = false;
+  bool include_metadata = false;
+};
+
+// Timing of one request's stages.
+struct Timing {
+  absl::Duration queue, embed, retrieve, fetch, rerank, total;
+};
+
+struct ScoredDocument {
+  std::string id;
+  double score = 0;
+  std::optional<double> dense_score, lexical_score, rerank_score;
+  std::string text, title, metadata;
+};
+
+struct SearchResult {
+  std::vector<ScoredDocument> hits;
+  int reranked = 0;
+  Timing timing;
+};
+
+struct RerankRequest {
+  std::string query;
+  std::vector<std::string> documents;
+  int top_n = 0;  // 0 = all
+  bool return_documents = false;
+};
+
+struct RerankedDocument {
+  int index = 0;
+  double relevance_score = 0;  // sigmoid(logit)
+  std::string document;
+};
+
+struct RerankResult {
+  std::vector<RerankedDocument> results;
+  std::string model;
+  Timing timing;
+};
+
+struct EmbedRequest {
+  std::vector<std::string> texts;
+  EmbedKind kind = EmbedKind::kDocument;
+  bool truncate = true;
+};
+
+struct UpsertBatch {
+  std::string collection;
+  std::vector<index::Document> documents;  // vectors are computed here
+};
+
+struct DeleteRequest {
+  std::string collection;
+  std::vector<std::string> ids;
+  std::string filter;
+};
+
+}  // namespace diffrank::pipeline
+
+#endif  // DIFFRANK_PIPELINE_TYPES_H_
