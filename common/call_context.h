@@ -8,6 +8,7 @@
 #define DIFFRANK_COMMON_CALL_CONTEXT_H_
 
 #include <atomic>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -20,10 +21,13 @@ namespace diffrank {
 struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   std::atomic<bool> cancelled{false};
+  // Optional: asks the transport whether the caller went away.
+  std::function<bool()> is_cancelled;
 
   // Check returns DeadlineExceeded / Cancelled (naming `stage`) or OK.
   absl::Status Check(absl::string_view stage) const {
-    if (cancelled.load(std::memory_order_relaxed)) {
+    if (cancelled.load(std::memory_order_relaxed) ||
+        (is_cancelled && is_cancelled())) {
       return absl::CancelledError(absl::StrCat("cancelled before ", stage));
     }
     if (absl::Now() >= deadline) {

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
@@ -25,6 +26,7 @@ absl::Status OutOfRange(absl::string_view field, int64_t value, int64_t lo,
 }
 
 absl::Status Prefixed(absl::string_view field, const absl::Status& s) {
+  if (absl::StartsWith(s.message(), field)) return s;
   return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
 }
 

@@ -52,4 +52,19 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
 fi
 mkdir -p "$root/build"
 ln -sfn "$venv" "$root/.venv"
-echo "install-deps: ok (venv: $venv, linked as .venv)"
+
+# Client side: Python grpcio client and end-to-end tests (no torch).
+creq="$root/clients/python/requirements.txt"
+chash=$(sha256sum "$creq" | cut -c1-12)
+cvenv="${DIFFRANK_CLIENT_VENV:-$HOME/.cache/diffrank/venv-clients-$chash}"
+if [ ! -x "$cvenv/bin/python" ] || [ ! -f "$cvenv/.complete" ]; then
+  echo "install-deps: creating client venv $cvenv"
+  rm -rf "$cvenv"
+  "$py" -m venv "$cvenv"
+  "$cvenv/bin/pip" install -q --upgrade pip
+  "$cvenv/bin/pip" install -q -r "$creq"
+  touch "$cvenv/.complete"
+fi
+ln -sfn "$cvenv" "$root/.venv-clients"
+"$root/clients/python/generate.sh" "$cvenv/bin/python"
+echo "install-deps: ok (venvs: $venv as .venv, $cvenv as .venv-clients)"

@@ -1,0 +1,68 @@
+// config.h: the server's settings, read from a JSON file and validated once.
+//
+// ServerConfig holds every setting with its default. LoadConfigFile reads a
+// JSON object whose keys are the field names below (nested objects for
+// tls, batching, limits and server); unknown keys are errors. Flags (in
+// server_main.cc only) override the file. Validate checks the whole config
+// and names the setting and the fix in each error.
+#ifndef DIFFRANK_SERVICE_CONFIG_H_
+#define DIFFRANK_SERVICE_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "pipeline/types.h"
+
+namespace diffrank::service {
+
+struct TlsConfig {
+  std::string cert_file;       // PEM server certificate chain; "" = no TLS
+  std::string key_file;        // PEM private key (required with cert_file)
+  std::string client_ca_file;  // PEM CA: when set, clients must present a
+                               // certificate it signed (mutual TLS)
+};
+
+struct BatchingConfig {
+  int max_batch_rows = 64;
+  int max_batch_tokens = 8192;  // padded tokens (rows x longest row)
+  double max_delay_ms = 2;
+  int max_queue_rows = 4096;  // per queue; beyond it RESOURCE_EXHAUSTED
+};
+
+struct ServerLimits {
+  int workers = 0;        // request worker threads (0 = 2 x cores, >= 4)
+  int max_pending = 256;  // requests queued for a worker; then refused
+  int max_concurrent_streams = 256;  // per HTTP/2 connection
+  double drain_timeout_s = 30;       // SIGTERM: time to finish in-flight work
+};
+
+struct ServerConfig {
+  std::string data_dir = "./diffrank-data";
+  std::string listen = "127.0.0.1:50051";
+  std::string metrics_listen = "127.0.0.1:9464";  // "" = no metrics server
+  std::string api_keys_file;       // "" = open (a warning at start)
+  std::string embedder_model;      // model directory; "" = the bundled one
+  std::string reranker_model;      // model directory; "" = the bundled one
+  std::string device = "auto";     // auto | cpu | cuda
+  std::string precision = "auto";  // auto | float32 | bfloat16
+  int threads = 0;                 // LibTorch CPU threads (0 = all cores)
+  bool sync_full = true;           // SQLite synchronous=FULL (power-safe)
+  TlsConfig tls;
+  BatchingConfig batching;
+  pipeline::Limits limits;
+  ServerLimits server;
+};
+
+// LoadConfigFile overlays the JSON file at `path` onto `config`.
+absl::Status LoadConfigFile(const std::string& path, ServerConfig& config);
+// Validate returns the first problem, naming the setting and the fix.
+absl::Status Validate(const ServerConfig& config);
+// DefaultModelDir returns the bundled model directory for a role
+// ("diffrank-embed-v2" / "diffrank-rerank-v2"), searched next to the binary
+// (../models, ../share/diffrank/models) and in the source tree.
+std::string DefaultModelDir(const std::string& name);
+
+}  // namespace diffrank::service
+
+#endif  // DIFFRANK_SERVICE_CONFIG_H_

@@ -1,0 +1,78 @@
+// Config file loading and validation.
+#include "service/config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace diffrank::service {
+namespace {
+
+std::string Write(const std::string& name, const std::string& text) {
+  const std::string p = ::testing::TempDir() + "/" + name;
+  std::ofstream(p) << text;
+  return p;
+}
+
+ServerConfig Valid() {
+  ServerConfig c;
+  const std::string m = ::testing::TempDir() + "/model";
+  std::filesystem::create_directories(m);
+  std::ofstream(m + "/config.json") << "{}";
+  c.embedder_model = c.reranker_model = m;
+  return c;
+}
+
+TEST(Config, FileOverlaysDefaults) {
+  ServerConfig c;
+  ASSERT_TRUE(LoadConfigFile(Write("a.json", R"({"listen": "0.0.0.0:7000",
+      "limits": {"default_rerank_depth": 10}, "batching": {"max_delay_ms": 1.5}})"),
+                             c)
+                  .ok());
+  EXPECT_EQ(c.listen, "0.0.0.0:7000");
+  EXPECT_EQ(c.limits.default_rerank_depth, 10);
+  EXPECT_EQ(c.batching.max_delay_ms, 1.5);
+  EXPECT_EQ(c.limits.max_top_k, 1000);  // untouched default
+}
+
+TEST(Config, UnknownKeysAndWrongTypesNameTheSetting) {
+  ServerConfig c;
+  auto s = LoadConfigFile(Write("b.json", R"({"limits": {"max_topk": 5}})"), c);
+  EXPECT_NE(s.message().find("limits.max_topk"), absl::string_view::npos) << s;
+  s = LoadConfigFile(Write("c.json", R"({"threads": "four"})"), c);
+  EXPECT_NE(s.message().find("threads"), absl::string_view::npos) << s;
+  s = LoadConfigFile(Write("d.json", "{oops"), c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  s = LoadConfigFile("/nonexistent/x.json", c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Config, ValidateNamesTheSettingAndFix) {
+  EXPECT_TRUE(Validate(Valid()).ok()) << Validate(Valid());
+  ServerConfig c = Valid();
+  c.listen = "50051";
+  EXPECT_NE(Validate(c).message().find("listen"), absl::string_view::npos);
+  c = Valid();
+  c.device = "tpu";
+  EXPECT_NE(Validate(c).message().find("device"), absl::string_view::npos);
+  c = Valid();
+  c.limits.default_rerank_depth = 500;
+  EXPECT_NE(Validate(c).message().find("default_rerank_depth"),
+            absl::string_view::npos);
+  c = Valid();
+  c.embedder_model = "/nonexistent";
+  EXPECT_NE(Validate(c).message().find("embedder_model"),
+            absl::string_view::npos);
+  c = Valid();
+  c.tls.cert_file = "/etc/hostname";
+  EXPECT_NE(Validate(c).message().find("tls.key_file"),
+            absl::string_view::npos);
+  c = Valid();
+  c.batching.max_batch_rows = 0;
+  EXPECT_NE(Validate(c).message().find("batching.max_batch_rows"),
+            absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace diffrank::service

@@ -1,0 +1,89 @@
+// metrics.h: every Prometheus metric of the server, in one registry, and
+// the HTTP endpoint that serves them.
+//
+// Names (all prefixed diffrank_):
+//   requests_total{method,code}                 counter
+//   request_duration_seconds{method,code}       histogram
+//   stage_duration_seconds{stage}               histogram (queue, embed,
+//                                               retrieve, fetch, rerank)
+//   batch_rows{kind}, batch_padded_tokens{kind} histograms
+//   batch_duration_seconds{kind}                histogram
+//   queue_rows{kind}                            gauge (set at scrape)
+//   inflight_requests                           gauge
+//   collection_documents{collection}            gauge (set at scrape)
+//   model_info{role,model,architecture,device}  gauge = 1
+// The endpoint is cpp-httplib, not prometheus-cpp's civetweb exposer: with
+// Debian's LibTorch loaded, civetweb's fixed 100 KiB thread stacks no longer
+// fit the static TLS and its threads fail to start (ARCHITECTURE.md).
+// Thread-safety: thread-safe.
+#ifndef DIFFRANK_SERVICE_METRICS_H_
+#define DIFFRANK_SERVICE_METRICS_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "encoder/batcher.h"
+#include "pipeline/models.h"
+#include "pipeline/types.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace diffrank::service {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+
+  void RecordRequest(const std::string& method, const std::string& code,
+                     absl::Duration d);
+  void RecordTiming(const pipeline::Timing& t);
+  void RecordBatch(const encoder::BatchEvent& e);
+  void SetModel(const pipeline::ModelDescription& m);
+  prometheus::Gauge& inflight() { return *inflight_; }
+
+  // Called before each scrape to refresh the gauges (queue depths,
+  // documents per collection).
+  void SetScrapeHook(std::function<void(Metrics&)> hook) {
+    hook_ = std::move(hook);
+  }
+  void SetQueueRows(encoder::TaskKind kind, int rows);
+  void SetCollectionDocuments(const std::string& collection, int64_t docs);
+  // Text exposition format (what /metrics returns).
+  std::string Scrape();
+
+  // Serve starts the HTTP endpoint (/metrics, /healthz) on host:port.
+  absl::Status Serve(const std::string& host_port);
+  void Stop();
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Family<prometheus::Histogram>* stage_seconds_;
+  prometheus::Family<prometheus::Histogram>* batch_rows_;
+  prometheus::Family<prometheus::Histogram>* batch_tokens_;
+  prometheus::Family<prometheus::Histogram>* batch_seconds_;
+  prometheus::Family<prometheus::Gauge>* queue_rows_;
+  prometheus::Family<prometheus::Gauge>* collection_docs_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Gauge* inflight_;
+  std::function<void(Metrics&)> hook_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread http_thread_;
+};
+
+}  // namespace diffrank::service
+
+#endif  // DIFFRANK_SERVICE_METRICS_H_

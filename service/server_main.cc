@@ -1,0 +1,281 @@
+// server_main.cc: diffrank-server. Flags (only here) and the config file
+// make a ServerConfig; it is validated, then: the gRPC server starts
+// (health NOT_SERVING), models load and warm up, collections open, health
+// turns SERVING. SIGTERM/SIGINT drain: health NOT_SERVING, new RPCs get
+// UNAVAILABLE, in-flight work finishes (up to server.drain_timeout_s),
+// collections are snapshotted, exit 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "pipeline/batched_models.h"
+#include "pipeline/collections.h"
+#include "pipeline/pipeline.h"
+#include "service/auth.h"
+#include "service/config.h"
+#include "service/diffrank_service.h"
+#include "service/metrics.h"
+#include "service/worker_pool.h"
+
+namespace diffrank::service {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+void Log(const std::string& msg) {
+  std::fprintf(stderr, "diffrank-server: %s\n", msg.c_str());
+}
+
+int Fail(const absl::Status& s) {
+  Log(absl::StrCat("error: ", s.message()));
+  return 2;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::string out;
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+encoder::Device ParseDevice(const std::string& d) {
+  return d == "cpu"    ? encoder::Device::kCpu
+         : d == "cuda" ? encoder::Device::kCuda
+                       : encoder::Device::kAuto;
+}
+encoder::Precision ParsePrecision(const std::string& p) {
+  return p == "float32"    ? encoder::Precision::kFloat32
+         : p == "bfloat16" ? encoder::Precision::kBFloat16
+                           : encoder::Precision::kAuto;
+}
+
+int Main(int argc, char** argv) {
+  ServerConfig config;
+  CLI::App app{
+      "diffrank-server: retrieval and DiffAttn reranking over gRPC "
+      "(diffrank.v1.Diffrank). Settings come from --config (JSON; keys as in "
+      "service/config.h) and flags; flags win."};
+  std::string config_file;
+  app.add_option("--config", config_file, "JSON config file");
+  ServerConfig flags;
+  auto* o_data =
+      app.add_option("--data_dir", flags.data_dir,
+                     "directory of collections (created if missing)");
+  auto* o_listen = app.add_option("--listen", flags.listen,
+                                  "gRPC host:port (default 127.0.0.1:50051)");
+  auto* o_metrics = app.add_option(
+      "--metrics_listen", flags.metrics_listen,
+      "Prometheus /metrics host:port (default 127.0.0.1:9464; '' = off)");
+  auto* o_keys = app.add_option(
+      "--api_keys", flags.api_keys_file,
+      "API keys file: lines `<read|write|admin> <key>`; none = open");
+  auto* o_embed =
+      app.add_option("--embedder_model", flags.embedder_model,
+                     "bi-encoder model directory (default: bundled)");
+  auto* o_rerank =
+      app.add_option("--reranker_model", flags.reranker_model,
+                     "cross-encoder model directory (default: bundled)");
+  auto* o_device =
+      app.add_option("--device", flags.device, "auto | cpu | cuda");
+  auto* o_prec = app.add_option("--precision", flags.precision,
+                                "auto | float32 | bfloat16");
+  auto* o_threads = app.add_option("--threads", flags.threads,
+                                   "LibTorch CPU threads (0 = all cores)");
+  auto* o_depth =
+      app.add_option("--rerank_depth", flags.limits.default_rerank_depth,
+                     "default Search rerank depth");
+  auto* o_cert = app.add_option("--tls_cert", flags.tls.cert_file,
+                                "PEM server certificate (enables TLS)");
+  auto* o_key =
+      app.add_option("--tls_key", flags.tls.key_file, "PEM private key");
+  auto* o_ca = app.add_option("--tls_client_ca", flags.tls.client_ca_file,
+                              "PEM CA for client certificates (mutual TLS)");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!config_file.empty()) {
+    if (absl::Status s = LoadConfigFile(config_file, config); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (*o_data) config.data_dir = flags.data_dir;
+  if (*o_listen) config.listen = flags.listen;
+  if (*o_metrics) config.metrics_listen = flags.metrics_listen;
+  if (*o_keys) config.api_keys_file = flags.api_keys_file;
+  if (*o_embed) config.embedder_model = flags.embedder_model;
+  if (*o_rerank) config.reranker_model = flags.reranker_model;
+  if (*o_device) config.device = flags.device;
+  if (*o_prec) config.precision = flags.precision;
+  if (*o_threads) config.threads = flags.threads;
+  if (*o_depth) {
+    config.limits.default_rerank_depth = flags.limits.default_rerank_depth;
+  }
+  if (*o_cert) config.tls.cert_file = flags.tls.cert_file;
+  if (*o_key) config.tls.key_file = flags.tls.key_file;
+  if (*o_ca) config.tls.client_ca_file = flags.tls.client_ca_file;
+  if (config.embedder_model.empty()) {
+    config.embedder_model = DefaultModelDir("diffrank-embed-v2");
+  }
+  if (config.reranker_model.empty()) {
+    config.reranker_model = DefaultModelDir("diffrank-rerank-v2");
+  }
+  if (absl::Status s = Validate(config); !s.ok()) return Fail(s);
+
+  ApiKeys keys;
+  if (!config.api_keys_file.empty()) {
+    absl::StatusOr<ApiKeys> k = ApiKeys::Load(config.api_keys_file);
+    if (!k.ok()) return Fail(k.status());
+    keys = *std::move(k);
+    Log(absl::StrCat("API keys: ", keys.size(), " loaded"));
+  } else {
+    Log("WARNING: no --api_keys file: every caller may read, write and drop "
+        "collections");
+  }
+
+  // Signals are handled by sigwait below; block them in every thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Metrics metrics;
+  if (!config.metrics_listen.empty()) {
+    if (absl::Status s = metrics.Serve(config.metrics_listen); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  const int workers =
+      config.server.workers > 0
+          ? config.server.workers
+          : std::max(4, 2 * int(std::thread::hardware_concurrency()));
+  WorkerPool pool(workers, config.server.max_pending);
+  DiffrankService service(std::move(keys), &metrics, &pool,
+                          {kVersion, encoder::Encoder::TorchVersion()});
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds =
+      grpc::InsecureServerCredentials();
+  if (!config.tls.cert_file.empty()) {
+    grpc::SslServerCredentialsOptions ssl(
+        config.tls.client_ca_file.empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_key_cert_pairs.push_back(
+        {ReadFile(config.tls.key_file), ReadFile(config.tls.cert_file)});
+    ssl.pem_root_certs = ReadFile(config.tls.client_ca_file);
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  int port = 0;
+  builder.AddListeningPort(config.listen, creds, &port);
+  builder.SetMaxReceiveMessageSize(int(config.limits.max_request_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             config.server.max_concurrent_streams);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return Fail(absl::UnavailableError(absl::StrCat(
+        "listen: cannot serve gRPC on ", config.listen,
+        " (in use or not a local address); pick another --listen")));
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  Log(absl::StrCat("gRPC on ", config.listen, " (port ", port, ")",
+                   config.tls.cert_file.empty() ? "" : ", TLS",
+                   "; health NOT_SERVING while models load"));
+
+  pipeline::BatchedModelsOptions mo;
+  mo.embedder = {config.embedder_model, ParseDevice(config.device),
+                 ParsePrecision(config.precision), config.threads};
+  mo.reranker = {config.reranker_model, ParseDevice(config.device),
+                 ParsePrecision(config.precision), config.threads};
+  mo.batcher.max_batch_rows = config.batching.max_batch_rows;
+  mo.batcher.max_batch_tokens = config.batching.max_batch_tokens;
+  mo.batcher.max_delay =
+      absl::Microseconds(int64_t(config.batching.max_delay_ms * 1000));
+  mo.batcher.max_queue_rows = config.batching.max_queue_rows;
+  mo.batcher.on_batch = [&metrics](const encoder::BatchEvent& e) {
+    metrics.RecordBatch(e);
+  };
+  const absl::Time t0 = absl::Now();
+  absl::StatusOr<std::unique_ptr<pipeline::BatchedModels>> models =
+      pipeline::BatchedModels::Create(std::move(mo));
+  if (!models.ok()) {
+    server->Shutdown();
+    return Fail(models.status());
+  }
+  const pipeline::ModelDescription& ed = (*models)->embedder()->description();
+  const pipeline::ModelDescription& rd = (*models)->scorer()->description();
+  metrics.SetModel(ed);
+  metrics.SetModel(rd);
+  Log(absl::StrCat("models loaded and warm in ",
+                   absl::FormatDuration(absl::Now() - t0), ": embedder ", ed.id,
+                   " (", ed.architecture, ", ", ed.device, "), reranker ",
+                   rd.id, " (", rd.architecture, ", ", rd.device, ")"));
+
+  pipeline::CollectionsOptions co;
+  co.data_dir = config.data_dir;
+  co.model_id = ed.id;
+  co.dimension = ed.dimension;
+  co.collection.sync_full = config.sync_full;
+  co.collection.max_text_bytes = size_t(config.limits.max_text_bytes);
+  absl::StatusOr<std::unique_ptr<pipeline::Collections>> collections =
+      pipeline::Collections::Open(co);
+  if (!collections.ok()) {
+    server->Shutdown();
+    return Fail(collections.status());
+  }
+  pipeline::Pipeline pipe((*models)->embedder(), (*models)->scorer(),
+                          collections->get(), config.limits);
+  pipeline::BatchedModels* m = models->get();
+  pipeline::Collections* cs = collections->get();
+  metrics.SetScrapeHook([m, cs](Metrics& mx) {
+    for (int k = 0; k < encoder::kNumTaskKinds; ++k) {
+      auto kind = static_cast<encoder::TaskKind>(k);
+      mx.SetQueueRows(kind, m->QueueRows(kind));
+    }
+    for (const auto& c : cs->List()) {
+      mx.SetCollectionDocuments(c.name, c.stats.documents);
+    }
+  });
+  service.SetPipeline(&pipe);
+  health->SetServingStatus(true);
+  Log(absl::StrCat("serving ", cs->List().size(), " collection(s) from ",
+                   config.data_dir, "; health SERVING"));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log(absl::StrCat("signal ", sig, ": draining"));
+  health->SetServingStatus(false);
+  service.StartDraining();
+  server->Shutdown(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(int64_t(config.server.drain_timeout_s * 1000)));
+  pool.Shutdown();
+  metrics.SetScrapeHook(nullptr);
+  if (absl::Status s = cs->Flush(); !s.ok()) {
+    Log(absl::StrCat("snapshot on exit failed (data is safe in SQLite): ",
+                     s.message()));
+  }
+  metrics.Stop();
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace diffrank::service
+
+int main(int argc, char** argv) { return diffrank::service::Main(argc, argv); }

@@ -1,0 +1,91 @@
+"""Starts a real diffrank-server on loopback for end-to-end tests.
+
+Environment: DIFFRANK_SERVER (binary; default build/service/diffrank-server),
+DIFFRANK_EMBEDDER / DIFFRANK_RERANKER (model dirs; default: the bundled ones).
+"""
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KEYS = {"read": "read-key-0123456789", "write": "write-key-0123456789",
+        "admin": "admin-key-0123456789"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir=None, extra_args=(), keys=True, config=None):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
+        self.port, self.metrics_port = free_port(), free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        binary = os.environ.get("DIFFRANK_SERVER",
+                                os.path.join(ROOT, "build", "service", "diffrank-server"))
+        args = [binary, "--data_dir", self.data_dir, "--listen", self.target,
+                "--metrics_listen", f"127.0.0.1:{self.metrics_port}", "--threads", "2"]
+        for flag, env in (("--embedder_model", "DIFFRANK_EMBEDDER"),
+                          ("--reranker_model", "DIFFRANK_RERANKER")):
+            if os.environ.get(env):
+                args += [flag, os.environ[env]]
+        if keys:
+            path = os.path.join(self.tmp.name, "keys")
+            with open(path, "w") as f:
+                f.write("".join(f"{role} {key}\n" for role, key in KEYS.items()))
+            args += ["--api_keys", path]
+        if config:
+            import json
+            path = os.path.join(self.tmp.name, "config.json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            args += ["--config", path]
+        self.log_path = os.path.join(self.tmp.name, "server.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args + list(extra_args), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        self.wait_serving()
+
+    def wait_serving(self, timeout=120):
+        channel = grpc.insecure_channel(self.target)
+        stub = health_pb2_grpc.HealthStub(channel)
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}: {self.logs()}")
+            try:
+                r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    channel.close()
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not SERVING after {timeout}s: {self.logs()}")
+
+    def logs(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=15, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        self.tmp.cleanup()
