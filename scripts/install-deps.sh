@@ -17,6 +17,9 @@ debs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # promtool (checks the /metrics exposition in the end-to-end tests), openssl
+  # (test certificates)
+  prometheus openssl
 )
 
 missing=()
@@ -67,4 +70,16 @@ if [ ! -x "$cvenv/bin/python" ] || [ ! -f "$cvenv/.complete" ]; then
 fi
 ln -sfn "$cvenv" "$root/.venv-clients"
 "$root/clients/python/generate.sh" "$cvenv/bin/python"
+# Node client (@grpc/grpc-js) and the Go tools grpcurl and ghz (pinned).
+if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
+  (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+gobin="${DIFFRANK_GOBIN:-$HOME/.cache/diffrank/go-bin}"
+for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.93.0; do
+  name=$(basename "${t%@*}")
+  if [ ! -x "$gobin/$name" ]; then
+    echo "install-deps: go install $t"
+    GOBIN="$gobin" GOFLAGS=-mod=mod go install "$t"
+  fi
+done
 echo "install-deps: ok (venvs: $venv as .venv, $cvenv as .venv-clients)"

@@ -24,7 +24,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data_dir=None, extra_args=(), keys=True, config=None):
+    def __init__(self, data_dir=None, extra_args=(), keys=True, config=None, wait=True):
         self.tmp = tempfile.TemporaryDirectory()
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
         self.port, self.metrics_port = free_port(), free_port()
@@ -52,10 +52,12 @@ class Server:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args + list(extra_args), stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        self.wait_serving()
+        if wait:
+            self.wait_serving()
 
-    def wait_serving(self, timeout=120):
-        channel = grpc.insecure_channel(self.target)
+    def wait_serving(self, timeout=120, credentials=None):
+        channel = (grpc.secure_channel(self.target, credentials) if credentials
+                   else grpc.insecure_channel(self.target))
         stub = health_pb2_grpc.HealthStub(channel)
         end = time.time() + timeout
         while time.time() < end:
