@@ -87,8 +87,12 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
 }
 
 std::string Encoder::device() const {
-  return absl::StrCat(model_->device().str(), " (",
-                      c10::toString(model_->dtype()), ")");
+  const c10::ScalarType t = model_->dtype();
+  const char* name = t == c10::kFloat      ? "float32"
+                     : t == c10::kBFloat16 ? "bfloat16"
+                     : t == c10::kHalf     ? "float16"
+                                           : c10::toString(t);
+  return absl::StrCat(model_->device().str(), " (", name, ")");
 }
 
 absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {

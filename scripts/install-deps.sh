@@ -75,7 +75,7 @@ if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
   (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 gobin="${DIFFRANK_GOBIN:-$HOME/.cache/diffrank/go-bin}"
-for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.93.0; do
+for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.120.0; do
   name=$(basename "${t%@*}")
   if [ ! -x "$gobin/$name" ]; then
     echo "install-deps: go install $t"

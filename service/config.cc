@@ -108,6 +108,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       {"reranker_model", Set(c.reranker_model)},
       {"device", Set(c.device)},
       {"precision", Set(c.precision)},
+      {"reranker_precision", Set(c.reranker_precision)},
       {"threads", Set(c.threads)},
       {"sync_full", Set(c.sync_full)},
       {"tls", nested("tls", {{"cert_file", Set(c.tls.cert_file)},

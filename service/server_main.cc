@@ -61,6 +61,13 @@ encoder::Precision ParsePrecision(const std::string& p) {
                            : encoder::Precision::kAuto;
 }
 
+// CpuHasFastBf16: AVX512-BF16 or AMX-BF16 in /proc/cpuinfo.
+bool CpuHasFastBf16() {
+  const std::string info = ReadFile("/proc/cpuinfo");
+  return info.find("avx512_bf16") != std::string::npos ||
+         info.find("amx_bf16") != std::string::npos;
+}
+
 int Main(int argc, char** argv) {
   ServerConfig config;
   CLI::App app{
@@ -91,6 +98,9 @@ int Main(int argc, char** argv) {
       app.add_option("--device", flags.device, "auto | cpu | cuda");
   auto* o_prec = app.add_option("--precision", flags.precision,
                                 "auto | float32 | bfloat16");
+  auto* o_rprec = app.add_option(
+      "--reranker_precision", flags.reranker_precision,
+      "auto (bfloat16 on CPUs with AVX512-BF16/AMX) | float32 | bfloat16");
   auto* o_threads = app.add_option("--threads", flags.threads,
                                    "LibTorch CPU threads (0 = all cores)");
   auto* o_depth =
@@ -117,6 +127,7 @@ int Main(int argc, char** argv) {
   if (*o_rerank) config.reranker_model = flags.reranker_model;
   if (*o_device) config.device = flags.device;
   if (*o_prec) config.precision = flags.precision;
+  if (*o_rprec) config.reranker_precision = flags.reranker_precision;
   if (*o_threads) config.threads = flags.threads;
   if (*o_depth) {
     config.limits.default_rerank_depth = flags.limits.default_rerank_depth;
@@ -200,8 +211,10 @@ int Main(int argc, char** argv) {
   pipeline::BatchedModelsOptions mo;
   mo.embedder = {config.embedder_model, ParseDevice(config.device),
                  ParsePrecision(config.precision), config.threads};
+  std::string rprec = config.reranker_precision;
+  if (rprec == "auto") rprec = CpuHasFastBf16() ? "bfloat16" : config.precision;
   mo.reranker = {config.reranker_model, ParseDevice(config.device),
-                 ParsePrecision(config.precision), config.threads};
+                 ParsePrecision(rprec), config.threads};
   mo.batcher.max_batch_rows = config.batching.max_batch_rows;
   mo.batcher.max_batch_tokens = config.batching.max_batch_tokens;
   mo.batcher.max_delay =

@@ -9,6 +9,7 @@
 // OUT holds "output" (float32 [N, d] embeddings or [N] logits) and, for JSON
 // input, "truncated" (uint8 [N]). Used by the parity tests and for bulk
 // embedding of files without the service.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
   std::vector<float> out;
   std::vector<uint8_t> truncated;
   int64_t rows = 0;
+  const auto start = std::chrono::steady_clock::now();
   if (absl::EndsWith(input, ".safetensors")) {
     auto file = de::SafetensorsFile::Open(input);
     if (!file.ok()) return Fail(std::string(file.status().message()));
@@ -167,6 +169,12 @@ int main(int argc, char** argv) {
     }
     if (auto st = flush(); !st.ok()) return Fail(std::string(st.message()));
   }
+  // Throughput line for benchmarks (tokenize + compute, not model load).
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  std::cerr << "{\"rows\": " << rows << ", \"seconds\": " << secs
+            << ", \"rows_per_s\": " << (secs > 0 ? rows / secs : 0) << "}\n";
   std::vector<de::TensorToWrite> tensors;
   std::vector<int64_t> shape{rows};
   if (e.config().role == de::Role::kBiEncoder) shape.push_back(e.dimension());

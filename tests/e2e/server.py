@@ -32,10 +32,12 @@ class Server:
         binary = os.environ.get("DIFFRANK_SERVER",
                                 os.path.join(ROOT, "build", "service", "diffrank-server"))
         args = [binary, "--data_dir", self.data_dir, "--listen", self.target,
-                "--metrics_listen", f"127.0.0.1:{self.metrics_port}", "--threads", "2"]
+                "--metrics_listen", f"127.0.0.1:{self.metrics_port}"]
+        if "--threads" not in extra_args:
+            args += ["--threads", "2"]
         for flag, env in (("--embedder_model", "DIFFRANK_EMBEDDER"),
                           ("--reranker_model", "DIFFRANK_RERANKER")):
-            if os.environ.get(env):
+            if os.environ.get(env) and flag not in extra_args:
                 args += [flag, os.environ[env]]
         if keys:
             path = os.path.join(self.tmp.name, "keys")

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Service benchmark with ghz (the standard gRPC load tool), against a real
+diffrank-server on loopback.
+
+  .venv-clients/bin/python service/bench/service_bench.py [--docs 100000] [--phase embed,search]
+
+embed:  Embed throughput through gRPC (ghz, 32 documents per request) vs the raw
+        encoder (diffrank-encode, batch 32, same texts, same threads), rounds
+        alternating in one run; reports texts/s and the ratio.
+search: a --docs document collection (real passages from train/build_data.py
+        output: SQuAD, BEIR corpora, Debian, WordNet; built once through the API
+        and kept in --work), then Search (hybrid, top_k 10) latency p50/p99 at
+        1, 4 and 16 concurrent clients for rerank depth 0, 10, 20 and 50, using
+        held-out SQuAD questions as queries.
+Prints one JSON object per measurement.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+from server import Server  # noqa: E402
+from diffrank_client import Client  # noqa: E402
+
+PROTO = ["--proto", os.path.join(ROOT, "proto", "diffrank", "v1", "diffrank.proto"),
+         "--import-paths", os.path.join(ROOT, "proto")]
+
+
+def ghz(target, call, data, concurrency, total, tool):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(data, f)
+    p = subprocess.run([tool, "--insecure", *PROTO, "--call", f"diffrank.v1.Diffrank.{call}",
+                        "--data-file", f.name, "-c", str(concurrency), "-n", str(total),
+                        "--connections", "1", "--timeout", "60s", "-O", "json", target],
+                       capture_output=True, text=True, timeout=3600)
+    os.unlink(f.name)
+    if p.returncode != 0 and not p.stdout:
+        raise RuntimeError(p.stderr)
+    r = json.loads(p.stdout)
+    lat = {d["percentage"]: d["latency"] / 1e6 for d in r.get("latencyDistribution") or []}
+    return {"rps": r["rps"], "p50_ms": lat.get(50), "p99_ms": lat.get(99),
+            "codes": r.get("statusCodeDistribution", {}), "count": r["count"]}
+
+
+def passages(data_dir, n):
+    seen, out = set(), []
+    for name in ("unlabeled.jsonl", "pairs.jsonl"):
+        with open(os.path.join(data_dir, name)) as f:
+            for line in f:
+                j = json.loads(line)
+                t = j.get("text") or j.get("positive")
+                if t and t not in seen:
+                    seen.add(t)
+                    out.append(t)
+                    if len(out) >= n:
+                        return out
+    return out
+
+
+def bench_embed(a, target, texts):
+    batch = 32
+    reqs = [{"texts": texts[s:s + batch], "kind": "EMBED_KIND_DOCUMENT"}
+            for s in range(0, len(texts), batch)]
+    jsonl = os.path.join(a.work, "embed_texts.jsonl")
+    with open(jsonl, "w") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}) + "\n")
+    encode = os.path.join(ROOT, "build", "encoder", "diffrank-encode")
+    raw, grpc_ = [], []
+    for _ in range(a.rounds):
+        p = subprocess.run([encode, "--model", a.embedder, "--input", jsonl, "--output",
+                            os.path.join(a.work, "raw.safetensors"), "--batch_size", str(batch)],
+                           capture_output=True, text=True, check=True,
+                           env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
+        raw.append(json.loads(p.stderr.strip().splitlines()[-1])["rows_per_s"])
+        r = ghz(target, "Embed", reqs, a.embed_concurrency, len(reqs), a.ghz)
+        grpc_.append(r["rps"] * batch)
+    out = {"bench": "embed", "texts": len(texts), "texts_per_request": batch,
+           "concurrency": a.embed_concurrency, "raw_texts_per_s": round(statistics.median(raw), 1),
+           "grpc_texts_per_s": round(statistics.median(grpc_), 1)}
+    out["ratio"] = round(out["grpc_texts_per_s"] / out["raw_texts_per_s"], 3)
+    print(json.dumps(out), flush=True)
+
+
+def bench_search(a, target, texts):
+    c = Client(target, timeout=3600)
+    names = [x.name for x in c.list_collections().collections]
+    if "bench" not in names:
+        c.create_collection("bench")
+    have = c.stats("bench").info.documents
+    if have < len(texts):
+        t0 = time.time()
+        docs = [{"id": f"p{i}", "text": t} for i, t in enumerate(texts)][have:]
+        for s in range(0, len(docs), 4096):
+            c.upsert("bench", docs[s:s + 4096], batch_size=64)
+            print(json.dumps({"loading": have + s + len(docs[s:s + 4096]),
+                              "seconds": round(time.time() - t0)}), file=sys.stderr, flush=True)
+    docs = c.stats("bench").info.documents
+    queries = []
+    with open(os.path.join(a.data, "squad_heldout.jsonl")) as f:
+        for line in f:
+            queries.append(json.loads(line)["question"])
+            if len(queries) >= 200:
+                break
+    for depth in a.depths:
+        for conc in a.concurrency:
+            data = [{"collection": "bench", "query": q, "top_k": 10, "rerank": depth > 0,
+                     "rerank_depth": depth} for q in queries]
+            n = max(a.min_requests, 25 * conc)
+            r = ghz(target, "Search", data, conc, n, a.ghz)
+            print(json.dumps({"bench": "search", "documents": docs, "mode": "hybrid",
+                              "rerank_depth": depth, "concurrency": conc, **r}), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=100000)
+    ap.add_argument("--phase", default="embed,search")
+    ap.add_argument("--data", default=os.path.expanduser("~/.cache/diffrank/data"))
+    ap.add_argument("--work", default=os.path.expanduser("~/.cache/diffrank/bench/service"))
+    ap.add_argument("--ghz", default=os.path.expanduser("~/.cache/diffrank/go-bin/ghz"))
+    ap.add_argument("--embedder", default=os.path.join(ROOT, "models", "diffrank-embed-v2"))
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--embed-texts", type=int, default=1024)
+    ap.add_argument("--embed-concurrency", type=int, default=2)
+    ap.add_argument("--depths", type=lambda s: [int(x) for x in s.split(",")], default=[0, 10, 20, 50])
+    ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
+    ap.add_argument("--min-requests", type=int, default=60)
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="extra diffrank-server flag (repeatable), e.g. --server-arg=--precision=bfloat16")
+    a = ap.parse_args()
+    os.makedirs(a.work, exist_ok=True)
+    if not os.path.exists(os.path.join(a.data, "pairs.jsonl")):
+        sys.exit(f"{a.data} has no pairs.jsonl: run train/build_data.py --out {a.data}")
+    texts = passages(a.data, a.docs)
+    server = Server(data_dir=os.path.join(a.work, "data"), keys=False,
+                    extra_args=["--threads", str(a.threads), "--embedder_model", a.embedder,
+                                *a.server_arg])
+    try:
+        if "embed" in a.phase:
+            bench_embed(a, server.target, texts[:a.embed_texts])
+        if "search" in a.phase:
+            bench_search(a, server.target, texts)
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
