@@ -6,7 +6,8 @@
 Prints one JSON object per line: collection, system, model, ndcg@10, recall@100, mrr@10,
 queries. BM25 is SQLite FTS5 as the service uses it; hybrid is reciprocal rank fusion (k=60)
 of the dense and BM25 top-100; hybrid+rerank reorders the hybrid top --rerank-depth with the
-cross-encoder. Models are diffrank model directories (default: the shipped ones in models/,
+cross-encoder (what the service does); hybrid+rerank-rrf fuses that order with the hybrid order
+by reciprocal rank fusion (reported for comparison). Models are diffrank model directories (default: the shipped ones in models/,
 when present); --peer-minilm adds all-MiniLM-L6-v2 (converted from the PyPI package) as a
 dense peer. Only queries with a positive judgement count.
 """
@@ -115,17 +116,21 @@ def main():
                                   **evaluate(hybrid, qrels)}), flush=True)
             if rr_model is not None:
                 t0 = time.time()
-                reranked = {}
+                reranked, fused = {}, {}
                 for q in qids:
                     head = hybrid[q][:a.rerank_depth]
                     scores = score_pairs(rr_model, rr_tok, queries[q], [by_id[d] for d in head],
                                          rr_model.cfg.max_length)
                     order = sorted(range(len(head)), key=lambda i: -scores[i])
                     reranked[q] = [head[i] for i in order] + hybrid[q][a.rerank_depth:]
-                print(json.dumps({"collection": name, "system": "hybrid+rerank",
-                                  "model": f"{mid} + {rr_model.cfg.model_id}",
-                                  **evaluate(reranked, qrels),
-                                  "seconds": round(time.time() - t0, 1)}), flush=True)
+                    # Rank fusion of the first stage and the reranker (no tuned weight).
+                    fused[q] = rrf([head, reranked[q][:len(head)]]) + hybrid[q][a.rerank_depth:]
+                secs = round(time.time() - t0, 1)
+                for system, run in (("hybrid+rerank", reranked), ("hybrid+rerank-rrf", fused)):
+                    print(json.dumps({"collection": name, "system": system,
+                                      "model": f"{mid} + {rr_model.cfg.model_id}",
+                                      "reranker_dir": reranker, **evaluate(run, qrels),
+                                      "seconds": secs}), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from convert_hf_bert import convert  # noqa: E402
-from diffrank_ref.model import save_model_dir  # noqa: E402
+from diffrank_ref.model import DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
@@ -75,6 +75,10 @@ def main():
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
     ap.add_argument("--model-id", default=None)
+    ap.add_argument("--init", choices=["retrofit", "scratch"], default="retrofit",
+                    help="scratch: same architecture, random weights (the from-scratch run)")
+    ap.add_argument("--lr-scratch", type=float, default=5e-4,
+                    help="learning rate with --init scratch")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -88,8 +92,12 @@ def main():
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = convert(src, "bi-encoder", a.arch, a.model_id or f"diffrank-embed-{a.arch}")
+    lr = a.lr
+    if a.init == "scratch":
+        student = DiffrankModel(student.cfg)  # random init, same shape
+        lr = a.lr_scratch
     student.to(device).train()
-    opt = torch.optim.AdamW(student.parameters(), lr=a.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.01)
     ckpt = Checkpoint(a.out)
     step = ckpt.load(student, opt, rng, device)
 

@@ -2,14 +2,16 @@
 """Service benchmark with ghz (the standard gRPC load tool), against a real
 diffrank-server on loopback.
 
-  .venv-clients/bin/python service/bench/service_bench.py [--docs 100000] [--phase embed,search]
+  .venv-clients/bin/python service/bench/service_bench.py [--docs 100000] [--phase embed,load,search]
 
 embed:  Embed throughput through gRPC (ghz, 32 documents per request) vs the raw
         encoder (diffrank-encode, batch 32, same texts, same threads), rounds
         alternating in one run; reports texts/s and the ratio.
-search: a --docs document collection (real passages from train/build_data.py
-        output: SQuAD, BEIR corpora, Debian, WordNet; built once through the API
-        and kept in --work), then Search (hybrid, top_k 10) latency p50/p99 at
+load:   a --docs document collection of real passages (train/build_data.py output:
+        corpus passages, SQuAD, BEIR, Debian, then WordNet glosses), built once offline
+        by diffrank-bench-load into --work (full text stored and BM25-indexed; vectors
+        from the first --embed-tokens tokens, which search latency does not depend on);
+search: Search (hybrid, top_k 10) latency p50/p99 at
         1, 4 and 16 concurrent clients for rerank depth 0, 10, 20 and 50, using
         held-out SQuAD questions as queries.
 Prints one JSON object per measurement.
@@ -51,18 +53,39 @@ def ghz(target, call, data, concurrency, total, tool):
 
 
 def passages(data_dir, n):
-    seen, out = set(), []
-    for name in ("unlabeled.jsonl", "pairs.jsonl"):
-        with open(os.path.join(data_dir, name)) as f:
-            for line in f:
-                j = json.loads(line)
-                t = j.get("text") or j.get("positive")
-                if t and t not in seen:
-                    seen.add(t)
-                    out.append(t)
-                    if len(out) >= n:
-                        return out
-    return out
+    """Unique real passages: corpus passages and SQuAD / BEIR / Debian positives first
+    (long, like RAG chunks), WordNet glosses only to fill up to n."""
+    seen, out, glosses = set(), [], []
+    with open(os.path.join(data_dir, "unlabeled.jsonl")) as f:
+        rows = [(json.loads(line)["text"], "unlabeled") for line in f]
+    with open(os.path.join(data_dir, "pairs.jsonl")) as f:
+        for line in f:
+            j = json.loads(line)
+            rows.append((j["positive"], j["source"]))
+    for t, source in rows:
+        if t in seen:
+            continue
+        seen.add(t)
+        (glosses if source.startswith("wordnet") else out).append(t)
+    return (out + glosses)[:n]
+
+
+def load_collection(a, texts):
+    """Builds <work>/data/bench offline once (diffrank-bench-load; see its header)."""
+    path = os.path.join(a.work, "data", "bench")
+    if os.path.exists(os.path.join(path, "manifest.json")):
+        return
+    jsonl = os.path.join(a.work, "bench_texts.jsonl")
+    with open(jsonl, "w") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}) + "\n")
+    t0 = time.time()
+    subprocess.run([os.path.join(ROOT, "build", "service", "diffrank-bench-load"), "--model",
+                    a.embedder, "--input", jsonl, "--dir", path + ".tmp", "--embed_tokens",
+                    str(a.embed_tokens)], check=True)
+    os.rename(path + ".tmp", path)
+    print(json.dumps({"loaded": len(texts), "seconds": round(time.time() - t0)}),
+          file=sys.stderr, flush=True)
 
 
 def bench_embed(a, target, texts):
@@ -90,19 +113,8 @@ def bench_embed(a, target, texts):
     print(json.dumps(out), flush=True)
 
 
-def bench_search(a, target, texts):
+def bench_search(a, target):
     c = Client(target, timeout=3600)
-    names = [x.name for x in c.list_collections().collections]
-    if "bench" not in names:
-        c.create_collection("bench")
-    have = c.stats("bench").info.documents
-    if have < len(texts):
-        t0 = time.time()
-        docs = [{"id": f"p{i}", "text": t} for i, t in enumerate(texts)][have:]
-        for s in range(0, len(docs), 4096):
-            c.upsert("bench", docs[s:s + 4096], batch_size=64)
-            print(json.dumps({"loading": have + s + len(docs[s:s + 4096]),
-                              "seconds": round(time.time() - t0)}), file=sys.stderr, flush=True)
     docs = c.stats("bench").info.documents
     queries = []
     with open(os.path.join(a.data, "squad_heldout.jsonl")) as f:
@@ -114,7 +126,7 @@ def bench_search(a, target, texts):
         for conc in a.concurrency:
             data = [{"collection": "bench", "query": q, "top_k": 10, "rerank": depth > 0,
                      "rerank_depth": depth} for q in queries]
-            n = max(a.min_requests, 25 * conc)
+            n = max(a.min_requests, 10 * conc)
             r = ghz(target, "Search", data, conc, n, a.ghz)
             print(json.dumps({"bench": "search", "documents": docs, "mode": "hybrid",
                               "rerank_depth": depth, "concurrency": conc, **r}), flush=True)
@@ -132,6 +144,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--embed-texts", type=int, default=1024)
+    ap.add_argument("--embed-tokens", type=int, default=32,
+                    help="tokens embedded per bench document (load phase only)")
     ap.add_argument("--embed-concurrency", type=int, default=2)
     ap.add_argument("--depths", type=lambda s: [int(x) for x in s.split(",")], default=[0, 10, 20, 50])
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
@@ -143,6 +157,8 @@ def main():
     if not os.path.exists(os.path.join(a.data, "pairs.jsonl")):
         sys.exit(f"{a.data} has no pairs.jsonl: run train/build_data.py --out {a.data}")
     texts = passages(a.data, a.docs)
+    if "load" in a.phase or "search" in a.phase:
+        load_collection(a, texts)
     server = Server(data_dir=os.path.join(a.work, "data"), keys=False,
                     extra_args=["--threads", str(a.threads), "--embedder_model", a.embedder,
                                 *a.server_arg])
@@ -150,7 +166,7 @@ def main():
         if "embed" in a.phase:
             bench_embed(a, server.target, texts[:a.embed_texts])
         if "search" in a.phase:
-            bench_search(a, server.target, texts)
+            bench_search(a, server.target)
     finally:
         server.close()
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The shipped models (models/diffrank-embed-v2, models/diffrank-rerank-v2) give the same
+outputs in the C++ runtime as in the PyTorch reference.
+
+  shipped_models_parity.py --encode BUILD/encoder/diffrank-encode --workdir DIR [--models DIR]
+Bi-encoder: >= 500 varied texts (corpus passages, questions, multi-script, edge cases, some
+truncated), min cosine C++ vs PyTorch >= 0.9999. Cross-encoder: >= 500 (query, passage) pairs,
+max |logit difference| <= 1e-3 (float32 on both sides).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+sys.path.insert(0, os.path.join(ROOT, "train"))
+import common  # noqa: E402
+from diffrank_ref.model import load_model_dir  # noqa: E402
+from diffrank_ref.retrieval import embed, score_pairs  # noqa: E402
+from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
+
+
+def run_cpp(encode, model, jsonl, out):
+    subprocess.run([encode, "--model", model, "--input", jsonl, "--output", out,
+                    "--precision", "fp32"], check=True, capture_output=True)
+    return load_file(out)["output"].numpy()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--encode", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--models", default=os.path.join(ROOT, "models"))
+    a = ap.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    os.makedirs(a.workdir, exist_ok=True)
+    texts = (common.corpus_texts(120) + common.synthetic_texts(400, seed=3))[:600]
+    assert len(texts) >= 500
+
+    bdir = os.path.join(a.models, "diffrank-embed-v2")
+    jsonl = os.path.join(a.workdir, "texts.jsonl")
+    with open(jsonl, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    cpp = run_cpp(a.encode, bdir, jsonl, os.path.join(a.workdir, "embed.safetensors"))
+    model = load_model_dir(bdir)
+    ref = embed(model, load_tokenizer(bdir, model.cfg.lower_case), texts, model.cfg.max_length)
+    cos = (cpp * ref).sum(1) / np.linalg.norm(cpp, axis=1) / np.linalg.norm(ref, axis=1)
+    print(json.dumps({"model": "diffrank-embed-v2", "texts": len(texts),
+                      "min_cosine": float(cos.min())}))
+
+    rdir = os.path.join(a.models, "diffrank-rerank-v2")
+    pairs = [(texts[i], texts[(i * 7 + 3) % len(texts)]) for i in range(len(texts))]
+    jsonl = os.path.join(a.workdir, "pairs.jsonl")
+    with open(jsonl, "w", encoding="utf-8") as f:
+        for q, p in pairs:
+            f.write(json.dumps({"query": q, "passage": p}, ensure_ascii=False) + "\n")
+    cpp_logits = run_cpp(a.encode, rdir, jsonl, os.path.join(a.workdir, "rerank.safetensors"))
+    model = load_model_dir(rdir)
+    tok = load_tokenizer(rdir, model.cfg.lower_case)
+    ref_logits = np.array([score_pairs(model, tok, q, [p], model.cfg.max_length)[0]
+                           for q, p in pairs])
+    diff = float(np.abs(cpp_logits - ref_logits).max())
+    print(json.dumps({"model": "diffrank-rerank-v2", "pairs": len(pairs), "max_abs_diff": diff}))
+    ok = cos.min() >= 0.9999 and diff <= 1e-3
+    print("PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
