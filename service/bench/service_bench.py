@@ -12,7 +12,7 @@ load:   a --docs document collection of real passages (train/build_data.py outpu
         by diffrank-bench-load into --work (full text stored and BM25-indexed; vectors
         from the first --embed-tokens tokens, which search latency does not depend on);
 search: Search (hybrid, top_k 10) latency p50/p99 at
-        1, 4 and 16 concurrent clients for rerank depth 0, 10, 20 and 50, using
+        1, 4 and 16 concurrent clients for rerank depth 0, 5, 10, 20 and 50, using
         held-out SQuAD questions as queries.
 Prints one JSON object per measurement.
 """
@@ -119,7 +119,7 @@ def bench_search(a, target):
     queries = []
     with open(os.path.join(a.data, "squad_heldout.jsonl")) as f:
         for line in f:
-            queries.append(json.loads(line)["question"])
+            queries.append(json.loads(line)["query"])
             if len(queries) >= 200:
                 break
     for depth in a.depths:
@@ -147,7 +147,7 @@ def main():
     ap.add_argument("--embed-tokens", type=int, default=32,
                     help="tokens embedded per bench document (load phase only)")
     ap.add_argument("--embed-concurrency", type=int, default=2)
-    ap.add_argument("--depths", type=lambda s: [int(x) for x in s.split(",")], default=[0, 10, 20, 50])
+    ap.add_argument("--depths", type=lambda s: [int(x) for x in s.split(",")], default=[0, 5, 10, 20, 50])
     ap.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
     ap.add_argument("--min-requests", type=int, default=60)
     ap.add_argument("--server-arg", action="append", default=[],

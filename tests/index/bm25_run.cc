@@ -4,7 +4,8 @@
 // Usage: bm25_run BEIR_DIR WORK_DIR OUT.json [anchor]
 // With "anchor", each query word is first reduced to its alphanumeric
 // characters, as the anchor script does ("don't" -> "dont"), to compare the
-// BM25 engines alone; without it queries go in as users send them.
+// BM25 engines alone (stopwords kept, as the anchor does); without it
+// queries go in as users send them (the product drops English stopwords).
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   nlohmann::json run = nlohmann::json::object();
   di::SearchOptions so;
   so.top_k = 100;
+  so.drop_stopwords = argc != 5;  // the anchor keeps every query word
   while (std::getline(queries, line)) {
     auto j = nlohmann::json::parse(line);
     std::string q = j["text"].get<std::string>();

@@ -1,7 +1,8 @@
 """Retrieval as the service does it, in Python, for evaluation and hard-negative mining.
 
 BM25: SQLite FTS5 with the `porter unicode61` tokenizer over title + " " + text, the query's
-words split at ASCII punctuation and OR'ed as quoted terms (index/collection_search.cc does the
+words split at ASCII punctuation, English stopwords dropped (unless nothing else is left),
+and OR'ed as quoted terms (index/collection_search.cc does the
 same). Dense: inner product of L2-normalized embeddings. Hybrid: reciprocal rank fusion (k=60).
 """
 import re
@@ -13,8 +14,14 @@ import torch
 _PUNCT = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
 
 
+# Lucene's English stop set, dropped from queries as index/collection_search.cc does.
+STOPWORDS = frozenset("a an and are as at be but by for if in into is it no not of on or such "
+                      "that the their then there these they this to was will with".split())
+
+
 def fts_match(text):
-    terms = [t for t in _PUNCT.sub(" ", text).split() if t]
+    words = [t for t in _PUNCT.sub(" ", text).split() if t]
+    terms = [t for t in words if t.lower() not in STOPWORDS] or words
     return " OR ".join(f'"{t}"' for t in terms[:256])
 
 
