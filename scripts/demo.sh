@@ -45,6 +45,6 @@ fi
 cat <<MSG
 
 demo: the server keeps running on $listen (metrics: http://127.0.0.1:9464/metrics).
-      Search again:  .venv-clients/bin/python clients/python/demo.py --query "your question"
+      Search again:  .venv-clients/bin/python clients/python/demo.py --target $listen --query "your question"
       Stop it:       kill \$(cat $data/server.pid)   (SIGTERM drains and exits 0)
 MSG
