@@ -117,6 +117,7 @@ absl::StatusOr<CollectionSummary> Collections::Create(
 }
 
 absl::Status Collections::Drop(absl::string_view name) {
+  RETURN_IF_ERROR(ValidateName(name, "name"));
   std::shared_ptr<index::Collection> col;
   std::string dir;
   {
@@ -163,6 +164,7 @@ std::vector<CollectionSummary> Collections::List() const {
 
 absl::StatusOr<CollectionSummary> Collections::Describe(
     absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateName(name, "name"));
   ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> col, Get(name));
   return CollectionSummary{std::string(name), col->Stats()};
 }

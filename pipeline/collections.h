@@ -53,6 +53,8 @@ class Collections {
   // name or factory string ("Flat" when empty).
   absl::StatusOr<CollectionSummary> Create(absl::string_view name,
                                            absl::string_view factory);
+  // Drop and Describe refuse a malformed name (InvalidArgument "name"),
+  // then NotFound.
   absl::Status Drop(absl::string_view name);
   std::vector<CollectionSummary> List() const;
   absl::StatusOr<CollectionSummary> Describe(absl::string_view name) const;

@@ -193,11 +193,6 @@ grpc::ServerUnaryReactor* DiffrankService::DropCollection(
   return Unary(
       ctx, "DropCollection", Role::kAdmin,
       [req](const pipeline::Pipeline& p, const CallContext&) -> absl::Status {
-        if (absl::Status s =
-                pipeline::Collections::ValidateName(req->name(), "name");
-            !s.ok()) {
-          return s;
-        }
         return p.collections().Drop(req->name());
       });
 }
@@ -208,11 +203,6 @@ grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
   return Unary(ctx, "CollectionStats", Role::kRead,
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext&) -> absl::Status {
-                 if (absl::Status s = pipeline::Collections::ValidateName(
-                         req->name(), "name");
-                     !s.ok()) {
-                   return s;
-                 }
                  absl::StatusOr<pipeline::CollectionSummary> s =
                      p.collections().Describe(req->name());
                  if (!s.ok()) return s.status();

@@ -28,7 +28,7 @@ from diffrank_ref.model import DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
-                                   use_bf16)
+                                   frozen_teacher, use_bf16)
 
 
 def minilm_src():
@@ -88,9 +88,7 @@ def main():
     src = minilm_src()
     tok = load_tokenizer(src)
 
-    teacher = convert(src, "bi-encoder", "baseline", "teacher").to(device).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher = frozen_teacher(src, device)
     student = convert(src, "bi-encoder", a.arch, a.model_id or f"diffrank-embed-{a.arch}")
     lr = a.lr
     if a.init == "scratch":

@@ -29,7 +29,7 @@ from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # 
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
-                                   use_bf16)
+                                   frozen_teacher, use_bf16)
 from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
@@ -51,13 +51,6 @@ def build_model(arch, layers, max_len, model_id):
         state["head.out.bias"] = torch.zeros(1)
     model.load_state_dict(state)
     return model, src
-
-
-def build_teacher(src, device):
-    teacher = convert(src, "bi-encoder", "baseline", "all-MiniLM-L6-v2").to(device).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher
 
 
 def teacher_scores(teacher, tok, queries, passages, max_len, device):
@@ -135,7 +128,7 @@ def main():
     step = ckpt.load(model, opt, rng, device)
     pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
              if not p["source"].startswith("wordnet")]
-    teacher = build_teacher(src, device) if a.distill > 0 else None
+    teacher = frozen_teacher(src, device) if a.distill > 0 else None
     negs = cached_json(a.groups or os.path.join(a.out, "groups.json"),
                        lambda: mine_groups(pairs, a.group, rng), "mined negatives")
     sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]],

@@ -85,3 +85,13 @@ def use_bf16(device):
         return True
     with open("/proc/cpuinfo") as f:
         return "avx512_bf16" in f.read()
+
+
+def frozen_teacher(src, device):
+    """all-MiniLM-L6-v2 (plain attention, bi-encoder) from `src`, frozen: the distillation
+    teacher of both training scripts."""
+    from convert_hf_bert import convert
+    teacher = convert(src, "bi-encoder", "baseline", "all-MiniLM-L6-v2").to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
