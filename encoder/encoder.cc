@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
 #include "encoder/torch_compat.h"
 #include "encoder/transformer.h"
@@ -58,12 +59,17 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
 
   bool cuda = false;
   try {
+    const bool int8 = options.precision == Precision::kInt8;
+    if (int8 && options.device == Device::kCuda) {
+      return absl::InvalidArgumentError(
+          "precision int8 is a CPU path; on CUDA use bfloat16 or float32");
+    }
     if (options.device == Device::kCuda && !compat::CudaAvailable()) {
       return absl::FailedPreconditionError(
           "device cuda requested but this LibTorch build or machine has no "
           "CUDA device");
     }
-    cuda = options.device != Device::kCpu && compat::CudaAvailable();
+    cuda = !int8 && options.device != Device::kCpu && compat::CudaAvailable();
     if (!cuda) {
       const int threads =
           options.num_threads > 0
@@ -77,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
     absl::StatusOr<std::unique_ptr<Transformer>> model = Transformer::Load(
         enc->config_, **file,
         cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU),
-        bf16 ? torch::kBFloat16 : torch::kFloat32);
+        bf16 ? torch::kBFloat16 : torch::kFloat32, int8);
     if (!model.ok()) return model.status();
     enc->model_ = *std::move(model);
   } catch (const std::exception& e) {
@@ -87,6 +93,10 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
 }
 
 std::string Encoder::device() const {
+  if (model_->int8_linears()) {
+    return absl::StrCat(model_->device().str(), " (int8 dynamic, ",
+                        QuantizedLinear::Engine(), ")");
+  }
   const c10::ScalarType t = model_->dtype();
   const char* name = t == c10::kFloat      ? "float32"
                      : t == c10::kBFloat16 ? "bfloat16"

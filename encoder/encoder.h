@@ -44,6 +44,10 @@ enum class Precision {
   kFloat32,   // float32 (CPU default; exact parity with the PyTorch reference)
   kBFloat16,  // bfloat16: default on CUDA; on CPU worth it where the CPU has
               // AVX512-BF16 or AMX (about 3x the float32 GEMM rate here)
+  kInt8,      // CPU only: int8 dynamic quantization of the projections
+              // (int8 weights per output channel, activations quantized per
+              // batch, float32 elsewhere; quantized_linear.h). Needs no
+              // AVX512-BF16: about 6x the float32 GEMM rate with VNNI here.
 };
 
 // EncoderOptions configures Encoder::Create.
@@ -75,7 +79,8 @@ class Encoder {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  // device returns "cpu (float32)" or "cuda:N (bfloat16)".
+  // device returns "cpu (float32)", "cpu (int8 dynamic, onednn)" or
+  // "cuda:N (bfloat16)".
   std::string device() const;
   // dimension is the embedding size (hidden_size) of a bi-encoder.
   int dimension() const { return config_.hidden_size; }

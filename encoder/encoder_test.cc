@@ -3,6 +3,7 @@
 // every attention kind and role, and the DiffAttn V2 retrofit identity.
 #include "encoder/encoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -183,6 +184,72 @@ TEST(Encoder, RetrofittedV2StartsEqualToBaseline) {
   for (size_t i = 0; i < a->values.size(); ++i) {
     EXPECT_NEAR(a->values[i], b->values[i], 1e-5);
   }
+}
+
+std::unique_ptr<Encoder> LoadInt8(const std::string& dir) {
+  EncoderOptions o;
+  o.model_dir = dir;
+  o.device = Device::kCpu;
+  o.precision = Precision::kInt8;
+  auto e = Encoder::Create(o);
+  EXPECT_TRUE(e.ok()) << e.status();
+  return e.ok() ? *std::move(e) : nullptr;
+}
+
+// int8 dynamic quantization stays close to float32 for every attention kind:
+// embeddings by cosine, logits relative to their spread.
+TEST_P(AllKinds, Int8IsCloseToFloat32) {
+  const auto [attention, role] = GetParam();
+  ModelConfig c = TinyConfig(attention, role);
+  const std::string dir = WriteModel(
+      absl::StrCat("int8_", AttentionName(attention), "_", RoleName(role)), c,
+      RandomWeights(c, 9));
+  auto f32 = Load(dir);
+  auto i8 = LoadInt8(dir);
+  ASSERT_NE(f32, nullptr);
+  ASSERT_NE(i8, nullptr);
+  EXPECT_NE(i8->device().find("int8"), std::string::npos) << i8->device();
+  std::vector<std::string> texts;
+  for (int i = 0; i < 12; ++i) {
+    std::string t;
+    for (int k = 0; k <= i % 7 + 2; ++k)
+      absl::StrAppend(&t, "w", 4 + (i * 5 + k * 3) % 36, " ");
+    texts.push_back(t);
+  }
+  if (role == Role::kBiEncoder) {
+    auto a = f32->Embed(texts);
+    auto b = i8->Embed(texts);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (int r = 0; r < a->rows; ++r) {
+      double dot = 0;
+      for (int k = 0; k < a->dim; ++k) dot += a->row(r)[k] * b->row(r)[k];
+      EXPECT_GT(dot, 0.99) << "row " << r;  // both L2-normalized
+    }
+  } else {
+    auto a = f32->Score("w20 w21", texts);
+    auto b = i8->Score("w20 w21", texts);
+    ASSERT_TRUE(a.ok() && b.ok());
+    const auto [lo, hi] = std::minmax_element(a->begin(), a->end());
+    const float spread = *hi - *lo;
+    ASSERT_GT(spread, 0);
+    // A wiring error (bias, layout, scale) moves logits by the spread or
+    // more; quantization noise of these random 32-wide layers by a few %.
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_NEAR((*a)[i], (*b)[i], 0.1 * spread) << "pair " << i;
+    }
+    EXPECT_NE(*a, *b) << "int8 gave float32's exact logits: not quantized?";
+  }
+}
+
+TEST(Encoder, Int8OnCudaIsRejected) {
+  ModelConfig c = TinyConfig(Attention::kDiffV2, Role::kCrossEncoder);
+  EncoderOptions o;
+  o.model_dir = WriteModel("int8_cuda", c, RandomWeights(c, 2));
+  o.device = Device::kCuda;
+  o.precision = Precision::kInt8;
+  absl::Status st = Encoder::Create(o).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("int8"), std::string::npos) << st;
 }
 
 class LoadErrors : public testing::Test {

@@ -48,8 +48,13 @@ absl::StatusOr<torch::Tensor> ToTensor(const TensorView& view,
 
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     const ModelConfig& config, const SafetensorsFile& file,
-    torch::Device device, torch::ScalarType dtype) {
+    torch::Device device, torch::ScalarType dtype, bool int8_linears) {
+  if (int8_linears && (!device.is_cpu() || dtype != torch::kFloat32)) {
+    return absl::InvalidArgumentError(
+        "int8 precision runs on the CPU with float32 activations only");
+  }
   std::unique_ptr<Transformer> m(new Transformer(config, device, dtype));
+  m->int8_ = int8_linears;
   std::map<std::string, torch::Tensor> w;
   std::set<std::string> expected_names;
   for (const ExpectedTensor& e : ExpectedTensors(config)) {
@@ -101,16 +106,15 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     // Fused q|k|v rows, with the softmax scale dh^-0.5 folded into q.
     const double scale =
         1.0 / std::sqrt(static_cast<double>(config.head_dim()));
-    layer.qkv_w = torch::cat({w[p + "attn.q.weight"] * scale,
+    layer.qkv.w = torch::cat({w[p + "attn.q.weight"] * scale,
                               w[p + "attn.k.weight"], w[p + "attn.v.weight"]},
                              0);
     if (config.attention_bias) {
-      layer.qkv_b = torch::cat({w[p + "attn.q.bias"] * scale,
+      layer.qkv.b = torch::cat({w[p + "attn.q.bias"] * scale,
                                 w[p + "attn.k.bias"], w[p + "attn.v.bias"]},
                                0);
     }
-    layer.o_w = w[p + "attn.o.weight"];
-    layer.o_b = opt(p + "attn.o.bias");
+    layer.o = {w[p + "attn.o.weight"], opt(p + "attn.o.bias")};
     layer.lambda_w = opt(p + "attn.lambda.weight");
     layer.lambda_q1 = opt(p + "attn.lambda_q1");
     layer.lambda_k1 = opt(p + "attn.lambda_k1");
@@ -119,13 +123,21 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     layer.subln_w = opt(p + "attn.subln.weight");
     layer.attn_norm_w = w[p + "attn_norm.weight"];
     layer.attn_norm_b = w[p + "attn_norm.bias"];
-    layer.up_w = w[p + "ffn.up.weight"];
-    layer.up_b = opt(p + "ffn.up.bias");
-    layer.down_w = w[p + "ffn.down.weight"];
-    layer.down_b = opt(p + "ffn.down.bias");
+    layer.up = {w[p + "ffn.up.weight"], opt(p + "ffn.up.bias")};
+    layer.down = {w[p + "ffn.down.weight"], opt(p + "ffn.down.bias")};
     layer.ffn_norm_w = w[p + "ffn_norm.weight"];
     layer.ffn_norm_b = w[p + "ffn_norm.bias"];
     layer.lambda_init = ModelConfig::LambdaInit(l);
+    if (int8_linears) {
+      // Per output row, so the folded q scale is absorbed exactly.
+      for (Projection* proj : {&layer.qkv, &layer.o, &layer.up, &layer.down}) {
+        absl::StatusOr<QuantizedLinear> q =
+            QuantizedLinear::Create(proj->w, proj->b);
+        if (!q.ok()) return q.status();
+        proj->q = *std::move(q);
+        proj->w = proj->b = torch::Tensor();  // only the int8 copy stays
+      }
+    }
     m->layers_.push_back(std::move(layer));
   }
   return m;
@@ -137,7 +149,7 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   const int64_t b = x.size(0), t = x.size(1);
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
-  const torch::Tensor qkv = at::linear(x, layer.qkv_w, layer.qkv_b);
+  const torch::Tensor qkv = layer.qkv(x);
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
   auto grouped_q = [&](int64_t heads) {
@@ -216,12 +228,12 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
       break;
     }
   }
-  return at::linear(out, layer.o_w, layer.o_b);
+  return layer.o(out);
 }
 
 torch::Tensor Transformer::Ffn(const Layer& layer,
                                const torch::Tensor& x) const {
-  torch::Tensor u = at::linear(x, layer.up_w, layer.up_b);
+  torch::Tensor u = layer.up(x);
   switch (config_.activation) {
     case Activation::kGelu:
       u = at::gelu(u);
@@ -233,7 +245,7 @@ torch::Tensor Transformer::Ffn(const Layer& layer,
       u = at::relu(u);
       break;
   }
-  return at::linear(u, layer.down_w, layer.down_b);
+  return layer.down(u);
 }
 
 torch::Tensor Transformer::Hidden(const torch::Tensor& ids,

@@ -14,10 +14,12 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "encoder/model_config.h"
+#include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
 
 namespace diffrank::encoder {
@@ -26,10 +28,13 @@ class Transformer {
  public:
   // Load checks every tensor of `file` against ExpectedTensors(config)
   // (missing, extra, shape, dtype: InvalidArgument naming the tensor) and
-  // moves them to `device` in `dtype`.
+  // moves them to `device` in `dtype`. With `int8_linears` (CPU, float32
+  // only) the q|k|v, output and feed-forward projections run int8 dynamic
+  // quantized (quantized_linear.h); embeddings, norms, attention, lambda and
+  // the head stay float32.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
-      torch::Device device, torch::ScalarType dtype);
+      torch::Device device, torch::ScalarType dtype, bool int8_linears = false);
 
   // Hidden returns the last hidden states [B, T, d] for int64 ids, type ids
   // and mask [B, T] on this model's device.
@@ -43,12 +48,22 @@ class Transformer {
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
+  bool int8_linears() const { return int8_; }
 
  private:
+  // Projection is one linear layer: float weights, or int8 when quantized.
+  struct Projection {
+    torch::Tensor w, b;  // b may be undefined
+    std::optional<QuantizedLinear> q;
+    torch::Tensor operator()(const torch::Tensor& x) const {
+      return q ? q->Apply(x) : at::linear(x, w, b);
+    }
+  };
   struct Layer {
-    torch::Tensor qkv_w, qkv_b, o_w, o_b, lambda_w;  // fused q|k|v rows
+    Projection qkv, o, up, down;  // qkv: fused q|k|v rows
+    torch::Tensor lambda_w;
     torch::Tensor lambda_q1, lambda_k1, lambda_q2, lambda_k2, subln_w;
-    torch::Tensor attn_norm_w, attn_norm_b, up_w, up_b, down_w, down_b;
+    torch::Tensor attn_norm_w, attn_norm_b;
     torch::Tensor ffn_norm_w, ffn_norm_b;
     double lambda_init = 0;
   };
@@ -61,6 +76,7 @@ class Transformer {
   ModelConfig config_;
   torch::Device device_;
   torch::ScalarType dtype_;
+  bool int8_ = false;
   torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
   torch::Tensor final_norm_w_, final_norm_b_;
   torch::Tensor pooler_w_, pooler_b_, out_w_, out_b_;

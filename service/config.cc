@@ -158,12 +158,21 @@ absl::Status Validate(const ServerConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat(
         "config: device must be auto, cpu or cuda, got \"", c.device, "\""));
   }
-  if (c.precision != "auto" && c.precision != "float32" &&
-      c.precision != "bfloat16") {
+  for (const auto& [value, name] :
+       {std::pair{c.precision, "precision"},
+        std::pair{c.reranker_precision, "reranker_precision"}}) {
+    if (value != "auto" && value != "float32" && value != "bfloat16" &&
+        value != "int8") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: ", name, " must be auto, float32, bfloat16 or int8, got \"",
+          value, "\""));
+    }
+  }
+  if (c.device == "cuda" &&
+      (c.precision == "int8" || c.reranker_precision == "int8")) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: precision must be auto, float32 or bfloat16, "
-                     "got \"",
-                     c.precision, "\""));
+        "config: precision int8 is a CPU path; with device cuda use bfloat16 "
+        "or float32");
   }
   for (const auto& [dir, name] :
        {std::pair{c.embedder_model, "embedder_model"},

@@ -69,6 +69,15 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   EXPECT_NE(Validate(c).message().find("tls.key_file"),
             absl::string_view::npos);
   c = Valid();
+  c.reranker_precision = "int4";
+  EXPECT_NE(Validate(c).message().find("reranker_precision"),
+            absl::string_view::npos);
+  c = Valid();
+  c.reranker_precision = "int8";
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c);
+  c.device = "cuda";
+  EXPECT_NE(Validate(c).message().find("int8"), absl::string_view::npos);
+  c = Valid();
   c.batching.max_batch_rows = 0;
   EXPECT_NE(Validate(c).message().find("batching.max_batch_rows"),
             absl::string_view::npos);

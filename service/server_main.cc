@@ -58,6 +58,7 @@ encoder::Device ParseDevice(const std::string& d) {
 encoder::Precision ParsePrecision(const std::string& p) {
   return p == "float32"    ? encoder::Precision::kFloat32
          : p == "bfloat16" ? encoder::Precision::kBFloat16
+         : p == "int8"     ? encoder::Precision::kInt8
                            : encoder::Precision::kAuto;
 }
 
@@ -97,7 +98,7 @@ int Main(int argc, char** argv) {
   auto* o_device =
       app.add_option("--device", flags.device, "auto | cpu | cuda");
   auto* o_prec = app.add_option("--precision", flags.precision,
-                                "auto | float32 | bfloat16");
+                                "auto | float32 | bfloat16 | int8");
   auto* o_rprec = app.add_option(
       "--reranker_precision", flags.reranker_precision,
       "auto (bfloat16 on CPUs with AVX512-BF16/AMX) | float32 | bfloat16");

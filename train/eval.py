@@ -17,21 +17,14 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from diffrank_ref.metrics import evaluate, load_beir  # noqa: E402
-from diffrank_ref.model import load_model_dir  # noqa: E402
-from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
-from diffrank_ref.retrieval import Bm25, embed, rrf, score_pairs  # noqa: E402
+from diffrank_ref.harness import Collection, dense_run, hybrid_run, load_model, rerank  # noqa: E402
+from diffrank_ref.metrics import evaluate  # noqa: E402
 
 MODELS = os.path.join(HERE, "..", "models")
-
-
-def tokenizer_for(model_dir, lower_case):
-    return load_tokenizer(model_dir, lower_case)
 
 
 def minilm_dir(cache):
@@ -72,66 +65,34 @@ def main():
     reranker = a.reranker
     if reranker is None and not a.no_default_models and os.path.exists(os.path.join(MODELS, "diffrank-rerank-v2")):
         reranker = os.path.join(MODELS, "diffrank-rerank-v2")
-    rr_model = load_model_dir(reranker) if reranker and "hybrid+rerank" in systems else None
-    rr_tok = tokenizer_for(reranker, rr_model.cfg.lower_case) if rr_model else None
+    rr_model = rr_tok = None
+    if reranker and "hybrid+rerank" in systems:
+        rr_model, rr_tok, _ = load_model(reranker)
 
     for beir in a.beir:
-        name = os.path.basename(os.path.normpath(beir))
-        docs, queries, qrels = load_beir(beir)
-        ids = [d["_id"] for d in docs]
-        texts = [(d.get("title", "") + " " + d.get("text", "")).strip() for d in docs]
-        by_id = dict(zip(ids, texts))
-        qids = [q for q in qrels if q in queries]
-        bm25 = Bm25(ids, texts)
-        lex = {q: [d for d, _ in bm25.search(queries[q], 100)] for q in qids}
+        col = Collection(beir)
+        name = col.name
         if "bm25" in systems:
             print(json.dumps({"collection": name, "system": "bm25", "model": "sqlite-fts5",
-                              **evaluate(lex, qrels)}), flush=True)
+                              **evaluate(col.lexical, col.qrels)}), flush=True)
         for bdir in biencoders:
-            t0 = time.time()
-            model = load_model_dir(bdir)
-            tok = tokenizer_for(bdir, model.cfg.lower_case)
-            mid = model.cfg.model_id or os.path.basename(bdir)
-            # Corpus embeddings are cached per (model file, collection).
-            st = os.stat(os.path.join(bdir, "model.safetensors"))
-            key = f"{name}-{mid}-{st.st_size}-{int(st.st_mtime)}.npy".replace("/", "_")
-            cache_file = os.path.join(a.cache, "embeddings", key)
-            if os.path.exists(cache_file):
-                demb = np.load(cache_file)
-            else:
-                demb = embed(model, tok, texts, model.cfg.max_length)
-                os.makedirs(os.path.dirname(cache_file), exist_ok=True)
-                np.save(cache_file, demb)
-            qemb = embed(model, tok, [queries[q] for q in qids], model.cfg.max_length)
-            sims = torch.from_numpy(qemb) @ torch.from_numpy(demb).T
-            top = sims.topk(min(100, len(ids)), dim=1).indices.tolist()
-            dense = {q: [ids[j] for j in top[i]] for i, q in enumerate(qids)}
-            secs = round(time.time() - t0, 1)
+            dense, mid, secs = dense_run(col, bdir, a.cache)
             if "dense" in systems:
                 print(json.dumps({"collection": name, "system": "dense", "model": mid,
-                                  **evaluate(dense, qrels), "seconds": secs}), flush=True)
-            hybrid = {q: rrf([dense[q], lex[q]]) for q in qids}
+                                  **evaluate(dense, col.qrels), "seconds": secs}), flush=True)
+            hybrid = hybrid_run(col, dense)
             if "hybrid" in systems:
                 print(json.dumps({"collection": name, "system": "hybrid", "model": mid,
-                                  **evaluate(hybrid, qrels)}), flush=True)
+                                  **evaluate(hybrid, col.qrels)}), flush=True)
             if rr_model is not None:
                 t0 = time.time()
-                reranked, fused = {}, {}
-                for q in qids:
-                    head = hybrid[q][:a.rerank_depth]
-                    scores = score_pairs(rr_model, rr_tok, queries[q], [by_id[d] for d in head],
-                                         rr_model.cfg.max_length)
-                    order = sorted(range(len(head)), key=lambda i: -scores[i])
-                    reranked[q] = [head[i] for i in order] + hybrid[q][a.rerank_depth:]
-                    # Rank fusion of the first stage and the reranker (no tuned weight).
-                    fused[q] = rrf([head, reranked[q][:len(head)]]) + hybrid[q][a.rerank_depth:]
+                reranked, fused = rerank(col, hybrid, rr_model, rr_tok, a.rerank_depth)
                 secs = round(time.time() - t0, 1)
                 for system, run in (("hybrid+rerank", reranked), ("hybrid+rerank-rrf", fused)):
                     print(json.dumps({"collection": name, "system": system,
                                       "model": f"{mid} + {rr_model.cfg.model_id}",
-                                      "reranker_dir": reranker, **evaluate(run, qrels),
-                                      "seconds": secs}), flush=True)
-
+                                      "reranker_dir": reranker, "rerank_depth": a.rerank_depth,
+                                      **evaluate(run, col.qrels), "seconds": secs}), flush=True)
 
 if __name__ == "__main__":
     main()

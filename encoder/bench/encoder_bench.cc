@@ -2,7 +2,7 @@
 //
 //   diffrank-encoder-bench --model DIR --batch B --seq T [--iters N]
 //                          [--warmup W] [--device auto|cpu|cuda]
-//                          [--precision auto|fp32|bf16]
+//                          [--precision auto|fp32|bf16|int8]
 // Runs full-length random token batches (fixed seed) through Encoder::Run and
 // prints one JSON line: {"impl":"cpp", "batch", "seq", "tokens_per_s",
 // "p50_ms", "p90_ms", "mean_ms", "device", "torch"}. train/bench_encoder.py
@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
                                    : de::Device::kAuto;
   opts.precision = precision == "fp32"   ? de::Precision::kFloat32
                    : precision == "bf16" ? de::Precision::kBFloat16
+                   : precision == "int8" ? de::Precision::kInt8
                                          : de::Precision::kAuto;
   auto enc = de::Encoder::Create(opts);
   if (!enc.ok()) {

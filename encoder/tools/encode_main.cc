@@ -1,8 +1,8 @@
 // diffrank-encode: runs a model directory over a file of inputs, offline.
 //
 //   diffrank-encode --model DIR --input IN --output OUT.safetensors
-//                   [--device auto|cpu|cuda] [--precision auto|fp32|bf16]
-//                   [--batch_size N]
+//                   [--device auto|cpu|cuda] [--precision auto|fp32|bf16|int8]
+//                   [--batch_size N] [--threads N (CPU, 0 = all cores)]
 // IN is either JSON lines ({"text": ...} for a bi-encoder, {"query": ...,
 // "passage": ...} for a cross-encoder) or a safetensors file holding int64
 // input_ids, token_type_ids and attention_mask [B, T] (run as one batch).
@@ -34,14 +34,16 @@ int Fail(const std::string& msg) {
 constexpr char kUsage[] =
     "usage: diffrank-encode --model DIR --input FILE --output "
     "FILE.safetensors\n"
-    "       [--device auto|cpu|cuda] [--precision auto|fp32|bf16]\n"
-    "       [--batch_size N (default 32)]\n";
+    "       [--device auto|cpu|cuda] [--precision auto|fp32|bf16|int8]\n"
+    "       [--batch_size N (default 32)] [--threads N (default: all "
+    "cores)]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string model, input, output, device = "auto", precision = "auto";
   int batch_size = 32;
+  int threads = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
       precision = value();
     else if (a == "--batch_size")
       batch_size = std::atoi(value().c_str());
+    else if (a == "--threads")
+      threads = std::atoi(value().c_str());
     else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
@@ -77,6 +81,7 @@ int main(int argc, char** argv) {
   }
   de::EncoderOptions opts;
   opts.model_dir = model;
+  opts.num_threads = threads;
   if (device == "cpu")
     opts.device = de::Device::kCpu;
   else if (device == "cuda")
@@ -87,8 +92,10 @@ int main(int argc, char** argv) {
     opts.precision = de::Precision::kFloat32;
   else if (precision == "bf16")
     opts.precision = de::Precision::kBFloat16;
+  else if (precision == "int8")
+    opts.precision = de::Precision::kInt8;
   else if (precision != "auto")
-    return Fail("--precision must be auto, fp32 or bf16");
+    return Fail("--precision must be auto, fp32, bf16 or int8");
   auto enc = de::Encoder::Create(opts);
   if (!enc.ok()) return Fail(std::string(enc.status().message()));
   const de::Encoder& e = **enc;

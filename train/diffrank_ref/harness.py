@@ -1,0 +1,73 @@
+"""The evaluation harness's retrieval runs, shared by eval.py and sweep_reranker.py.
+
+A Collection holds one BEIR folder (texts, judged queries, the FTS5 BM25 top 100 per query);
+dense_run() ranks it with a bi-encoder (corpus embeddings cached per model file); rerank()
+reorders the head of a run with a cross-encoder, as the service does.
+"""
+import os
+import time
+
+import numpy as np
+import torch
+
+from diffrank_ref.metrics import load_beir
+from diffrank_ref.model import load_model_dir
+from diffrank_ref.retrieval import Bm25, embed, rrf, score_pairs
+from diffrank_ref.tokenization import load_tokenizer
+
+
+class Collection:
+    def __init__(self, beir_dir):
+        self.name = os.path.basename(os.path.normpath(beir_dir))
+        docs, self.queries, self.qrels = load_beir(beir_dir)
+        self.ids = [d["_id"] for d in docs]
+        self.texts = [(d.get("title", "") + " " + d.get("text", "")).strip() for d in docs]
+        self.by_id = dict(zip(self.ids, self.texts))
+        self.qids = [q for q in self.qrels if q in self.queries]
+        bm25 = Bm25(self.ids, self.texts)
+        self.lexical = {q: [d for d, _ in bm25.search(self.queries[q], 100)] for q in self.qids}
+
+
+def load_model(model_dir):
+    """(model, tokenizer, model id) of a diffrank model directory."""
+    model = load_model_dir(model_dir)
+    tok = load_tokenizer(model_dir, model.cfg.lower_case)
+    return model, tok, model.cfg.model_id or os.path.basename(os.path.normpath(model_dir))
+
+
+def dense_run(col, model_dir, cache):
+    """(run {qid: top-100 doc ids}, model id, seconds) for a bi-encoder directory."""
+    t0 = time.time()
+    model, tok, mid = load_model(model_dir)
+    st = os.stat(os.path.join(model_dir, "model.safetensors"))
+    key = f"{col.name}-{mid}-{st.st_size}-{int(st.st_mtime)}.npy".replace("/", "_")
+    cache_file = os.path.join(cache, "embeddings", key)
+    if os.path.exists(cache_file):
+        demb = np.load(cache_file)
+    else:
+        demb = embed(model, tok, col.texts, model.cfg.max_length)
+        os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+        np.save(cache_file, demb)
+    qemb = embed(model, tok, [col.queries[q] for q in col.qids], model.cfg.max_length)
+    sims = torch.from_numpy(qemb) @ torch.from_numpy(demb).T
+    top = sims.topk(min(100, len(col.ids)), dim=1).indices.tolist()
+    run = {q: [col.ids[j] for j in top[i]] for i, q in enumerate(col.qids)}
+    return run, mid, round(time.time() - t0, 1)
+
+
+def hybrid_run(col, dense):
+    """Reciprocal rank fusion (k = 60) of a dense run and BM25, as the service fuses."""
+    return {q: rrf([dense[q], col.lexical[q]]) for q in col.qids}
+
+
+def rerank(col, run, model, tok, depth, max_length=None):
+    """(reranked run, run fusing the reranked head with the first-stage head by RRF)."""
+    reranked, fused = {}, {}
+    for q in col.qids:
+        head = run[q][:depth]
+        scores = score_pairs(model, tok, col.queries[q], [col.by_id[d] for d in head],
+                             max_length or model.cfg.max_length)
+        order = sorted(range(len(head)), key=lambda i: -scores[i])
+        reranked[q] = [head[i] for i in order] + run[q][depth:]
+        fused[q] = rrf([head, reranked[q][:len(head)]]) + run[q][depth:]
+    return reranked, fused
