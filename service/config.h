@@ -48,7 +48,9 @@ struct ServerConfig {
   std::string embedder_model;      // model directory; "" = the bundled one
   std::string reranker_model;      // model directory; "" = the bundled one
   std::string device = "auto";     // auto | cpu | cuda
-  std::string precision = "auto";  // auto | float32 | bfloat16 (both models)
+  // auto | float32 | bfloat16 | int8 (both models; int8 = dynamic
+  // quantization of the projections, CPU only).
+  std::string precision = "auto";
   // The reranker's precision: "auto" = bfloat16 on a CPU with AVX512-BF16 or
   // AMX (2.5x the float32 speed there, needed for the 150 ms budget of 20
   // pairs; docs/benchmarks.md), else as `precision`.

@@ -27,7 +27,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
-from diffrank_ref.harness import Collection, dense_run, hybrid_run  # noqa: E402
+from diffrank_ref.harness import Collection, cpp_scores, dense_run, hybrid_run  # noqa: E402
 from diffrank_ref.metrics import evaluate  # noqa: E402
 
 
@@ -46,19 +46,6 @@ def with_max_length(model_dir, max_len, tmp):
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f)
     return out, cfg
-
-
-def cpp_scores(encode, model_dir, precision, pairs, tmp, threads):
-    """Logits of (query, passage) pairs from diffrank-encode."""
-    from safetensors.numpy import load_file
-    src, dst = os.path.join(tmp, "pairs.jsonl"), os.path.join(tmp, "scores.safetensors")
-    with open(src, "w", encoding="utf-8") as f:
-        for q, p in pairs:
-            f.write(json.dumps({"query": q, "passage": p}, ensure_ascii=False) + "\n")
-    subprocess.run([encode, "--model", model_dir, "--input", src, "--output", dst,
-                    "--precision", precision, "--threads", str(threads)], check=True,
-                   capture_output=True)
-    return load_file(dst)["output"].tolist()
 
 
 def rerank_quality(col, run, depth, scorer):

@@ -138,12 +138,27 @@ def test_tls_and_mutual_tls(tmp_path):
         s.close()
 
 
+def test_int8_reranker_serves_and_ranks():
+    s = Server(extra_args=["--reranker_precision", "int8"], keys=False)
+    try:
+        c = Client(s.target)
+        assert "int8" in c.info().reranker.device
+        docs = ["Tea is brewed from leaves.", "The capital of France is Paris.",
+                "Paris is the capital and largest city of France."]
+        r = c.rerank("What is the capital of France?", docs)
+        assert r.results[-1].index == 0  # the unrelated passage last
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--listen", "nonsense"], "listen"),
     (["--device", "tpu"], "device"),
     (["--embedder_model", "/nonexistent"], "embedder_model"),
     (["--api_keys", "/nonexistent/keys"], "api_keys_file"),
     (["--tls_cert", "/etc/hostname"], "tls.key_file"),
+    (["--reranker_precision", "int4"], "reranker_precision"),
+    (["--device", "cuda", "--reranker_precision", "int8"], "int8"),
 ])
 def test_bad_settings_fail_at_start_naming_the_setting(args, needle):
     binary = os.environ.get("DIFFRANK_SERVER", os.path.join(ROOT, "build", "service", "diffrank-server"))

@@ -2,9 +2,12 @@
 
 A Collection holds one BEIR folder (texts, judged queries, the FTS5 BM25 top 100 per query);
 dense_run() ranks it with a bi-encoder (corpus embeddings cached per model file); rerank()
-reorders the head of a run with a cross-encoder, as the service does.
+reorders the head of a run with a cross-encoder, as the service does; cpp_scores() scores
+pairs with the C++ runtime (diffrank-encode) in any of its precisions.
 """
+import json
 import os
+import subprocess
 import time
 
 import numpy as np
@@ -71,3 +74,16 @@ def rerank(col, run, model, tok, depth, max_length=None):
         reranked[q] = [head[i] for i in order] + run[q][depth:]
         fused[q] = rrf([head, reranked[q][:len(head)]]) + run[q][depth:]
     return reranked, fused
+
+
+def cpp_scores(encode, model_dir, precision, pairs, tmp, threads=0):
+    """Logits of (query, passage) pairs from the C++ runtime (`diffrank-encode`)."""
+    from safetensors.numpy import load_file
+    src, dst = os.path.join(tmp, "pairs.jsonl"), os.path.join(tmp, "scores.safetensors")
+    with open(src, "w", encoding="utf-8") as f:
+        for q, p in pairs:
+            f.write(json.dumps({"query": q, "passage": p}, ensure_ascii=False) + "\n")
+    subprocess.run([encode, "--model", model_dir, "--input", src, "--output", dst,
+                    "--precision", precision, "--threads", str(threads)], check=True,
+                   capture_output=True)
+    return load_file(dst)["output"].tolist()
