@@ -2,6 +2,8 @@
 // that turns LibTorch exceptions into statuses).
 #include "encoder/encoder.h"
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -90,6 +92,21 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
     return FromTorchError(e, absl::StrCat("loading ", dir));
   }
   return enc;
+}
+
+Precision Encoder::FastPrecision(Device device, Precision fallback) {
+  if (device == Device::kCuda ||
+      (device == Device::kAuto && compat::CudaAvailable())) {
+    return fallback;
+  }
+  std::ifstream in("/proc/cpuinfo");
+  const std::string info((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  if (info.find("avx512_bf16") != std::string::npos ||
+      info.find("amx_bf16") != std::string::npos) {
+    return Precision::kBFloat16;
+  }
+  return QuantizedLinear::Available() ? Precision::kInt8 : fallback;
 }
 
 std::string Encoder::device() const {

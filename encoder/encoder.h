@@ -86,6 +86,12 @@ class Encoder {
   int dimension() const { return config_.hidden_size; }
   // TorchVersion is the LibTorch version this build runs on.
   static std::string TorchVersion();
+  // FastPrecision resolves "auto" for a latency-bound model (the reranker):
+  // on CUDA (`device` cuda, or auto with a CUDA device) `fallback`; on the
+  // CPU bfloat16 where it has AVX512-BF16 or AMX, else int8 where this
+  // LibTorch has a quantized engine, else `fallback`. The quality and speed
+  // behind this order are in docs/results.md and docs/benchmarks.md.
+  static Precision FastPrecision(Device device, Precision fallback);
 
   // Run computes a padded batch: embeddings [B * d] for a bi-encoder, one
   // logit per row [B] for a cross-encoder. InvalidArgument for an empty

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 
@@ -250,6 +251,19 @@ TEST(Encoder, Int8OnCudaIsRejected) {
   absl::Status st = Encoder::Create(o).status();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   EXPECT_NE(st.message().find("int8"), std::string::npos) << st;
+}
+
+TEST(Encoder, FastPrecisionPicksAFastCpuPathAndLeavesCudaAlone) {
+  EXPECT_EQ(Encoder::FastPrecision(Device::kCuda, Precision::kFloat32),
+            Precision::kFloat32);
+  std::ifstream in("/proc/cpuinfo");
+  const std::string info((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const bool bf16 = info.find("avx512_bf16") != std::string::npos ||
+                    info.find("amx_bf16") != std::string::npos;
+  // This LibTorch has a quantized engine (the int8 tests above load).
+  EXPECT_EQ(Encoder::FastPrecision(Device::kCpu, Precision::kFloat32),
+            bf16 ? Precision::kBFloat16 : Precision::kInt8);
 }
 
 class LoadErrors : public testing::Test {

@@ -56,6 +56,8 @@ c10::OperatorHandle Op(const char* name) {
 
 }  // namespace
 
+bool QuantizedLinear::Available() { return SelectEngine().ok(); }
+
 std::string QuantizedLinear::Engine() {
   return EngineName(at::globalContext().qEngine());
 }

@@ -30,6 +30,8 @@ class QuantizedLinear {
   torch::Tensor Apply(const torch::Tensor& x) const;
   // Engine names the quantized engine in use ("onednn", "fbgemm", ...).
   static std::string Engine();
+  // Available: this LibTorch build has a quantized CPU engine.
+  static bool Available();
 
  private:
   c10::IValue packed_;  // the engine's prepacked int8 weight and bias

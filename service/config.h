@@ -44,16 +44,17 @@ struct ServerConfig {
   std::string data_dir = "./diffrank-data";
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";  // "" = no metrics server
-  std::string api_keys_file;       // "" = open (a warning at start)
-  std::string embedder_model;      // model directory; "" = the bundled one
-  std::string reranker_model;      // model directory; "" = the bundled one
-  std::string device = "auto";     // auto | cpu | cuda
+  std::string api_keys_file;    // "" = open (a warning at start)
+  std::string embedder_model;   // model directory; "" = the bundled one
+  std::string reranker_model;   // model directory; "" = the bundled one
+  std::string device = "auto";  // auto | cpu | cuda
   // auto | float32 | bfloat16 | int8 (both models; int8 = dynamic
   // quantization of the projections, CPU only).
   std::string precision = "auto";
-  // The reranker's precision: "auto" = bfloat16 on a CPU with AVX512-BF16 or
-  // AMX (2.5x the float32 speed there, needed for the 150 ms budget of 20
-  // pairs; docs/benchmarks.md), else as `precision`.
+  // The reranker's precision: "auto" = on the CPU bfloat16 where it has
+  // AVX512-BF16 or AMX, else int8 (each about 2.3x float32 at 2 threads, as
+  // the 150 ms budget of 20 pairs needs; int8 costs ~0.007 nDCG@10:
+  // docs/benchmarks.md, docs/results.md); on CUDA as `precision`.
   std::string reranker_precision = "auto";
   int threads = 0;        // LibTorch CPU threads (0 = all cores)
   bool sync_full = true;  // SQLite synchronous=FULL (power-safe)

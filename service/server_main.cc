@@ -62,13 +62,6 @@ encoder::Precision ParsePrecision(const std::string& p) {
                            : encoder::Precision::kAuto;
 }
 
-// CpuHasFastBf16: AVX512-BF16 or AMX-BF16 in /proc/cpuinfo.
-bool CpuHasFastBf16() {
-  const std::string info = ReadFile("/proc/cpuinfo");
-  return info.find("avx512_bf16") != std::string::npos ||
-         info.find("amx_bf16") != std::string::npos;
-}
-
 int Main(int argc, char** argv) {
   ServerConfig config;
   CLI::App app{
@@ -101,7 +94,8 @@ int Main(int argc, char** argv) {
                                 "auto | float32 | bfloat16 | int8");
   auto* o_rprec = app.add_option(
       "--reranker_precision", flags.reranker_precision,
-      "auto (bfloat16 on CPUs with AVX512-BF16/AMX) | float32 | bfloat16");
+      "auto (CPU: bfloat16 with AVX512-BF16/AMX, else int8) | float32 | "
+      "bfloat16 | int8");
   auto* o_threads = app.add_option("--threads", flags.threads,
                                    "LibTorch CPU threads (0 = all cores)");
   auto* o_depth =
@@ -212,10 +206,13 @@ int Main(int argc, char** argv) {
   pipeline::BatchedModelsOptions mo;
   mo.embedder = {config.embedder_model, ParseDevice(config.device),
                  ParsePrecision(config.precision), config.threads};
-  std::string rprec = config.reranker_precision;
-  if (rprec == "auto") rprec = CpuHasFastBf16() ? "bfloat16" : config.precision;
-  mo.reranker = {config.reranker_model, ParseDevice(config.device),
-                 ParsePrecision(rprec), config.threads};
+  const encoder::Precision rprec =
+      config.reranker_precision == "auto"
+          ? encoder::Encoder::FastPrecision(ParseDevice(config.device),
+                                            ParsePrecision(config.precision))
+          : ParsePrecision(config.reranker_precision);
+  mo.reranker = {config.reranker_model, ParseDevice(config.device), rprec,
+                 config.threads};
   mo.batcher.max_batch_rows = config.batching.max_batch_rows;
   mo.batcher.max_batch_tokens = config.batching.max_batch_tokens;
   mo.batcher.max_delay =
