@@ -90,10 +90,12 @@ std::string WriteModel(const std::string& name, const ModelConfig& c,
   return dir;
 }
 
-std::unique_ptr<Encoder> Load(const std::string& dir) {
+std::unique_ptr<Encoder> Load(const std::string& dir,
+                              Precision precision = Precision::kAuto) {
   EncoderOptions o;
   o.model_dir = dir;
   o.device = Device::kCpu;
+  o.precision = precision;
   auto e = Encoder::Create(o);
   EXPECT_TRUE(e.ok()) << e.status();
   return e.ok() ? *std::move(e) : nullptr;
@@ -187,16 +189,6 @@ TEST(Encoder, RetrofittedV2StartsEqualToBaseline) {
   }
 }
 
-std::unique_ptr<Encoder> LoadInt8(const std::string& dir) {
-  EncoderOptions o;
-  o.model_dir = dir;
-  o.device = Device::kCpu;
-  o.precision = Precision::kInt8;
-  auto e = Encoder::Create(o);
-  EXPECT_TRUE(e.ok()) << e.status();
-  return e.ok() ? *std::move(e) : nullptr;
-}
-
 // int8 dynamic quantization stays close to float32 for every attention kind:
 // embeddings by cosine, logits relative to their spread.
 TEST_P(AllKinds, Int8IsCloseToFloat32) {
@@ -206,7 +198,7 @@ TEST_P(AllKinds, Int8IsCloseToFloat32) {
       absl::StrCat("int8_", AttentionName(attention), "_", RoleName(role)), c,
       RandomWeights(c, 9));
   auto f32 = Load(dir);
-  auto i8 = LoadInt8(dir);
+  auto i8 = Load(dir, Precision::kInt8);
   ASSERT_NE(f32, nullptr);
   ASSERT_NE(i8, nullptr);
   EXPECT_NE(i8->device().find("int8"), std::string::npos) << i8->device();
