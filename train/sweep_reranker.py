@@ -14,8 +14,9 @@ For every reranker x max length x precision it prints one JSON object per line:
   of the same model and length in the same script.
 Precision: fp32; bf16 (weights and activations); int8 (dynamic quantization of the
 projections, encoder/quantized_linear.h). Max length other than the model's own is set through
-a temporary copy of its config.json. Widths other than 384 are not swept: the only pretrained
-source (all-MiniLM-L6-v2) is 384 wide.
+a temporary copy of its config.json. Width: the hidden size stays 384 (the only pretrained
+source, all-MiniLM-L6-v2, is 384 wide); the FFN width is swept with models trained by
+`train_reranker.py --ffn-width N` (pruned from 1536 before training).
 """
 import argparse
 import json
@@ -105,6 +106,7 @@ def main():
                 for precision in a.precision.split(","):
                     row = {"reranker": cfg.get("model_id"), "dir": rdir,
                            "layers": cfg["num_layers"], "width": cfg["hidden_size"],
+                           "ffn_width": cfg["intermediate_size"],
                            "max_len": max_len, "precision": precision}
                     if "latency" in measure:
                         ms, p90 = bench_ms(bench, mdir, precision, a.pairs, max_len, threads, a.iters)

@@ -2,10 +2,12 @@
 """Train a diffrank cross-encoder (reranker): DiffAttn V2 retrofit of MiniLM's body, or its twin.
 
   .venv/bin/python train/train_reranker.py --data DIR --out RUN_DIR --arch diffattn-v2|baseline
-      [--layers 6] [--max-len 128] [--minutes 30] [--group 4] [--queries 8] [--export MODEL_DIR]
+      [--layers 6] [--max-len 128] [--ffn-width N] [--minutes 30] [--group 4] [--queries 8]
+      [--export MODEL_DIR]
 Recipe: the encoder body of all-MiniLM-L6-v2 (first --layers layers), retrofitted exactly to V2
 for diffattn-v2; a cross-encoder head (pooler tanh + one logit; the pooler starts as the
-identity, the logit layer as N(0, 0.02)). Each step takes --queries queries, each with
+identity, the logit layer as N(0, 0.02)). --ffn-width N keeps the N FFN neurons per layer with
+the largest |w_in| * |w_out| (the width axis of the quality/latency sweep). Each step takes --queries queries, each with
 its positive and --group - 1 BM25-mined hard negatives from the same source pool, and minimizes
   the listwise softmax cross-entropy of the positive, plus
   --distill (default 1) x KL(teacher || student) over the same group, where the teacher's
@@ -26,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
+from diffrank_ref.prune import prune_ffn_state  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
@@ -33,14 +36,17 @@ from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_
 from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
-def build_model(arch, layers, max_len, model_id):
+def build_model(arch, layers, max_len, model_id, ffn_width=None):
     src = minilm_src()
     body = convert(src, "bi-encoder", arch, model_id)
     cfg = DiffrankConfig(**{**body.cfg.__dict__, "role": "cross-encoder", "num_layers": layers,
-                            "max_length": max_len, "model_id": model_id})
+                            "max_length": max_len, "model_id": model_id,
+                            "intermediate_size": ffn_width or body.cfg.intermediate_size})
     model = DiffrankModel(cfg)
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
+    if ffn_width:
+        prune_ffn_state(state, layers, ffn_width)
     with torch.no_grad():
         # The checkpoint's NSP pooler saturates (tanh near +-1 for every input), which
         # stalls learning; start from identity + tanh over the [CLS] state instead.
@@ -96,6 +102,8 @@ def main():
     ap.add_argument("--arch", choices=["diffattn-v2", "baseline"], default="diffattn-v2")
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--ffn-width", type=int, default=None,
+                    help="FFN width: keep this many of the source's FFN neurons per layer")
     ap.add_argument("--minutes", type=float, default=30)
     ap.add_argument("--steps", type=int, default=100000)
     ap.add_argument("--queries", type=int, default=8)
@@ -111,12 +119,15 @@ def main():
     ap.add_argument("--export", default=None)
     ap.add_argument("--model-id", default=None)
     a = ap.parse_args()
+    if a.ffn_width is not None and a.ffn_width <= 0:
+        ap.error("--ffn-width must be positive")
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
     os.makedirs(a.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}")
+    model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}",
+                             a.ffn_width)
     tok = load_tokenizer(src)
     model.to(device).train()
     # The new head learns at a higher rate than the pretrained body.
