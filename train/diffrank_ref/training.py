@@ -1,7 +1,8 @@
 """Pieces shared by the training scripts: resumable checkpoints, cached mining results,
-source-weighted sampling, step logging, bf16 detection."""
+source-weighted sampling, inverse-cloze pairs, step logging, bf16 detection."""
 import json
 import os
+import re
 import time
 
 import torch
@@ -10,6 +11,24 @@ import torch
 def source_group(source):
     """'beir-titles-cisi' -> 'beir', 'squad-train' -> 'squad', 'debian-pkg' -> 'debian'."""
     return "beir" if source.startswith("beir") else source.split("-")[0]
+
+
+def ict_pairs(unlabeled, rng, min_words=6):
+    """Inverse cloze task pairs (Lee et al. 2019) from unlabeled BEIR corpus passages (corpus
+    text only): one sentence as the query, the passage without it as the positive."""
+    out = []
+    for u in unlabeled:
+        if not u["source"].startswith("beir"):
+            continue
+        sents = [x.strip() for x in re.split(r"(?<=[.?!])\s+", u["text"]) if x.strip()]
+        cands = [i for i, x in enumerate(sents) if len(x.split()) >= min_words]
+        if len(sents) < 3 or not cands:
+            continue
+        i = rng.choice(cands)
+        rest = " ".join(sents[:i] + sents[i + 1:])
+        out.append({"query": sents[i], "positive": rest,
+                    "source": "ict-" + u["source"].split("-", 1)[1]})
+    return out
 
 
 class WeightedSources:
