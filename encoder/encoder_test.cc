@@ -108,14 +108,22 @@ absl::Status LoadStatus(const std::string& dir) {
   return Encoder::Create(o).status();
 }
 
-class AllKinds : public testing::TestWithParam<std::tuple<Attention, Role>> {};
+class AllKinds : public testing::TestWithParam<std::tuple<Attention, Role>> {
+ protected:
+  // A tiny random model of this test's attention kind and role, written under
+  // a name unique to the test and kind.
+  std::string WriteKindModel(const std::string& prefix, uint32_t seed) {
+    const auto [attention, role] = GetParam();
+    const ModelConfig c = TinyConfig(attention, role);
+    return WriteModel(absl::StrCat(prefix, "_", AttentionName(attention), "_",
+                                   RoleName(role)),
+                      c, RandomWeights(c, seed));
+  }
+};
 
 TEST_P(AllKinds, MixedLengthBatchEqualsEachTextAlone) {
-  const auto [attention, role] = GetParam();
-  ModelConfig c = TinyConfig(attention, role);
-  const std::string dir = WriteModel(
-      absl::StrCat("kinds_", AttentionName(attention), "_", RoleName(role)), c,
-      RandomWeights(c, 7));
+  const Role role = std::get<1>(GetParam());
+  const std::string dir = WriteKindModel("kinds", 7);
   auto enc = Load(dir);
   ASSERT_NE(enc, nullptr);
   const std::vector<std::string> texts = {"w5 w6 w7 w8 w9 w10 w11", "w12",
@@ -192,11 +200,8 @@ TEST(Encoder, RetrofittedV2StartsEqualToBaseline) {
 // int8 dynamic quantization stays close to float32 for every attention kind:
 // embeddings by cosine, logits relative to their spread.
 TEST_P(AllKinds, Int8IsCloseToFloat32) {
-  const auto [attention, role] = GetParam();
-  ModelConfig c = TinyConfig(attention, role);
-  const std::string dir = WriteModel(
-      absl::StrCat("int8_", AttentionName(attention), "_", RoleName(role)), c,
-      RandomWeights(c, 9));
+  const Role role = std::get<1>(GetParam());
+  const std::string dir = WriteKindModel("int8", 9);
   auto f32 = Load(dir);
   auto i8 = Load(dir, Precision::kInt8);
   ASSERT_NE(f32, nullptr);
