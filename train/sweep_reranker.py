@@ -28,7 +28,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
-from diffrank_ref.harness import Collection, cpp_scores, dense_run, hybrid_run  # noqa: E402
+from diffrank_ref.harness import (Collection, cpp_scores, dense_run, hybrid_run,  # noqa: E402
+                                  rerank_run)
 from diffrank_ref.metrics import evaluate  # noqa: E402
 
 
@@ -47,18 +48,6 @@ def with_max_length(model_dir, max_len, tmp):
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f)
     return out, cfg
-
-
-def rerank_quality(col, run, depth, scorer):
-    heads = {q: run[q][:depth] for q in col.qids}
-    pairs = [(col.queries[q], col.by_id[d]) for q in col.qids for d in heads[q]]
-    scores = iter(scorer(pairs))
-    reranked = {}
-    for q in col.qids:
-        s = [next(scores) for _ in heads[q]]
-        order = sorted(range(len(s)), key=lambda i: -s[i])
-        reranked[q] = [heads[q][i] for i in order] + run[q][depth:]
-    return evaluate(reranked, col.qrels)
 
 
 def bench_ms(bench, model_dir, precision, pairs, max_len, threads, iters):
@@ -117,9 +106,10 @@ def main():
                         if ref_ms:
                             row["speedup_vs_fp32"] = round(ref_ms / ms, 2)
                     for col in cols:
-                        m = rerank_quality(col, hybrid[col.name], a.depth,
-                                           lambda pairs: cpp_scores(encode, mdir, precision, pairs, tmp,
-                                                                 threads))
+                        m = evaluate(rerank_run(
+                            col, hybrid[col.name], a.depth,
+                            lambda pairs: cpp_scores(encode, mdir, precision, pairs, tmp, threads)),
+                            col.qrels)
                         row[f"{col.name}_ndcg@10"] = m["ndcg@10"]
                         row[f"{col.name}_mrr@10"] = m["mrr@10"]
                     print(json.dumps(row), flush=True)

@@ -2,9 +2,11 @@
 
 A Collection holds one BEIR folder (texts, judged queries, the FTS5 BM25 top 100 per query);
 dense_run() ranks it with a bi-encoder (corpus embeddings cached per model file); rerank()
-reorders the head of a run with a cross-encoder, as the service does; cpp_scores() scores
+reorders the head of a run with a cross-encoder, as the service does (rerank_run() with any
+scorer); cpp_scores() scores
 pairs with the C++ runtime (diffrank-encode) in any of its precisions.
 """
+import itertools
 import json
 import os
 import subprocess
@@ -63,16 +65,32 @@ def hybrid_run(col, dense):
     return {q: rrf([dense[q], col.lexical[q]]) for q in col.qids}
 
 
-def rerank(col, run, model, tok, depth, max_length=None):
-    """(reranked run, run fusing the reranked head with the first-stage head by RRF)."""
-    reranked, fused = {}, {}
+def rerank_run(col, run, depth, score):
+    """The run with each query's top `depth` reordered by score(pairs) -> one score per
+    (query text, passage text) pair, asked once for every query's head together."""
+    heads = {q: run[q][:depth] for q in col.qids}
+    scores = iter(score([(col.queries[q], col.by_id[d]) for q in col.qids for d in heads[q]]))
+    reranked = {}
     for q in col.qids:
-        head = run[q][:depth]
-        scores = score_pairs(model, tok, col.queries[q], [col.by_id[d] for d in head],
-                             max_length or model.cfg.max_length)
-        order = sorted(range(len(head)), key=lambda i: -scores[i])
-        reranked[q] = [head[i] for i in order] + run[q][depth:]
-        fused[q] = rrf([head, reranked[q][:len(head)]]) + run[q][depth:]
+        s = [next(scores) for _ in heads[q]]
+        order = sorted(range(len(s)), key=lambda i: -s[i])
+        reranked[q] = [heads[q][i] for i in order] + run[q][depth:]
+    return reranked
+
+
+def rerank(col, run, model, tok, depth, max_length=None):
+    """(reranked run, run fusing the reranked head with the first-stage head by RRF), scored
+    by a PyTorch cross-encoder."""
+    def score(pairs):
+        out = []
+        for query, group in itertools.groupby(pairs, key=lambda p: p[0]):
+            out += score_pairs(model, tok, query, [p for _, p in group],
+                               max_length or model.cfg.max_length)
+        return out
+
+    reranked = rerank_run(col, run, depth, score)
+    fused = {q: rrf([run[q][:depth], reranked[q][:depth]]) + run[q][depth:]
+             for q in col.qids}
     return reranked, fused
 
 
