@@ -15,8 +15,17 @@ its positive and --group - 1 BM25-mined hard negatives from the same source pool
   bi-encoder (soft labels: they keep the reranker from learning only SQuAD's word overlap).
 bf16 autocast where supported. Resumable: rerunning the same command continues from
 RUN_DIR/checkpoint.pt (pass a larger --minutes or --steps to train longer).
+
+--pair-mode segments (the shipped recipe since issue 11): an exact start. The whole bi-encoder
+(all-MiniLM-L6-v2, retrofitted exactly to V2 for diffattn-v2) reads the pair as two segments,
+cross-segment attention gated off and a head that computes scale x the bi-encoder's cosine, so
+step 0 ranks exactly as the dense score (model.py); training opens the gates. --msmarco FILE adds
+the MS MARCO question -> passage pairs (negatives BM25-mined among the other questions'
+passages; a split of --val-queries questions is held out and reported as MRR@10 every
+--val-every steps and at the end). --weights sets the source mix (group=weight,...).
 """
 import argparse
+import json
 import os
 import random
 import sys
@@ -30,19 +39,23 @@ from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.prune import prune_ffn_state  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
-from diffrank_ref.retrieval import Bm25  # noqa: E402
+from diffrank_ref.retrieval import Bm25, pair_logits  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
                                    frozen_teacher, use_bf16)
 from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
-def build_model(arch, layers, max_len, model_id, ffn_width=None):
+def build_model(arch, layers, max_len, model_id, ffn_width=None, pair_mode="joint",
+                max_query_len=32):
     src = minilm_src()
     body = convert(src, "bi-encoder", arch, model_id)
     cfg = DiffrankConfig(**{**body.cfg.__dict__, "role": "cross-encoder", "num_layers": layers,
                             "max_length": max_len, "model_id": model_id,
-                            "intermediate_size": ffn_width or body.cfg.intermediate_size})
+                            "intermediate_size": ffn_width or body.cfg.intermediate_size,
+                            "pair_mode": pair_mode, "max_query_length": max_query_len})
     model = DiffrankModel(cfg)
+    if pair_mode == "segments":
+        return exact_start(model, body, layers, ffn_width), src
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
     if ffn_width:
@@ -59,6 +72,86 @@ def build_model(arch, layers, max_len, model_id, ffn_width=None):
     return model, src
 
 
+def exact_start(model, body, layers, ffn_width):
+    """The segments cross-encoder that scores exactly 20 x the bi-encoder's cosine: the body's
+    weights, cross gates 0, pooler identity, logit layer 0."""
+    cfg = model.cfg
+    state = {k: v for k, v in body.state_dict().items()
+             if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
+    if ffn_width:
+        prune_ffn_state(state, layers, ffn_width)
+    for i in range(layers):
+        state[f"layers.{i}.attn.cross_gate"] = torch.zeros(cfg.attention_heads)
+    state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
+    state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
+    state["head.out.weight"] = torch.zeros(1, cfg.hidden_size)
+    state["head.out.bias"] = torch.zeros(1)
+    state["head.scale"] = torch.full((1,), 20.0)
+    model.load_state_dict(state)
+    return model
+
+
+def msmarco_pairs(path, val_queries):
+    """MS MARCO (question, passage) pairs split by a hash of the question id: (train, val)."""
+    import zlib
+    rows = load_jsonl(path)
+    keyed = sorted(rows, key=lambda r: zlib.crc32(r["query_id"].encode()))
+    val = keyed[:val_queries]
+    train = [{"query": r["query"], "positive": r["positive"], "source": "msmarco"}
+             for r in keyed[val_queries:]]
+    return train, val
+
+
+@torch.no_grad()
+def validate(model, tok, val, val_negs, max_len, device):
+    """MRR@10 of the positive among itself + its mined negatives (BM25 and dense)."""
+    model.eval()
+    rr = 0.0
+    for r, negs in zip(val, val_negs):
+        group = [r["positive"]] + negs
+        s = pair_logits(model, tok, [r["query"]] * len(group), group, max_len, device).float()
+        rank = int((s > s[0]).sum().item()) + 1
+        rr += 1.0 / rank if rank <= 10 else 0.0
+    model.train()
+    return round(rr / max(1, len(val)), 4)
+
+
+def mine_dense(pairs, source, src, pool=10):
+    """For the pairs of `source`: the `pool` passages of that source's pool that the frozen
+    all-MiniLM-L6-v2 bi-encoder ranks highest (the positive excluded): the negatives the dense
+    score confuses, which is what a reranker over it has to fix."""
+    from diffrank_ref.retrieval import embed
+    idx = [i for i, p in enumerate(pairs) if p["source"] == source]
+    passages = sorted({pairs[i]["positive"] for i in idx})
+    teacher = frozen_teacher(src, "cpu")
+    tok = load_tokenizer(src)
+    pe = torch.from_numpy(embed(teacher, tok, passages, 128))
+    qe = torch.from_numpy(embed(teacher, tok, [pairs[i]["query"] for i in idx], 64))
+    top = (qe @ pe.T).topk(pool + 1, dim=1).indices.tolist()
+    out = {}
+    for i, row in zip(idx, top):
+        out[i] = [passages[j] for j in row if passages[j] != pairs[i]["positive"]][:pool]
+    return out
+
+
+def val_groups(train, val, src):
+    """Validation candidates per held-out question: the 4 BM25 and the 5 dense (MiniLM) top
+    passages of the whole MS MARCO pool that are not its positive."""
+    pool = [{"query": r["query"], "positive": r["positive"], "source": "msmarco"}
+            for r in list(train) + list(val)]
+    dense = mine_dense(pool, "msmarco", src, pool=5)
+    passages = sorted({p["positive"] for p in pool})
+    bm = Bm25(list(range(len(passages))), passages)
+    out = []
+    for k, r in enumerate(val, start=len(train)):
+        found = list(dense[k])
+        for j, _ in bm.search(r["query"], 12):
+            if passages[j] != r["positive"] and passages[j] not in found and len(found) < 9:
+                found.append(passages[j])
+        out.append(found)
+    return out
+
+
 def teacher_scores(teacher, tok, queries, passages, max_len, device):
     """Cosine of the teacher's embeddings for each (query, passage) pair."""
     with torch.no_grad():
@@ -73,7 +166,8 @@ def teacher_scores(teacher, tok, queries, passages, max_len, device):
 
 
 def mine_groups(pairs, group, rng, cap=20000):
-    """For each pair: group - 1 hard negatives (BM25 within its source pool)."""
+    """For each pair: group - 1 hard negatives (BM25 within its source pool, the positive and
+    its exact duplicates excluded)."""
     pools = {}
     for i, p in enumerate(pairs):
         pools.setdefault(p["source"], []).append(i)
@@ -97,7 +191,7 @@ def mine_groups(pairs, group, rng, cap=20000):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", default=None, help="build_data.py output (pairs.jsonl)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--arch", choices=["diffattn-v2", "baseline"], default="diffattn-v2")
     ap.add_argument("--layers", type=int, default=6)
@@ -114,6 +208,12 @@ def main():
     ap.add_argument("--teacher-temp", type=float, default=0.05)
     ap.add_argument("--groups", default=None,
                     help="mined groups JSON to reuse (default RUN_DIR/groups.json, mined once)")
+    ap.add_argument("--pair-mode", choices=["joint", "segments"], default="joint")
+    ap.add_argument("--max-query-len", type=int, default=32)
+    ap.add_argument("--msmarco", default=None, help="MS MARCO pairs.jsonl (query_id, query, positive)")
+    ap.add_argument("--val-queries", type=int, default=300)
+    ap.add_argument("--val-every", type=int, default=0)
+    ap.add_argument("--weights", default="squad=0.4,beir=0.35,debian=0.25")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
@@ -127,23 +227,50 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}",
-                             a.ffn_width)
+                             a.ffn_width, a.pair_mode, a.max_query_len)
     tok = load_tokenizer(src)
     model.to(device).train()
     # The new head learns at a higher rate than the pretrained body.
-    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
-    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    # (and the cross-segment gates, which start at 0).
+    def fast(n):
+        return n.startswith("head.") or n.endswith("cross_gate")
+    head = [p for n, p in model.named_parameters() if fast(n)]
+    body = [p for n, p in model.named_parameters() if not fast(n)]
     opt = torch.optim.AdamW([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
                             weight_decay=0.01)
     ckpt = Checkpoint(a.out)
     step = ckpt.load(model, opt, rng, device)
-    pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
-             if not p["source"].startswith("wordnet")]
+    weights = {k: float(v) for k, v in (w.split("=") for w in a.weights.split(","))}
+    pairs = []
+    if a.data:
+        pairs = [p for p in load_jsonl(os.path.join(a.data, "pairs.jsonl"))
+                 if not p["source"].startswith("wordnet")
+                 and weights.get(p["source"].split("-")[0], 0) > 0]
+    val = []
+    if a.msmarco:
+        ms_train, val = msmarco_pairs(a.msmarco, a.val_queries)
+        pairs += ms_train
+        val_negs = cached_json(os.path.join(a.out, "val_groups.json"),
+                               lambda: val_groups(ms_train, val, src), "validation groups")
     teacher = frozen_teacher(src, device) if a.distill > 0 else None
-    negs = cached_json(a.groups or os.path.join(a.out, "groups.json"),
-                       lambda: mine_groups(pairs, a.group, rng), "mined negatives")
-    sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]],
-                              {"squad": 0.4, "beir": 0.35, "debian": 0.25})
+    def mine():
+        negs = mine_groups(pairs, a.group, rng)
+        if a.msmarco:
+            for i, found in mine_dense(pairs, "msmarco", src).items():
+                negs[i] = found
+        return negs
+    negs = cached_json(a.groups or os.path.join(a.out, "groups.json"), mine, "mined negatives")
+    sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]], weights)
+
+    def run_val():
+        if val:
+            rec = {"step": step, "val_mrr@10": validate(model, tok, val, val_negs, a.max_len,
+                                                         device)}
+            print(json.dumps(rec), flush=True)
+            with open(os.path.join(a.out, "val_log.jsonl"), "a") as f:
+                f.write(json.dumps(rec) + "\n")
+    if step == 0:
+        run_val()
     bf16 = use_bf16(device)
     log = StepLog(a.out)
     while step < a.steps and log.elapsed() < a.minutes * 60:
@@ -151,12 +278,9 @@ def main():
         for _ in range(a.queries):
             i = sources.sample(rng)
             qs += [pairs[i]["query"]] * a.group
-            ps += [pairs[i]["positive"]] + negs[i]
-        enc = tok(qs, ps, padding=True, truncation="longest_first", max_length=a.max_len,
-                  return_tensors="pt")
-        enc = {k: v.to(device) for k, v in enc.items()}
+            ps += [pairs[i]["positive"]] + rng.sample(negs[i], a.group - 1)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float()
+            logits = pair_logits(model, tok, qs, ps, a.max_len, device).float()
         logits = logits.view(a.queries, a.group)
         hard = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
         loss = hard
@@ -175,7 +299,10 @@ def main():
                    "acc@1": round(acc, 3)})
         if step % a.save_every == 0:
             ckpt.save(model, opt, step, rng)
+        if a.val_every and step % a.val_every == 0:
+            run_val()
     ckpt.save(model, opt, step, rng)
+    run_val()
     if a.export:
         model.eval().float()
         save_model_dir(model.cpu(), a.export, os.path.join(src, "vocab.txt"))

@@ -10,6 +10,17 @@ and vocab.txt. Attention math follows shared DIFFATTN.md:
                A = softmax1 - lambda * softmax2, lambda = exp(lq1.lk1) - exp(lq2.lk2) + lambda_init,
                per-head RMSNorm (eps 1e-5) times (1 - lambda_init).
 Bidirectional, with a key-padding mask.
+
+Cross-encoders have two pair layouts (config `pair_mode`):
+  joint     [CLS] q [SEP] p [SEP], full attention, head = logit(tanh(pooler(h_CLS)));
+  segments  the bi-encoder's two inputs side by side ([CLS] q [SEP] | [CLS] p [SEP], positions
+            restarting at the passage), each token attending within its own segment by one
+            softmax and to the other segment by a second softmax scaled by a learned gate per
+            attention head and layer (`layers.i.attn.cross_gate`, starts at 0); the head is
+            scale * cos(mean(query tokens), mean(passage tokens)) + logit(tanh(pooler(h_0))).
+            With gates 0 and the logit layer 0 the score is exactly the bi-encoder's cosine
+            (times scale), so training starts from the dense score and opens cross-segment
+            (DiffAttn) attention from there. Not defined for diffattn-v1.
 """
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 ARCHITECTURES = ("diffattn-v2", "diffattn-v1", "baseline")
 ROLES = ("bi-encoder", "cross-encoder")
+PAIR_MODES = ("joint", "segments")
 
 
 @dataclasses.dataclass
@@ -49,6 +61,8 @@ class DiffrankConfig:
     pooling: str = "mean"
     normalize: bool = True
     lower_case: bool = True
+    pair_mode: str = "joint"
+    max_query_length: int = 32
     model_id: str = ""
 
     def __post_init__(self):
@@ -65,6 +79,22 @@ class DiffrankConfig:
             raise ValueError("hidden_size must be divisible by the number of query heads")
         if self.num_heads % self.num_kv_heads:
             raise ValueError("num_kv_heads must divide num_heads")
+        if self.pair_mode not in PAIR_MODES:
+            raise ValueError(f"unknown pair_mode {self.pair_mode!r}")
+        if self.pair_mode == "segments":
+            if self.role != "cross-encoder" or self.architecture == "diffattn-v1":
+                raise ValueError("pair_mode 'segments' needs a diffattn-v2 or baseline cross-encoder")
+            if not 3 <= self.max_query_length <= self.max_length - 3:
+                raise ValueError("max_query_length must be in [3, max_length - 3]")
+
+    @property
+    def segments(self) -> bool:
+        return self.role == "cross-encoder" and self.pair_mode == "segments"
+
+    @property
+    def attention_heads(self) -> int:
+        """Query heads of the softmax attention (2H for diffattn-v2)."""
+        return 2 * self.num_heads if self.architecture == "diffattn-v2" else self.num_heads
 
     @property
     def head_dim(self) -> int:
@@ -75,6 +105,9 @@ class DiffrankConfig:
     def to_json(self) -> dict:
         d = {"format": "diffrank-model", "format_version": 1}
         d.update(dataclasses.asdict(self))
+        if not self.segments:  # joint-layout directories stay byte-identical to before
+            d.pop("pair_mode")
+            d.pop("max_query_length")
         return d
 
     @classmethod
@@ -118,14 +151,30 @@ class Attention(nn.Module):
             for n in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"):
                 setattr(self, n, nn.Parameter(torch.zeros(dh).normal_(0, 0.1)))
             self.subln = nn.RMSNorm(2 * dh, eps=1e-5, elementwise_affine=True)
+        if cfg.segments:
+            self.cross_gate = nn.Parameter(torch.zeros(cfg.attention_heads))
 
     @staticmethod
     def _heads(x, n, size):
         b, t, _ = x.shape
         return x.view(b, t, n, size).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """x [B, T, d]; key_mask [B, 1, 1, T] bool, True = attend."""
+    def _attend(self, q, k, v, key_mask, same):
+        """softmax attention; with `same` ([B, 1, T, T] bool, same segment) the segments
+        layout: within-segment softmax + cross_gate x cross-segment softmax."""
+        if same is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+        s = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1)).float()
+        s = s.masked_fill(~key_mask, float("-inf"))
+        within = s.masked_fill(~same, float("-inf")).softmax(-1)
+        cross = s.masked_fill(same, float("-inf")).softmax(-1)
+        p = within + self.cross_gate.float().view(1, -1, 1, 1) * cross
+        return torch.matmul(p.to(v.dtype), v)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor,
+                same: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x [B, T, d]; key_mask [B, 1, 1, T] bool, True = attend; same [B, 1, T, T] bool
+        (segments layout only)."""
         cfg = self.cfg
         b, t, _ = x.shape
         h, hkv, dh = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
@@ -134,14 +183,14 @@ class Attention(nn.Module):
             q = self._heads(self.q(x), h, dh)
             k = self._heads(self.k(x), hkv, dh).repeat_interleave(h // hkv, 1)
             v = self._heads(self.v(x), hkv, dh).repeat_interleave(h // hkv, 1)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+            out = self._attend(q, k, v, key_mask, same)
             out = out.transpose(1, 2).reshape(b, t, h * dh)
         elif arch == "diffattn-v2":
             rep = 2 * h // hkv  # even, so heads 2i and 2i+1 share a K/V group
             q = self._heads(self.q(x), 2 * h, dh)
             k = self._heads(self.k(x), hkv, dh).repeat_interleave(rep, 1)
             v = self._heads(self.v(x), hkv, dh).repeat_interleave(rep, 1)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
+            a = self._attend(q, k, v, key_mask, same)
             a = a.transpose(1, 2).reshape(b, t, h, 2, dh)
             lam = torch.sigmoid(getattr(self, "lambda")(x)).unsqueeze(-1)
             out = (a[:, :, :, 0] - lam * a[:, :, :, 1]).reshape(b, t, h * dh)
@@ -189,11 +238,11 @@ class Layer(nn.Module):
         self.ffn = Ffn(cfg)
         self.ffn_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
-    def forward(self, x, key_mask):
+    def forward(self, x, key_mask, same=None):
         if self.cfg.norm == "post":
-            x = self.attn_norm(x + self.attn(x, key_mask))
+            x = self.attn_norm(x + self.attn(x, key_mask, same))
             return self.ffn_norm(x + self.ffn(x))
-        x = x + self.attn(self.attn_norm(x), key_mask)
+        x = x + self.attn(self.attn_norm(x), key_mask, same)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -206,8 +255,11 @@ class Embeddings(nn.Module):
             self.token_type = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
         self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
-    def forward(self, ids, type_ids):
-        x = self.word(ids) + self.position.weight[: ids.shape[1]].unsqueeze(0)
+    def forward(self, ids, type_ids, positions=None):
+        if positions is None:
+            x = self.word(ids) + self.position.weight[: ids.shape[1]].unsqueeze(0)
+        else:
+            x = self.word(ids) + self.position(positions)
         if hasattr(self, "token_type"):
             x = x + self.token_type(type_ids)
         return self.norm(x)
@@ -218,9 +270,23 @@ class Head(nn.Module):
         super().__init__()
         self.pooler = nn.Linear(cfg.hidden_size, cfg.hidden_size)
         self.out = nn.Linear(cfg.hidden_size, 1)
+        if cfg.segments:
+            self.scale = nn.Parameter(torch.full((1,), 20.0))
 
     def forward(self, cls):
         return self.out(torch.tanh(self.pooler(cls))).squeeze(-1)
+
+
+def segment_cosine(x, mask, segment):
+    """Cosine of the mean-pooled query (segment 0) and passage (segment 1) tokens."""
+    x = x.float()
+    m = mask.float()
+    out = []
+    for sid in (0, 1):
+        w = (m * (segment == sid).float()).unsqueeze(-1)
+        pooled = (x * w).sum(1) / w.sum(1).clamp_min(1e-9)
+        out.append(F.normalize(pooled, p=2, dim=-1, eps=1e-12))
+    return (out[0] * out[1]).sum(-1)
 
 
 class DiffrankModel(nn.Module):
@@ -236,17 +302,27 @@ class DiffrankModel(nn.Module):
         if cfg.role == "cross-encoder":
             self.head = Head(cfg)
 
-    def hidden(self, ids, type_ids, mask):
-        x = self.embeddings(ids, type_ids)
+    def hidden(self, ids, type_ids, mask, positions=None, segment=None):
+        x = self.embeddings(ids, type_ids, positions)
         key_mask = mask.bool()[:, None, None, :]
+        same = None
+        if segment is not None:
+            same = (segment[:, :, None] == segment[:, None, :])[:, None]
         for layer in self.layers:
-            x = layer(x, key_mask)
+            x = layer(x, key_mask, same)
         if self.cfg.norm == "pre":
             x = self.final_norm(x)
         return x
 
-    def forward(self, ids, type_ids, mask):
-        x = self.hidden(ids, type_ids, mask)
+    def forward(self, ids, type_ids, mask, positions=None, segment=None):
+        """Bi-encoders and joint cross-encoders take ids, type ids and mask; segments
+        cross-encoders also take positions and segment ids [B, T] (pair_inputs())."""
+        if self.cfg.segments and segment is None:
+            raise ValueError("a segments cross-encoder needs positions and segment ids")
+        x = self.hidden(ids, type_ids, mask, positions, segment if self.cfg.segments else None)
+        if self.cfg.segments:
+            cos = segment_cosine(x, mask, segment)
+            return (self.head.scale.float() * cos + self.head(x[:, 0]).float()).float()
         if self.cfg.role == "cross-encoder":
             return self.head(x[:, 0]).float()
         if self.cfg.pooling == "cls":
@@ -267,6 +343,8 @@ class DiffrankModel(nn.Module):
                     p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
                 elif name.endswith("bias") or name.endswith("norm.bias"):
                     p.copy_(0.02 * torch.randn(p.shape, generator=g))
+                elif name.endswith("cross_gate") or name == "head.scale":
+                    p.copy_(0.1 * torch.randn(p.shape, generator=g) + (20.0 if name == "head.scale" else 0))
                 elif ".lambda_" in name:
                     p.copy_(0.1 * torch.randn(p.shape, generator=g))
                 else:

@@ -11,6 +11,8 @@ import sqlite3
 import numpy as np
 import torch
 
+from diffrank_ref.tokenization import pair_inputs
+
 _PUNCT = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
 
 
@@ -63,13 +65,25 @@ def embed(model, tokenizer, texts, max_length, batch_size=64):
     return out
 
 
+def pair_logits(model, tokenizer, queries, passages, max_length, device="cpu"):
+    """Cross-encoder logits [N] for (queries[i], passages[i]) in the model's pair layout."""
+    if model.cfg.segments:
+        enc = pair_inputs(tokenizer, queries, passages, max_length, model.cfg.max_query_length)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        return model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"],
+                     enc["positions"], enc["segment"])
+    enc = tokenizer(list(queries), list(passages), padding=True, truncation="longest_first",
+                    max_length=max_length, return_tensors="pt")
+    enc = {k: v.to(device) for k, v in enc.items()}
+    return model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+
+
 @torch.inference_mode()
 def score_pairs(model, tokenizer, query, passages, max_length, batch_size=32):
     """Cross-encoder logits for (query, passage) pairs."""
     out = []
     for s in range(0, len(passages), batch_size):
-        enc = tokenizer([query] * len(passages[s:s + batch_size]), passages[s:s + batch_size],
-                        padding=True, truncation="longest_first", max_length=max_length,
-                        return_tensors="pt")
-        out.extend(model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"]).float().tolist())
+        chunk = passages[s:s + batch_size]
+        out.extend(pair_logits(model, tokenizer, [query] * len(chunk), chunk,
+                               max_length).float().tolist())
     return out
