@@ -133,6 +133,22 @@ absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {
     return absl::InvalidArgumentError(
         "batch arrays do not match batch x seq_len");
   }
+  if (c.segments() != !batch.segments.empty() ||
+      (c.segments() &&
+       (batch.segments.size() != n || batch.positions.size() != n))) {
+    return absl::InvalidArgumentError(
+        c.segments() ? "this cross-encoder needs a segments-layout batch "
+                       "(positions and segments for every token)"
+                     : "a segments-layout batch for a model without segments");
+  }
+  for (size_t i = 0; i < batch.segments.size(); ++i) {
+    if (batch.positions[i] < 0 ||
+        batch.positions[i] >= c.max_position_embeddings ||
+        (batch.segments[i] != 0 && batch.segments[i] != 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("position or segment at ", i, " is out of range"));
+    }
+  }
   if (batch.seq_len > c.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sequence length ", batch.seq_len, " exceeds max_position_embeddings ",
@@ -159,10 +175,15 @@ absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {
                               torch::kInt64)
           .to(model_->device());
     };
+    torch::Tensor positions, segments;
+    if (c.segments()) {
+      positions = to_device(batch.positions);
+      segments = to_device(batch.segments);
+    }
     torch::Tensor out =
         model_
             ->Forward(to_device(batch.ids), to_device(batch.type_ids),
-                      to_device(batch.mask))
+                      to_device(batch.mask), positions, segments)
             .to(torch::kCPU, torch::kFloat32)
             .contiguous();
     return std::vector<float>(out.data_ptr<float>(),
@@ -200,6 +221,13 @@ absl::StatusOr<Embeddings> Encoder::Embed(
   return out;
 }
 
+absl::StatusOr<Encoding> Encoder::EncodePair(absl::string_view query,
+                                             absl::string_view passage) const {
+  return config_.segments() ? tokenizer_->EncodeSegments(
+                                  query, passage, config_.max_query_length)
+                            : tokenizer_->EncodePair(query, passage);
+}
+
 absl::StatusOr<std::vector<float>> Encoder::Score(
     absl::string_view query, const std::vector<std::string>& passages) const {
   if (config_.role != Role::kCrossEncoder) {
@@ -210,7 +238,7 @@ absl::StatusOr<std::vector<float>> Encoder::Score(
   std::vector<Encoding> encodings;
   encodings.reserve(passages.size());
   for (size_t i = 0; i < passages.size(); ++i) {
-    absl::StatusOr<Encoding> e = tokenizer_->EncodePair(query, passages[i]);
+    absl::StatusOr<Encoding> e = EncodePair(query, passages[i]);
     if (!e.ok()) {
       return absl::Status(
           e.status().code(),

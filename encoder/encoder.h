@@ -99,6 +99,10 @@ class Encoder {
   absl::StatusOr<std::vector<float>> Run(const TokenBatch& batch) const;
   // Embed tokenizes (truncating to max_length) and embeds texts (bi-encoder).
   absl::StatusOr<Embeddings> Embed(const std::vector<std::string>& texts) const;
+  // EncodePair tokenizes a (query, passage) pair in this cross-encoder's
+  // pair layout (config pair_mode: joint or segments).
+  absl::StatusOr<Encoding> EncodePair(absl::string_view query,
+                                      absl::string_view passage) const;
   // Score returns a logit for each (query, passage) pair (cross-encoder).
   absl::StatusOr<std::vector<float>> Score(
       absl::string_view query, const std::vector<std::string>& passages) const;

@@ -35,6 +35,8 @@ constexpr EnumName<Activation> kActivations[] = {
     {Activation::kGelu, "gelu"},
     {Activation::kGeluTanh, "gelu_tanh"},
     {Activation::kRelu, "relu"}};
+constexpr EnumName<PairMode> kPairModes[] = {{PairMode::kJoint, "joint"},
+                                             {PairMode::kSegments, "segments"}};
 
 template <typename E, size_t N>
 absl::string_view NameOf(const EnumName<E> (&table)[N], E v) {
@@ -126,6 +128,10 @@ int ModelConfig::head_dim() const {
                                          : hidden_size / num_heads;
 }
 
+int ModelConfig::attention_heads() const {
+  return attention == Attention::kDiffV2 ? 2 * num_heads : num_heads;
+}
+
 double ModelConfig::LambdaInit(int layer) {
   return 0.8 - 0.6 * std::exp(-0.3 * layer);
 }
@@ -183,7 +189,24 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   RETURN_IF_ERROR(r.Enum("pooling", kPoolings, c.pooling, false));
   RETURN_IF_ERROR(r.Bool("normalize", c.normalize));
   RETURN_IF_ERROR(r.Bool("lower_case", c.lower_case));
+  RETURN_IF_ERROR(r.Enum("pair_mode", kPairModes, c.pair_mode, false));
+  RETURN_IF_ERROR(
+      r.Int("max_query_length", c.max_query_length, false, 3, 1 << 20));
   RETURN_IF_ERROR(r.NoUnknownKeys());
+  if (c.pair_mode == PairMode::kSegments) {
+    if (c.role != Role::kCrossEncoder || c.attention == Attention::kDiffV1) {
+      return r.Error("pair_mode",
+                     "\"segments\" needs a diffattn-v2 or baseline "
+                     "cross-encoder");
+    }
+    if (c.max_query_length > c.max_length - 3) {
+      return r.Error("max_query_length",
+                     absl::StrCat("(", c.max_query_length,
+                                  ") must leave room for a passage: at most "
+                                  "max_length - 3 (",
+                                  c.max_length - 3, ")"));
+    }
+  }
 
   const int width_heads =
       c.attention == Attention::kDiffV1 ? 2 * c.num_heads : c.num_heads;
@@ -234,6 +257,10 @@ std::string ModelConfigToJson(const ModelConfig& c) {
             {"pooling", NameOf(kPoolings, c.pooling)},
             {"normalize", c.normalize},
             {"lower_case", c.lower_case}};
+  if (c.segments()) {
+    j["pair_mode"] = NameOf(kPairModes, c.pair_mode);
+    j["max_query_length"] = c.max_query_length;
+  }
   return j.dump(2);
 }
 
@@ -274,6 +301,9 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
       }
       t.push_back({p + "attn.subln.weight", {2 * dh}});
     }
+    if (c.segments()) {
+      t.push_back({p + "attn.cross_gate", {c.attention_heads()}});
+    }
     t.push_back({p + "attn_norm.weight", {d}});
     t.push_back({p + "attn_norm.bias", {d}});
     t.push_back({p + "ffn.up.weight", {inter, d}});
@@ -292,6 +322,7 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
     t.push_back({"head.pooler.bias", {d}});
     t.push_back({"head.out.weight", {1, d}});
     t.push_back({"head.out.bias", {1}});
+    if (c.segments()) t.push_back({"head.scale", {1}});
   }
   return t;
 }

@@ -26,6 +26,17 @@
 //   final_norm.{weight,bias} [d]                              (norm = "pre")
 //   head.pooler.{weight [d, d], bias [d]}, head.out.{weight [1, d], bias [1]}
 //                                                            (cross-encoder)
+//   layers.N.attn.cross_gate [Hq], head.scale [1]   (pair_mode "segments";
+//     Hq = 2H for diffattn-v2, H for baseline)
+//
+// Cross-encoder pair layouts ("pair_mode"):
+//   joint     [CLS] q [SEP] p [SEP], full attention, logit(tanh(pooler(h_0)));
+//   segments  [CLS] q [SEP] (at most max_query_length tokens) then
+//             [CLS] p [SEP] with positions restarting at 0, type ids 0; each
+//             token attends to its own segment (one softmax) plus cross_gate x
+//             the other segment (a second softmax); score = scale * cos(mean
+//             of query tokens, mean of passage tokens) + logit(tanh(pooler(
+//             h_0))). With gates and logit 0 it is the bi-encoder's cosine.
 #ifndef DIFFRANK_ENCODER_MODEL_CONFIG_H_
 #define DIFFRANK_ENCODER_MODEL_CONFIG_H_
 
@@ -43,6 +54,7 @@ enum class Role { kBiEncoder, kCrossEncoder };
 enum class Pooling { kMean, kCls };
 enum class NormPlacement { kPost, kPre };
 enum class Activation { kGelu, kGeluTanh, kRelu };
+enum class PairMode { kJoint, kSegments };
 
 absl::string_view AttentionName(Attention a);
 absl::string_view RoleName(Role r);
@@ -69,7 +81,15 @@ struct ModelConfig {
   Pooling pooling = Pooling::kMean;  // "pooling": "mean" | "cls" (bi-encoder)
   bool normalize = true;             // "normalize": L2-normalize embeddings
   bool lower_case = true;            // "lower_case": tokenizer lower-cases
+  PairMode pair_mode = PairMode::kJoint;  // "pair_mode": "joint" | "segments"
+  int max_query_length = 32;  // "max_query_length": query tokens (segments)
 
+  // segments: a cross-encoder with the segments pair layout.
+  bool segments() const {
+    return role == Role::kCrossEncoder && pair_mode == PairMode::kSegments;
+  }
+  // attention_heads is the number of softmax query heads (2H for V2).
+  int attention_heads() const;
   // head_dim is the query/key head size for this attention kind.
   int head_dim() const;
   // LambdaInit is V1's lambda_init(l) = 0.8 - 0.6 exp(-0.3 l).

@@ -73,5 +73,47 @@ TEST(ModelConfig, TensorTableFollowsArchitecture) {
   }
 }
 
+TEST(ModelConfig, SegmentsPairModeIsACrossEncoderLayout) {
+  std::string s = kValid;
+  s.replace(s.find("bi-encoder"), 10, "cross-encoder");
+  s.replace(s.find("\"max_length\": 32"), 16,
+            "\"max_length\": 32, \"pair_mode\": \"segments\", "
+            "\"max_query_length\": 12");
+  auto c = ParseModelConfig(s, "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->segments());
+  EXPECT_EQ(c->max_query_length, 12);
+  int gates = 0, scales = 0;
+  for (const auto& t : ExpectedTensors(*c)) {
+    if (t.name.find("cross_gate") != std::string::npos) {
+      ++gates;
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{8}));  // 2H softmax heads
+    }
+    scales += t.name == "head.scale";
+  }
+  EXPECT_EQ(gates, 2);
+  EXPECT_EQ(scales, 1);
+  auto again = ParseModelConfig(ModelConfigToJson(*c), "x");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->segments());
+  // A query budget that leaves no room for the passage, a bi-encoder with
+  // segments, and V1 with segments are refused, naming the field.
+  std::string tight = s;
+  tight.replace(tight.find("\"max_query_length\": 12"), 22,
+                "\"max_query_length\": 30");
+  EXPECT_NE(
+      ParseModelConfig(tight, "c").status().message().find("max_query_length"),
+      std::string::npos);
+  std::string bi = kValid;
+  bi.replace(bi.find("\"max_length\": 32"), 16,
+             "\"max_length\": 32, \"pair_mode\": \"segments\"");
+  EXPECT_NE(ParseModelConfig(bi, "c").status().message().find("pair_mode"),
+            std::string::npos);
+  std::string v1 = s;
+  v1.replace(v1.find("diffattn-v2"), 11, "diffattn-v1");
+  EXPECT_NE(ParseModelConfig(v1, "c").status().message().find("pair_mode"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace diffrank::encoder

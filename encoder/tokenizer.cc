@@ -256,6 +256,31 @@ absl::StatusOr<Encoding> Tokenizer::EncodePair(absl::string_view a,
   return e;
 }
 
+absl::StatusOr<Encoding> Tokenizer::EncodeSegments(absl::string_view a,
+                                                   absl::string_view b,
+                                                   int max_a) const {
+  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a);
+  if (!ta.ok()) return ta.status();
+  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b);
+  if (!tb.ok()) return tb.status();
+  Encoding e;
+  e.untruncated_length = static_cast<int>(ta->size() + tb->size()) + 4;
+  const size_t keep_a = std::min<size_t>(ta->size(), std::max(0, max_a - 2));
+  const int len_a = static_cast<int>(keep_a) + 2;
+  const size_t keep_b = std::min<size_t>(
+      tb->size(), std::max(0, options_.max_length - len_a - 2));
+  e.ids.reserve(keep_a + keep_b + 4);
+  e.ids.push_back(cls_id_);
+  e.ids.insert(e.ids.end(), ta->begin(), ta->begin() + keep_a);
+  e.ids.push_back(sep_id_);
+  e.split = static_cast<int>(e.ids.size());
+  e.ids.push_back(cls_id_);
+  e.ids.insert(e.ids.end(), tb->begin(), tb->begin() + keep_b);
+  e.ids.push_back(sep_id_);
+  e.type_ids.assign(e.ids.size(), 0);
+  return e;
+}
+
 TokenBatch Tokenizer::Pad(const std::vector<Encoding>& encodings) const {
   TokenBatch b;
   b.batch = static_cast<int>(encodings.size());
@@ -274,6 +299,19 @@ TokenBatch Tokenizer::Pad(const std::vector<Encoding>& encodings) const {
     std::copy(e.type_ids.begin(), e.type_ids.end(), b.type_ids.begin() + row);
     std::fill_n(b.mask.begin() + row, e.ids.size(), 1);
     b.lengths.push_back(static_cast<int>(e.ids.size()));
+  }
+  const bool segments = !encodings.empty() && encodings[0].split > 0;
+  if (segments) {
+    b.positions.assign(n, 0);
+    b.segments.assign(n, 1);
+    for (int i = 0; i < b.batch; ++i) {
+      const Encoding& e = encodings[i];
+      const size_t row = static_cast<size_t>(i) * b.seq_len;
+      for (int t = 0; t < static_cast<int>(e.ids.size()); ++t) {
+        b.positions[row + t] = t < e.split ? t : t - e.split;
+        if (t < e.split) b.segments[row + t] = 0;
+      }
+    }
   }
   return b;
 }

@@ -41,6 +41,9 @@ struct Encoding {
   std::vector<int32_t> ids;       // [CLS] a [SEP] (b [SEP])
   std::vector<int32_t> type_ids;  // 0 for the first segment, 1 for the second
   int untruncated_length = 0;     // length before truncation, with specials
+  // split > 0: the segments layout ([CLS] a [SEP] [CLS] b [SEP]); the second
+  // segment starts at `split`, where positions restart at 0.
+  int split = 0;
   bool truncated() const {
     return untruncated_length > static_cast<int>(ids.size());
   }
@@ -53,6 +56,10 @@ struct TokenBatch {
   std::vector<int64_t> ids;
   std::vector<int64_t> type_ids;
   std::vector<int64_t> mask;  // 1 for real tokens, 0 for padding
+  // Segments layout only (else empty): position id and segment (0 first, 1
+  // second and padding) per token.
+  std::vector<int64_t> positions;
+  std::vector<int64_t> segments;
   std::vector<int> lengths;
   // Padded tokens (batch * seq_len): what a token budget is measured in.
   int64_t padded_tokens() const { return int64_t{batch} * seq_len; }
@@ -78,7 +85,13 @@ class Tokenizer {
   // EncodePair returns [CLS] a [SEP] b [SEP], truncated longest-first.
   absl::StatusOr<Encoding> EncodePair(absl::string_view a,
                                       absl::string_view b) const;
-  // Pad packs encodings into a batch padded to the longest one.
+  // EncodeSegments returns [CLS] a [SEP] (at most max_a tokens in all) then
+  // [CLS] b [SEP] cut to fit max_length: the segments pair layout
+  // (model_config.h), identical to train/diffrank_ref/tokenization.py.
+  absl::StatusOr<Encoding> EncodeSegments(absl::string_view a,
+                                          absl::string_view b, int max_a) const;
+  // Pad packs encodings into a batch padded to the longest one (with
+  // positions and segments when the encodings are in the segments layout).
   TokenBatch Pad(const std::vector<Encoding>& encodings) const;
 
   int vocab_size() const { return static_cast<int>(tokens_.size()); }

@@ -90,6 +90,33 @@ TEST(Tokenizer, PairTruncationIsLongestFirst) {
   EXPECT_EQ(both->type_ids[5], 1);
 }
 
+TEST(Tokenizer, SegmentsLayoutCutsQueryThenPassageAndRestartsPositions) {
+  TokenizerOptions opts;
+  opts.max_length = 10;
+  auto t = Make(opts);
+  // Query cut to 4 tokens in all ([CLS] a b [SEP]); passage to the rest (6).
+  auto e = t->EncodeSegments("a b a b", "c d c d c d", /*max_a=*/4);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->split, 4);
+  std::vector<std::string> toks;
+  for (int id : e->ids) toks.push_back(t->Token(id));
+  EXPECT_EQ(toks, (std::vector<std::string>{"[CLS]", "a", "b", "[SEP]", "[CLS]",
+                                            "c", "d", "c", "d", "[SEP]"}));
+  EXPECT_TRUE(e->truncated());
+  EXPECT_EQ(e->type_ids, std::vector<int32_t>(10, 0));
+  auto s = t->EncodeSegments("a", "c", 4);
+  ASSERT_TRUE(s.ok());
+  auto batch = t->Pad({*e, *s});
+  EXPECT_EQ(batch.positions,
+            (std::vector<int64_t>{0, 1, 2, 3, 0, 1, 2, 3, 4, 5,  //
+                                  0, 1, 2, 0, 1, 2, 0, 0, 0, 0}));
+  EXPECT_EQ(batch.segments,
+            (std::vector<int64_t>{0, 0, 0, 0, 1, 1, 1, 1, 1, 1,  //
+                                  0, 0, 0, 1, 1, 1, 1, 1, 1, 1}));
+  // The joint layout pads without positions or segments.
+  EXPECT_TRUE(t->Pad({*t->EncodePair("a", "c")}).segments.empty());
+}
+
 TEST(Tokenizer, PadBuildsMaskAndLengths) {
   auto t = Make();
   auto a = t->Encode("hello world");

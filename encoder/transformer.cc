@@ -100,6 +100,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   m->pooler_b_ = opt("head.pooler.bias");
   m->out_w_ = opt("head.out.weight");
   m->out_b_ = opt("head.out.bias");
+  m->scale_ = opt("head.scale");
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string p = absl::StrCat("layers.", l, ".");
     Layer layer;
@@ -121,6 +122,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     layer.lambda_q2 = opt(p + "attn.lambda_q2");
     layer.lambda_k2 = opt(p + "attn.lambda_k2");
     layer.subln_w = opt(p + "attn.subln.weight");
+    layer.cross_gate = opt(p + "attn.cross_gate");
     layer.attn_norm_w = w[p + "attn_norm.weight"];
     layer.attn_norm_b = w[p + "attn_norm.bias"];
     layer.up = {w[p + "ffn.up.weight"], opt(p + "ffn.up.bias")};
@@ -143,8 +145,31 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   return m;
 }
 
+torch::Tensor Transformer::SegmentAttention(const Layer& layer,
+                                            const torch::Tensor& q,
+                                            const torch::Tensor& k,
+                                            const torch::Tensor& v,
+                                            const Masks& masks) const {
+  const int64_t g = q.size(1), t = k.size(2), rep = q.size(2) / t;
+  // Query row r * T + i of a group is token i of head (group, r): the masks
+  // repeat per head; the gate is per query head (group * R + r).
+  const torch::Tensor within = masks.within.repeat({1, 1, rep, 1});
+  const torch::Tensor cross = masks.cross.repeat({1, 1, rep, 1});
+  const torch::Tensor gate =
+      layer.cross_gate.view({1, g, rep, 1, 1}).to(q.scalar_type());
+  return compat::ByBatchChunks(q, t, [&](int64_t i, int64_t n) {
+    torch::Tensor s =
+        torch::matmul(q.narrow(0, i, n), k.narrow(0, i, n).transpose(-2, -1));
+    torch::Tensor p = (s + within.narrow(0, i, n)).softmax(-1);
+    torch::Tensor pc = (s + cross.narrow(0, i, n)).softmax(-1);
+    p = p.view({n, g, rep, t, t}) + gate * pc.view({n, g, rep, t, t});
+    return torch::matmul(p.view({n, g, rep * t, t}), v.narrow(0, i, n));
+  });
+}
+
 torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
-                                     const torch::Tensor& key_mask) const {
+                                     const Masks& masks) const {
+  const torch::Tensor& key_mask = masks.key;
   const ModelConfig& c = config_;
   const int64_t b = x.size(0), t = x.size(1);
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
@@ -173,16 +198,24 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   torch::Tensor out;  // [B, T, d] before the output projection
   switch (c.attention) {
     case Attention::kBaseline: {
-      torch::Tensor o = compat::Attend(grouped_q(h), kv(h * dh, g, dh),
-                                       kv((h + g) * dh, g, dh), key_mask);
+      torch::Tensor o =
+          masks.within.defined()
+              ? SegmentAttention(layer, grouped_q(h), kv(h * dh, g, dh),
+                                 kv((h + g) * dh, g, dh), masks)
+              : compat::Attend(grouped_q(h), kv(h * dh, g, dh),
+                               kv((h + g) * dh, g, dh), key_mask);
       out = ungroup(o, h, dh).reshape({b, t, h * dh});
       break;
     }
     case Attention::kDiffV2: {
       // 2H query heads; rep = 2H / G is even, so the pair (2i, 2i+1) always
       // falls in one K/V group and shares keys and values.
-      torch::Tensor o = compat::Attend(grouped_q(2 * h), kv(2 * h * dh, g, dh),
-                                       kv((2 * h + g) * dh, g, dh), key_mask);
+      torch::Tensor o =
+          masks.within.defined()
+              ? SegmentAttention(layer, grouped_q(2 * h), kv(2 * h * dh, g, dh),
+                                 kv((2 * h + g) * dh, g, dh), masks)
+              : compat::Attend(grouped_q(2 * h), kv(2 * h * dh, g, dh),
+                               kv((2 * h + g) * dh, g, dh), key_mask);
       torch::Tensor a = ungroup(o, 2 * h, dh).reshape({b, t, h, 2, dh});
       torch::Tensor lambda =
           torch::sigmoid(at::linear(x, layer.lambda_w)).unsqueeze(-1);
@@ -250,25 +283,43 @@ torch::Tensor Transformer::Ffn(const Layer& layer,
 
 torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
                                   const torch::Tensor& type_ids,
-                                  const torch::Tensor& mask) const {
+                                  const torch::Tensor& mask,
+                                  const torch::Tensor& positions,
+                                  const torch::Tensor& segments) const {
   const ModelConfig& c = config_;
   const int64_t t = ids.size(1);
   TORCH_CHECK(t <= c.max_position_embeddings, "sequence of ", t,
               " tokens exceeds max_position_embeddings ",
               c.max_position_embeddings);
+  TORCH_CHECK(c.segments() == segments.defined(),
+              c.segments() ? "a segments cross-encoder needs segment ids"
+                           : "segment ids given to a model without segments");
   torch::Tensor x =
-      at::embedding(word_, ids) + position_.narrow(0, 0, t).unsqueeze(0);
+      at::embedding(word_, ids) +
+      (positions.defined() ? at::embedding(position_, positions)
+                           : position_.narrow(0, 0, t).unsqueeze(0));
   if (token_type_.defined()) x = x + at::embedding(token_type_, type_ids);
   const std::vector<int64_t> norm_shape{c.hidden_size};
   x = at::layer_norm(x, norm_shape, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
   // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
-  const torch::Tensor key_mask =
-      torch::zeros({mask.size(0), 1, 1, t}, x.options())
-          .masked_fill_(mask.eq(0).view({mask.size(0), 1, 1, t}),
-                        -std::numeric_limits<float>::infinity());
+  const float inf = std::numeric_limits<float>::infinity();
+  Masks masks;
+  masks.key = torch::zeros({mask.size(0), 1, 1, t}, x.options())
+                  .masked_fill_(mask.eq(0).view({mask.size(0), 1, 1, t}), -inf);
+  if (segments.defined()) {
+    // Padding rows count as the second segment, so every row has keys in
+    // both masks (the first segment is never empty: [CLS] [SEP] at least).
+    const torch::Tensor same =
+        segments.unsqueeze(2).eq(segments.unsqueeze(1)).unsqueeze(1);
+    const torch::Tensor pad = mask.eq(0).view({mask.size(0), 1, 1, t});
+    const torch::Tensor zeros =
+        torch::zeros({mask.size(0), 1, t, t}, x.options());
+    masks.within = zeros.masked_fill(same.logical_not().logical_or(pad), -inf);
+    masks.cross = zeros.masked_fill(same.logical_or(pad), -inf);
+  }
   for (const Layer& layer : layers_) {
     if (c.norm == NormPlacement::kPost) {
-      x = at::layer_norm(x + Attention(layer, x, key_mask), norm_shape,
+      x = at::layer_norm(x + Attention(layer, x, masks), norm_shape,
                          layer.attn_norm_w, layer.attn_norm_b,
                          c.layer_norm_eps);
       x = at::layer_norm(x + Ffn(layer, x), norm_shape, layer.ffn_norm_w,
@@ -277,7 +328,7 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
       x = x + Attention(layer,
                         at::layer_norm(x, norm_shape, layer.attn_norm_w,
                                        layer.attn_norm_b, c.layer_norm_eps),
-                        key_mask);
+                        masks);
       x = x + Ffn(layer, at::layer_norm(x, norm_shape, layer.ffn_norm_w,
                                         layer.ffn_norm_b, c.layer_norm_eps));
     }
@@ -291,12 +342,26 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
 
 torch::Tensor Transformer::Forward(const torch::Tensor& ids,
                                    const torch::Tensor& type_ids,
-                                   const torch::Tensor& mask) const {
-  torch::Tensor x = Hidden(ids, type_ids, mask);
+                                   const torch::Tensor& mask,
+                                   const torch::Tensor& positions,
+                                   const torch::Tensor& segments) const {
+  torch::Tensor x = Hidden(ids, type_ids, mask, positions, segments);
   if (config_.role == Role::kCrossEncoder) {
     torch::Tensor pooled =
         torch::tanh(at::linear(x.select(1, 0), pooler_w_, pooler_b_));
-    return at::linear(pooled, out_w_, out_b_).squeeze(-1).to(torch::kFloat32);
+    torch::Tensor logit =
+        at::linear(pooled, out_w_, out_b_).squeeze(-1).to(torch::kFloat32);
+    if (!config_.segments()) return logit;
+    // scale * cos(mean of segment 0, mean of segment 1), in float32.
+    const torch::Tensor xf = x.to(torch::kFloat32);
+    const torch::Tensor valid = mask.to(torch::kFloat32);
+    auto pooled_segment = [&](int64_t id) {
+      const torch::Tensor w = (valid * segments.eq(id)).unsqueeze(-1);
+      torch::Tensor p = (xf * w).sum(1) / w.sum(1).clamp_min(1e-9);
+      return p / p.norm(2, -1, true).clamp_min(1e-12);
+    };
+    const torch::Tensor cos = (pooled_segment(0) * pooled_segment(1)).sum(-1);
+    return scale_.to(torch::kFloat32) * cos + logit;
   }
   torch::Tensor pooled;
   if (config_.pooling == Pooling::kCls) {

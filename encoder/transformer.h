@@ -37,13 +37,18 @@ class Transformer {
       torch::Device device, torch::ScalarType dtype, bool int8_linears = false);
 
   // Hidden returns the last hidden states [B, T, d] for int64 ids, type ids
-  // and mask [B, T] on this model's device.
+  // and mask [B, T] on this model's device; a segments cross-encoder also
+  // takes positions and segment ids [B, T] (model_config.h), else undefined.
   torch::Tensor Hidden(const torch::Tensor& ids, const torch::Tensor& type_ids,
-                       const torch::Tensor& mask) const;
+                       const torch::Tensor& mask,
+                       const torch::Tensor& positions = {},
+                       const torch::Tensor& segments = {}) const;
   // Forward returns pooled (and, per config, L2-normalized) embeddings [B, d]
   // for a bi-encoder, or one relevance logit per row [B] for a cross-encoder.
   torch::Tensor Forward(const torch::Tensor& ids, const torch::Tensor& type_ids,
-                        const torch::Tensor& mask) const;
+                        const torch::Tensor& mask,
+                        const torch::Tensor& positions = {},
+                        const torch::Tensor& segments = {}) const;
 
   const ModelConfig& config() const { return config_; }
   torch::Device device() const { return device_; }
@@ -63,14 +68,26 @@ class Transformer {
     Projection qkv, o, up, down;  // qkv: fused q|k|v rows
     torch::Tensor lambda_w;
     torch::Tensor lambda_q1, lambda_k1, lambda_q2, lambda_k2, subln_w;
+    torch::Tensor cross_gate;  // [Hq] (segments layout)
     torch::Tensor attn_norm_w, attn_norm_b;
     torch::Tensor ffn_norm_w, ffn_norm_b;
     double lambda_init = 0;
   };
   Transformer(ModelConfig config, torch::Device device, torch::ScalarType dtype)
       : config_(std::move(config)), device_(device), dtype_(dtype) {}
+  // Masks are additive (0 / -inf): key_mask [B, 1, 1, T]; for the segments
+  // layout also within / cross [B, 1, T, T] (own segment / other segment,
+  // padded keys masked in both), else undefined.
+  struct Masks {
+    torch::Tensor key, within, cross;
+  };
   torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
-                          const torch::Tensor& key_mask) const;
+                          const Masks& masks) const;
+  // SegmentAttention: softmax over the own segment + cross_gate x softmax
+  // over the other one, then V; q [B, G, R*T, dh], k, v [B, G, T, dh].
+  torch::Tensor SegmentAttention(const Layer& layer, const torch::Tensor& q,
+                                 const torch::Tensor& k, const torch::Tensor& v,
+                                 const Masks& masks) const;
   torch::Tensor Ffn(const Layer& layer, const torch::Tensor& x) const;
 
   ModelConfig config_;
@@ -79,7 +96,7 @@ class Transformer {
   bool int8_ = false;
   torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
   torch::Tensor final_norm_w_, final_norm_b_;
-  torch::Tensor pooler_w_, pooler_b_, out_w_, out_b_;
+  torch::Tensor pooler_w_, pooler_b_, out_w_, out_b_, scale_;
   std::vector<Layer> layers_;
 };
 

@@ -80,8 +80,7 @@ class Scorer : public PairScorer {
     std::vector<Encoding> rows;
     rows.reserve(passages.size());
     for (size_t i = 0; i < passages.size(); ++i) {
-      absl::StatusOr<Encoding> e =
-          model_->tokenizer().EncodePair(query, passages[i]);
+      absl::StatusOr<Encoding> e = model_->EncodePair(query, passages[i]);
       if (!e.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("documents[", i, "]: ", e.status().message()));

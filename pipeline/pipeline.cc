@@ -15,6 +15,7 @@
 #include "common/status_macros.h"
 #include "common/utf8.h"
 #include "index/filter.h"
+#include "pipeline/rerank_fusion.h"
 
 namespace diffrank::pipeline {
 namespace {
@@ -81,6 +82,9 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   if (depth < 0 || depth > limits_.max_rerank_depth) {
     return OutOfRange("rerank_depth", depth, 0, limits_.max_rerank_depth);
   }
+  const double fusion_weight =
+      req.rerank_fusion_weight.value_or(limits_.default_rerank_fusion_weight);
+  RETURN_IF_ERROR(ValidateFusionWeight(fusion_weight, "rerank_fusion_weight"));
   const int wanted = std::max(top_k, depth);  // fused hits needed
   const int candidates =
       req.candidates == 0
@@ -177,16 +181,21 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
       positions.push_back(i);
     }
     ASSIGN_OR_RETURN(ScoreOutput s, scorer_->Score(req.query, passages, ctx));
+    // The cross-encoder's scores fused with the first-stage order.
+    const std::vector<double> fused =
+        FuseWithFirstStage(s.logits, fusion_weight);
     for (size_t j = 0; j < positions.size(); ++j) {
       ScoredDocument& d = out.hits[positions[j]];
       d.rerank_score = s.logits[j];
-      d.score = s.logits[j];
+      d.score = fused[j];
     }
-    // Reranked hits first by rerank score; the rest keep the fused order.
+    // Reranked hits first by fused score; the rest keep the fused order.
     std::stable_sort(out.hits.begin(), out.hits.begin() + rerank_n,
                      [](const ScoredDocument& a, const ScoredDocument& b) {
-                       return a.rerank_score.value_or(-INFINITY) >
-                              b.rerank_score.value_or(-INFINITY);
+                       const bool ra = a.rerank_score.has_value();
+                       const bool rb = b.rerank_score.has_value();
+                       if (ra != rb) return ra;
+                       return ra && a.score > b.score;
                      });
     out.reranked = static_cast<int>(positions.size());
     t.queue += s.queued;
@@ -223,15 +232,18 @@ absl::StatusOr<RerankResult> Pipeline::Rerank(const RerankRequest& req,
   if (req.top_n < 0) {
     return OutOfRange("top_n", req.top_n, 0, limits_.max_rerank_documents);
   }
+  RETURN_IF_ERROR(ValidateFusionWeight(req.fusion_weight, "fusion_weight"));
   RETURN_IF_ERROR(ctx.Check("reranking"));
   ASSIGN_OR_RETURN(ScoreOutput s,
                    scorer_->Score(req.query, req.documents, ctx));
+  const std::vector<double> scores =
+      FuseWithFirstStage(s.logits, req.fusion_weight);
   RerankResult out;
   out.model = scorer_->description().id;
   for (int i = 0; i < n; ++i) {
     RerankedDocument d;
     d.index = i;
-    d.relevance_score = 1.0 / (1.0 + std::exp(-double(s.logits[i])));
+    d.relevance_score = 1.0 / (1.0 + std::exp(-scores[i]));
     out.results.push_back(std::move(d));
   }
   std::stable_sort(out.results.begin(), out.results.end(),

@@ -26,6 +26,9 @@ struct Limits {
   int max_rerank_depth = 200;
   int default_rerank_depth = 5;  // meets p50 <= 100 ms (docs/benchmarks.md)
   int max_rerank_documents = 1000;
+  // Weight of the first-stage order in Search's reranking stage
+  // (rerank_fusion.h); fitted on validation data (docs/results.md).
+  double default_rerank_fusion_weight = 0.0;
 };
 
 enum class SearchMode { kHybrid, kDense, kLexical };
@@ -38,7 +41,9 @@ struct SearchRequest {
   int candidates = 0;  // 0 = default
   bool rerank = true;
   std::optional<int> rerank_depth;  // unset = Limits::default_rerank_depth
-  std::string filter;               // JSON, "" = none
+  // unset = Limits::default_rerank_fusion_weight
+  std::optional<double> rerank_fusion_weight;
+  std::string filter;  // JSON, "" = none
   bool include_text = false;
   bool include_metadata = false;
 };
@@ -66,11 +71,14 @@ struct RerankRequest {
   std::vector<std::string> documents;
   int top_n = 0;  // 0 = all
   bool return_documents = false;
+  // > 0: documents are in first-stage order (best first) and the scores are
+  // fused with it (rerank_fusion.h); 0 (default): the cross-encoder alone.
+  double fusion_weight = 0;
 };
 
 struct RerankedDocument {
   int index = 0;
-  double relevance_score = 0;  // sigmoid(logit)
+  double relevance_score = 0;  // sigmoid(logit), or sigmoid(fused score)
   std::string document;
 };
 

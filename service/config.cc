@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "pipeline/rerank_fusion.h"
 
 namespace diffrank::service {
 namespace {
@@ -129,7 +130,9 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                {"max_candidates", Set(l.max_candidates)},
                {"max_rerank_depth", Set(l.max_rerank_depth)},
                {"default_rerank_depth", Set(l.default_rerank_depth)},
-               {"max_rerank_documents", Set(l.max_rerank_documents)}})},
+               {"max_rerank_documents", Set(l.max_rerank_documents)},
+               {"default_rerank_fusion_weight",
+                Set(l.default_rerank_fusion_weight)}})},
       {"server",
        nested("server",
               {{"workers", Set(c.server.workers)},
@@ -228,6 +231,12 @@ absl::Status Validate(const ServerConfig& c) {
         "config: limits.default_rerank_depth (", l.default_rerank_depth,
         ") must be between 0 and limits.max_rerank_depth (", l.max_rerank_depth,
         ")"));
+  }
+  if (absl::Status s = pipeline::ValidateFusionWeight(
+          l.default_rerank_fusion_weight,
+          "config: limits.default_rerank_fusion_weight");
+      !s.ok()) {
+    return s;
   }
   if (l.max_candidates < l.max_top_k) {
     return absl::InvalidArgumentError(

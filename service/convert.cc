@@ -30,6 +30,9 @@ pipeline::SearchRequest FromProto(const v1::SearchRequest& r) {
   o.candidates = r.candidates();
   o.rerank = r.has_rerank() ? r.rerank() : true;
   if (r.has_rerank_depth()) o.rerank_depth = r.rerank_depth();
+  if (r.has_rerank_fusion_weight()) {
+    o.rerank_fusion_weight = r.rerank_fusion_weight();
+  }
   o.filter = r.filter();
   o.include_text = r.include_text();
   o.include_metadata = r.include_metadata();
@@ -42,6 +45,7 @@ pipeline::RerankRequest FromProto(const v1::RerankRequest& r) {
   o.documents.assign(r.documents().begin(), r.documents().end());
   o.top_n = r.top_n();
   o.return_documents = r.return_documents();
+  o.fusion_weight = r.fusion_weight();
   return o;
 }
 
@@ -143,6 +147,7 @@ void ToProto(const pipeline::Limits& in, v1::Limits& out) {
   out.set_max_rerank_depth(in.max_rerank_depth);
   out.set_default_rerank_depth(in.default_rerank_depth);
   out.set_max_rerank_documents(in.max_rerank_documents);
+  out.set_default_rerank_fusion_weight(in.default_rerank_fusion_weight);
 }
 
 void ToProto(const index::Document& in, v1::Document& out) {

@@ -101,6 +101,10 @@ int Main(int argc, char** argv) {
   auto* o_depth =
       app.add_option("--rerank_depth", flags.limits.default_rerank_depth,
                      "default Search rerank depth");
+  auto* o_fusion = app.add_option(
+      "--rerank_fusion_weight", flags.limits.default_rerank_fusion_weight,
+      "default weight of the retrieval order in Search's reranking "
+      "(0 = cross-encoder alone; 0 .. 100)");
   auto* o_cert = app.add_option("--tls_cert", flags.tls.cert_file,
                                 "PEM server certificate (enables TLS)");
   auto* o_key =
@@ -126,6 +130,10 @@ int Main(int argc, char** argv) {
   if (*o_threads) config.threads = flags.threads;
   if (*o_depth) {
     config.limits.default_rerank_depth = flags.limits.default_rerank_depth;
+  }
+  if (*o_fusion) {
+    config.limits.default_rerank_fusion_weight =
+        flags.limits.default_rerank_fusion_weight;
   }
   if (*o_cert) config.tls.cert_file = flags.tls.cert_file;
   if (*o_key) config.tls.key_file = flags.tls.key_file;

@@ -38,6 +38,7 @@ sys.path.insert(0, HERE)
 from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.prune import prune_ffn_state  # noqa: E402
+from diffrank_ref.retrofit import segments_exact_start  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25, pair_logits  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
@@ -55,7 +56,11 @@ def build_model(arch, layers, max_len, model_id, ffn_width=None, pair_mode="join
                             "pair_mode": pair_mode, "max_query_length": max_query_len})
     model = DiffrankModel(cfg)
     if pair_mode == "segments":
-        return exact_start(model, body, layers, ffn_width), src
+        state = {k: v for k, v in body.state_dict().items()
+                 if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
+        if ffn_width:
+            prune_ffn_state(state, layers, ffn_width)
+        return segments_exact_start(model, state), src
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
     if ffn_width:
@@ -70,25 +75,6 @@ def build_model(arch, layers, max_len, model_id, ffn_width=None, pair_mode="join
         state["head.out.bias"] = torch.zeros(1)
     model.load_state_dict(state)
     return model, src
-
-
-def exact_start(model, body, layers, ffn_width):
-    """The segments cross-encoder that scores exactly 20 x the bi-encoder's cosine: the body's
-    weights, cross gates 0, pooler identity, logit layer 0."""
-    cfg = model.cfg
-    state = {k: v for k, v in body.state_dict().items()
-             if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
-    if ffn_width:
-        prune_ffn_state(state, layers, ffn_width)
-    for i in range(layers):
-        state[f"layers.{i}.attn.cross_gate"] = torch.zeros(cfg.attention_heads)
-    state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
-    state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
-    state["head.out.weight"] = torch.zeros(1, cfg.hidden_size)
-    state["head.out.bias"] = torch.zeros(1)
-    state["head.scale"] = torch.full((1,), 20.0)
-    model.load_state_dict(state)
-    return model
 
 
 def msmarco_pairs(path, val_queries):

@@ -82,6 +82,16 @@ int main(int argc, char** argv) {
     }
     b.lengths.push_back(seq);
   }
+  if (e.config().segments()) {
+    // The segments pair layout: a max_query_length query, then the passage.
+    const int q = std::min(e.config().max_query_length, seq - 2);
+    for (int r = 0; r < batch; ++r) {
+      for (int t = 0; t < seq; ++t) {
+        b.positions.push_back(t < q ? t : t - q);
+        b.segments.push_back(t < q ? 0 : 1);
+      }
+    }
+  }
   std::vector<double> ms;
   for (int i = 0; i < warmup + iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
           return Fail(input + ":" + std::to_string(lineno) +
                       ": needs \"query\" and \"passage\"");
         }
-        enc_line = e.tokenizer().EncodePair(j["query"].get<std::string>(),
-                                            j["passage"].get<std::string>());
+        enc_line = e.EncodePair(j["query"].get<std::string>(),
+                                j["passage"].get<std::string>());
       } else {
         if (!j.contains("text")) {
           return Fail(input + ":" + std::to_string(lineno) +

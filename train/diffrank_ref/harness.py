@@ -94,6 +94,53 @@ def rerank(col, run, model, tok, depth, max_length=None):
     return reranked, fused
 
 
+def cosine_scores(model_dir, lists):
+    """Bi-encoder cosine of each query with each of its passages: lists = [(query, [passage,
+    ...]), ...] -> [[cosine, ...], ...] (PyTorch reference, float32)."""
+    model, tok, _ = load_model(model_dir)
+    texts = sorted({p for _, ps in lists for p in ps})
+    row = {t: i for i, t in enumerate(texts)}
+    pe = embed(model, tok, texts, model.cfg.max_length)
+    qe = embed(model, tok, [q for q, _ in lists], model.cfg.max_length)
+    return [[float(qe[i] @ pe[row[p]]) for p in ps] for i, (_, ps) in enumerate(lists)]
+
+
+def run_rerank_tool(tool, model_dir, lists, depth=None, fusion_weight=None, precision="auto",
+                    threads=0):
+    """The service's reranking stage (pipeline/tools/rerank_main.cc) over lists = [(query,
+    [passage, ...] in first-stage order), ...]: ([{"order", "logits", "scores"}, ...],
+    {"depth", "fusion_weight", "device"} as the tool resolved them)."""
+    import re
+    src = "".join(json.dumps({"query": q, "passages": ps}, ensure_ascii=False) + "\n"
+                  for q, ps in lists)
+    cmd = [tool, "--model", model_dir, "--precision", precision, "--threads", str(threads)]
+    if depth is not None:
+        cmd += ["--depth", str(depth)]
+    if fusion_weight is not None:
+        cmd += ["--fusion_weight", str(fusion_weight)]
+    r = subprocess.run(cmd, input=src, capture_output=True, text=True, encoding="utf-8")
+    if r.returncode != 0:
+        raise RuntimeError(f"{tool} failed: {r.stderr.strip()}")
+    m = re.search(r" on (.*), depth (\d+), fusion weight ([0-9.eE+-]+)", r.stderr)
+    info = {"depth": int(m.group(2)), "fusion_weight": float(m.group(3)),
+            "device": m.group(1)} if m else {}
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()], info
+
+
+def fuse_with_first_stage(logits, weight):
+    """Python mirror of pipeline/rerank_fusion.h (for fitting the weight on stored logits;
+    every reported figure comes from the C++ tool)."""
+    x = np.asarray(logits, dtype=np.float64)
+    if weight == 0 or len(x) == 0:
+        return x
+    prior = 1.0 / (61.0 + np.arange(len(x)))
+
+    def z(v):
+        sd = v.std()
+        return (v - v.mean()) / sd if sd > 1e-12 else np.zeros_like(v)
+    return z(x) + weight * z(prior)
+
+
 def cpp_scores(encode, model_dir, precision, pairs, tmp, threads=0):
     """Logits of (query, passage) pairs from the C++ runtime (`diffrank-encode`)."""
     from safetensors.numpy import load_file

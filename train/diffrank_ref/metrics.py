@@ -47,3 +47,37 @@ def evaluate(run, qrels):
             "ndcg@10": round(sum(ndcg(run[q], qrels[q]) for q in qs) / n, 4),
             "recall@100": round(sum(recall(run[q], qrels[q]) for q in qs) / n, 4),
             "mrr@10": round(sum(mrr(run[q], qrels[q]) for q in qs) / n, 4)}
+
+
+def load_rerank_set(dirpath, candidates="bm25"):
+    """A reranking set in the dl21 layout: (queries {qid: text}, graded qrels {qid: {docid:
+    grade}} (grade 0 kept: judged irrelevant), candidates {qid: [(docid, text), ...] in
+    first-stage order}) from queries.jsonl, qrels.tsv and <candidates>-top100.jsonl."""
+    with open(os.path.join(dirpath, "queries.jsonl"), encoding="utf-8") as f:
+        queries = {q["_id"]: q["text"] for q in map(json.loads, f)}
+    qrels = {}
+    with open(os.path.join(dirpath, "qrels.tsv"), encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            q, d, s = line.rstrip("\n").split("\t")
+            qrels.setdefault(q, {})[d] = int(s)
+    cands = {}
+    with open(os.path.join(dirpath, f"{candidates}-top100.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(l) for l in f]
+    for r in sorted(rows, key=lambda r: (r["query-id"], r["rank"])):
+        cands.setdefault(r["query-id"], []).append((r["corpus-id"], r["text"]))
+    return queries, qrels, cands
+
+
+def evaluate_trec(run, qrels, relevant=2):
+    """TREC Deep Learning metrics: nDCG@10 with the grade as gain and unjudged documents as 0
+    (ideal from all judged grades), MRR@10 and Recall@100 with relevance = grade >= `relevant`.
+    Averaged over queries in the run with at least one document of grade >= `relevant`."""
+    qs = [q for q in qrels if q in run and any(g >= relevant for g in qrels[q].values())]
+    n = len(qs) or 1
+    pos = {q: {d: g for d, g in qrels[q].items() if g >= relevant} for q in qs}
+    gains = {q: {d: g for d, g in qrels[q].items() if g > 0} for q in qs}
+    return {"queries": len(qs),
+            "ndcg@10": round(sum(ndcg(run[q], gains[q]) for q in qs) / n, 4),
+            "mrr@10": round(sum(mrr(run[q], pos[q]) for q in qs) / n, 4),
+            "recall@100": round(sum(recall(run[q], pos[q]) for q in qs) / n, 4)}

@@ -38,3 +38,22 @@ def retrofit_v2(baseline: DiffrankModel) -> DiffrankModel:
             else:
                 t.copy_(src[name])
     return model.eval()
+
+
+def segments_exact_start(model: DiffrankModel, body_state: dict, scale: float = 20.0):
+    """Loads a segments cross-encoder (model.py) so that it scores exactly scale x the cosine
+    of the bi-encoder whose weights are `body_state`: the body's tensors, cross-segment gates 0,
+    head pooler identity, logit layer 0. Returns the model."""
+    cfg = model.cfg
+    if not cfg.segments:
+        raise ValueError("segments_exact_start needs a pair_mode 'segments' cross-encoder")
+    state = dict(body_state)
+    for i in range(cfg.num_layers):
+        state[f"layers.{i}.attn.cross_gate"] = torch.zeros(cfg.attention_heads)
+    state["head.pooler.weight"] = torch.eye(cfg.hidden_size)
+    state["head.pooler.bias"] = torch.zeros(cfg.hidden_size)
+    state["head.out.weight"] = torch.zeros(1, cfg.hidden_size)
+    state["head.out.bias"] = torch.zeros(1)
+    state["head.scale"] = torch.full((1,), float(scale))
+    model.load_state_dict(state)
+    return model

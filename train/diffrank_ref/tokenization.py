@@ -35,7 +35,7 @@ def pair_inputs(tok, queries, passages, max_length, max_query_length):
     (query) / 1 (passage, and padding). The same layout as the C++ runtime (encoder.cc)."""
     import torch
     q_ids = tok(list(queries), truncation=True, max_length=max_query_length)["input_ids"]
-    p_ids = tok(list(passages), truncation=True, max_length=max_length - 3)["input_ids"]
+    p_ids = tok(list(passages), truncation=True, max_length=max_length - 2)["input_ids"]
     rows = []
     for q, p in zip(q_ids, p_ids):
         room = max_length - len(q)
