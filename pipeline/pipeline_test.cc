@@ -112,6 +112,7 @@ TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
   r.query = "river bank";
   r.top_k = 2;
   r.include_text = true;
+  r.rerank_fusion_weight = 0;  // the cross-encoder alone
   CallContext ctx;
   auto res = pipeline_->Search(r, ctx);
   ASSERT_TRUE(res.ok()) << res.status();
@@ -121,6 +122,43 @@ TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
   EXPECT_EQ(res->hits[0].text, "river gold gold nugget");
   EXPECT_GE(res->reranked, 3);
   EXPECT_GT(res->timing.total, absl::ZeroDuration());
+}
+
+TEST_F(PipelineTest, FusionWeightBlendsTheRetrievalOrderBack) {
+  ASSERT_TRUE(Put({{"a", "river bank water flow"},
+                   {"b", "river bank money loan"},
+                   {"c", "river gold gold nugget"},
+                   {"d", "unrelated text about cats"}})
+                  .ok());
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river bank";
+  r.top_k = 3;
+  r.rerank_depth = 3;
+  CallContext ctx;
+  r.rerank = false;
+  auto fused = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  r.rerank = true;
+  r.rerank_fusion_weight = 0;  // the cross-encoder alone
+  auto alone = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(alone->hits[0].id, "c");
+  EXPECT_EQ(alone->hits[0].score, *alone->hits[0].rerank_score);
+  r.rerank_fusion_weight = 100;  // the retrieval order dominates
+  auto kept = pipeline_->Search(r, ctx);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(kept->hits[i].id, fused->hits[i].id) << i;
+    EXPECT_TRUE(kept->hits[i].rerank_score.has_value());
+  }
+  EXPECT_GT(kept->hits[0].score, kept->hits[1].score);
+  for (double bad : {-1.0, 101.0}) {
+    r.rerank_fusion_weight = bad;
+    auto st = pipeline_->Search(r, ctx).status();
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("rerank_fusion_weight"), std::string::npos);
+  }
 }
 
 TEST_F(PipelineTest, RerankFalseKeepsFusedOrderAndScoresNothing) {
@@ -234,6 +272,16 @@ TEST_F(PipelineTest, RerankSortsByRelevanceAndCutsToTopN) {
   EXPECT_EQ(res->results[1].index, 2);
   EXPECT_EQ(res->results[0].document, "gold gold");
   EXPECT_GT(res->results[0].relevance_score, res->results[1].relevance_score);
+  // With a large fusion weight the given order (a first stage's) is kept.
+  r.fusion_weight = 100;
+  auto kept = pipeline_->Rerank(r, ctx);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->results[0].index, 0);
+  EXPECT_EQ(kept->results[1].index, 1);
+  r.fusion_weight = -2;
+  EXPECT_NE(pipeline_->Rerank(r, ctx).status().message().find("fusion_weight"),
+            absl::string_view::npos);
+  r.fusion_weight = 0;
   r.documents = {"ok", ""};
   EXPECT_NE(pipeline_->Rerank(r, ctx).status().message().find("documents[1]"),
             absl::string_view::npos);

@@ -28,6 +28,7 @@ BUILD = os.path.join(HERE, "..", "build")
 
 def bench_ms(tool, model, depth, seq, precision):
     out = subprocess.run([tool, "--model", model, "--batch", str(depth), "--seq", str(seq),
+                          "--threads", os.environ.get("DIFFRANK_THREADS", "0"),
                           "--iters", "10", "--warmup", "2", "--device", "cpu",
                           "--precision", precision], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["p50_ms"]

@@ -199,11 +199,15 @@ def main():
     ap.add_argument("--msmarco", default=None, help="MS MARCO pairs.jsonl (query_id, query, positive)")
     ap.add_argument("--val-queries", type=int, default=300)
     ap.add_argument("--val-every", type=int, default=0)
+    ap.add_argument("--no-val", action="store_true",
+                    help="keep the held-out split out of training but do not score it")
     ap.add_argument("--weights", default="squad=0.4,beir=0.35,debian=0.25")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
     ap.add_argument("--model-id", default=None)
+    ap.add_argument("--export-only", action="store_true",
+                    help="export RUN_DIR's checkpoint to --export and stop (no training)")
     a = ap.parse_args()
     if a.ffn_width is not None and a.ffn_width <= 0:
         ap.error("--ffn-width must be positive")
@@ -226,6 +230,13 @@ def main():
                             weight_decay=0.01)
     ckpt = Checkpoint(a.out)
     step = ckpt.load(model, opt, rng, device)
+    if a.export_only:
+        if not a.export or step == 0:
+            ap.error("--export-only needs --export and a checkpoint in --out")
+        model.eval().float()
+        save_model_dir(model.cpu(), a.export, os.path.join(src, "vocab.txt"))
+        print(f"exported {a.export} at step {step}", flush=True)
+        return
     weights = {k: float(v) for k, v in (w.split("=") for w in a.weights.split(","))}
     pairs = []
     if a.data:
@@ -249,7 +260,7 @@ def main():
     sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]], weights)
 
     def run_val():
-        if val:
+        if val and not a.no_val:
             rec = {"step": step, "val_mrr@10": validate(model, tok, val, val_negs, a.max_len,
                                                          device)}
             print(json.dumps(rec), flush=True)

@@ -106,13 +106,15 @@ def cosine_scores(model_dir, lists):
 
 
 def run_rerank_tool(tool, model_dir, lists, depth=None, fusion_weight=None, precision="auto",
-                    threads=0):
+                    threads=None):
     """The service's reranking stage (pipeline/tools/rerank_main.cc) over lists = [(query,
     [passage, ...] in first-stage order), ...]: ([{"order", "logits", "scores"}, ...],
     {"depth", "fusion_weight", "device"} as the tool resolved them)."""
     import re
     src = "".join(json.dumps({"query": q, "passages": ps}, ensure_ascii=False) + "\n"
                   for q, ps in lists)
+    if threads is None:  # DIFFRANK_THREADS, as the Python side; 0 = all cores
+        threads = int(os.environ.get("DIFFRANK_THREADS", 0))
     cmd = [tool, "--model", model_dir, "--precision", precision, "--threads", str(threads)]
     if depth is not None:
         cmd += ["--depth", str(depth)]
