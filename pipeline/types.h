@@ -28,7 +28,7 @@ struct Limits {
   int max_rerank_documents = 1000;
   // Weight of the first-stage order in Search's reranking stage
   // (rerank_fusion.h); fitted on validation data (docs/results.md).
-  double default_rerank_fusion_weight = 0.0;
+  double default_rerank_fusion_weight = 0.5;
 };
 
 enum class SearchMode { kHybrid, kDense, kLexical };

@@ -70,6 +70,29 @@ def test_rerank_cohere_shape(reader):
     assert r.model
 
 
+def test_rerank_fusion_weight_per_request_and_default(reader, corpus):
+    info = reader.info()
+    assert 0 <= info.limits.default_rerank_fusion_weight <= 100
+    q = "which language has a garbage collector?"
+    alone = reader.search("corpus", q, top_k=3, rerank_depth=3, rerank_fusion_weight=0)
+    for h in alone.hits[:alone.reranked]:
+        assert math.isclose(h.score, h.rerank_score, rel_tol=1e-6)
+    kept = reader.search("corpus", q, top_k=3, rerank_depth=3, rerank_fusion_weight=100)
+    plain = reader.search("corpus", q, top_k=3, rerank=False)
+    assert [h.id for h in kept.hits] == [h.id for h in plain.hits]
+    assert all(h.HasField("rerank_score") for h in kept.hits)
+    docs = ["Paris is the capital and largest city of France.", "Tea is brewed from leaves."]
+    r = reader.rerank("What is the capital of France?", docs, fusion_weight=100)
+    assert [x.index for x in r.results] == [0, 1]
+    for bad in (-1.0, 1000.0):
+        try:
+            reader.search("corpus", q, rerank_fusion_weight=bad)
+            raise AssertionError("accepted a bad rerank_fusion_weight")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "rerank_fusion_weight" in e.details()
+
+
 def test_embed_query_and_document(reader):
     r = reader.embed(["hello world", "another text"], kind=pb.EMBED_KIND_QUERY)
     assert len(r.embeddings) == 2 and r.dimension == len(r.embeddings[0].values)

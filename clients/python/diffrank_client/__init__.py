@@ -63,9 +63,9 @@ class Client:
         return self.stub.Search(pb.SearchRequest(collection=collection, query=query, **kw),
                                 **self._kw(timeout))
 
-    def rerank(self, query, documents, top_n=0, return_documents=False, timeout=None):
+    def rerank(self, query, documents, top_n=0, return_documents=False, timeout=None, **kw):
         return self.stub.Rerank(pb.RerankRequest(query=query, documents=documents, top_n=top_n,
-                                                 return_documents=return_documents),
+                                                 return_documents=return_documents, **kw),
                                 **self._kw(timeout))
 
     def embed(self, texts, kind=pb.EMBED_KIND_DOCUMENT, timeout=None, **kw):
