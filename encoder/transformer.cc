@@ -152,9 +152,10 @@ torch::Tensor Transformer::SegmentAttention(const Layer& layer,
                                             const Masks& masks) const {
   const int64_t g = q.size(1), t = k.size(2), rep = q.size(2) / t;
   // Query row r * T + i of a group is token i of head (group, r): the masks
-  // repeat per head; the gate is per query head (group * R + r).
-  const torch::Tensor within = masks.within.repeat({1, 1, rep, 1});
-  const torch::Tensor cross = masks.cross.repeat({1, 1, rep, 1});
+  // (built once per forward, already repeated per head); the gate is per
+  // query head (group * R + r).
+  const torch::Tensor& within = masks.within;
+  const torch::Tensor& cross = masks.cross;
   const torch::Tensor gate =
       layer.cross_gate.view({1, g, rep, 1, 1}).to(q.scalar_type());
   return compat::ByBatchChunks(q, t, [&](int64_t i, int64_t n) {
@@ -314,8 +315,12 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
     const torch::Tensor pad = mask.eq(0).view({mask.size(0), 1, 1, t});
     const torch::Tensor zeros =
         torch::zeros({mask.size(0), 1, t, t}, x.options());
-    masks.within = zeros.masked_fill(same.logical_not().logical_or(pad), -inf);
-    masks.cross = zeros.masked_fill(same.logical_or(pad), -inf);
+    // Repeated for the R query heads each K/V group stacks along the rows.
+    const int64_t rep = c.attention_heads() / c.num_kv_heads;
+    masks.within = zeros.masked_fill(same.logical_not().logical_or(pad), -inf)
+                       .repeat({1, 1, rep, 1});
+    masks.cross =
+        zeros.masked_fill(same.logical_or(pad), -inf).repeat({1, 1, rep, 1});
   }
   for (const Layer& layer : layers_) {
     if (c.norm == NormPlacement::kPost) {

@@ -76,8 +76,9 @@ class Transformer {
   Transformer(ModelConfig config, torch::Device device, torch::ScalarType dtype)
       : config_(std::move(config)), device_(device), dtype_(dtype) {}
   // Masks are additive (0 / -inf): key_mask [B, 1, 1, T]; for the segments
-  // layout also within / cross [B, 1, T, T] (own segment / other segment,
-  // padded keys masked in both), else undefined.
+  // layout also within / cross [B, 1, R*T, T] (own segment / other segment,
+  // padded keys masked in both; repeated for the R query heads of a K/V
+  // group), else undefined.
   struct Masks {
     torch::Tensor key, within, cross;
   };
