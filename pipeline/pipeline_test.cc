@@ -97,16 +97,21 @@ class PipelineTest : public ::testing::Test {
   std::filesystem::path dir_;
   FakeEmbedder embedder_;
   FakeScorer scorer_;
+  // Four documents where the fake reranker's choice ("c", two "gold")
+  // differs from the retrieval order for the query "river bank".
+  absl::Status PutRiverDocs() {
+    return Put({{"a", "river bank water flow"},
+                {"b", "river bank money loan"},
+                {"c", "river gold gold nugget"},
+                {"d", "unrelated text about cats"}});
+  }
+
   std::unique_ptr<Collections> collections_;
   std::unique_ptr<Pipeline> pipeline_;
 };
 
 TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
-  ASSERT_TRUE(Put({{"a", "river bank water flow"},
-                   {"b", "river bank money loan"},
-                   {"c", "river gold gold nugget"},
-                   {"d", "unrelated text about cats"}})
-                  .ok());
+  ASSERT_TRUE(PutRiverDocs().ok());
   SearchRequest r;
   r.collection = "docs";
   r.query = "river bank";
@@ -125,11 +130,7 @@ TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
 }
 
 TEST_F(PipelineTest, FusionWeightBlendsTheRetrievalOrderBack) {
-  ASSERT_TRUE(Put({{"a", "river bank water flow"},
-                   {"b", "river bank money loan"},
-                   {"c", "river gold gold nugget"},
-                   {"d", "unrelated text about cats"}})
-                  .ok());
+  ASSERT_TRUE(PutRiverDocs().ok());
   SearchRequest r;
   r.collection = "docs";
   r.query = "river bank";

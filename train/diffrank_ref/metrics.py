@@ -5,10 +5,9 @@ import math
 import os
 
 
-def load_beir(dirpath):
-    """Returns (docs [{_id, title, text}], queries {qid: text}, qrels {qid: {docid: grade>0}})."""
-    with open(os.path.join(dirpath, "corpus.jsonl"), encoding="utf-8") as f:
-        docs = [json.loads(l) for l in f]
+def load_queries_qrels(dirpath, min_grade=1):
+    """(queries {qid: text}, qrels {qid: {docid: grade}} keeping grades >= min_grade) from
+    queries.jsonl and qrels.tsv (header line, then query-id, corpus-id, score)."""
     with open(os.path.join(dirpath, "queries.jsonl"), encoding="utf-8") as f:
         queries = {q["_id"]: q["text"] for q in map(json.loads, f)}
     qrels = {}
@@ -16,8 +15,16 @@ def load_beir(dirpath):
         next(f)
         for line in f:
             q, d, s = line.rstrip("\n").split("\t")
-            if int(s) > 0:
+            if int(s) >= min_grade:
                 qrels.setdefault(q, {})[d] = int(s)
+    return queries, qrels
+
+
+def load_beir(dirpath):
+    """Returns (docs [{_id, title, text}], queries {qid: text}, qrels {qid: {docid: grade>0}})."""
+    with open(os.path.join(dirpath, "corpus.jsonl"), encoding="utf-8") as f:
+        docs = [json.loads(l) for l in f]
+    queries, qrels = load_queries_qrels(dirpath)
     return docs, queries, qrels
 
 
@@ -53,14 +60,7 @@ def load_rerank_set(dirpath, candidates="bm25"):
     """A reranking set in the dl21 layout: (queries {qid: text}, graded qrels {qid: {docid:
     grade}} (grade 0 kept: judged irrelevant), candidates {qid: [(docid, text), ...] in
     first-stage order}) from queries.jsonl, qrels.tsv and <candidates>-top100.jsonl."""
-    with open(os.path.join(dirpath, "queries.jsonl"), encoding="utf-8") as f:
-        queries = {q["_id"]: q["text"] for q in map(json.loads, f)}
-    qrels = {}
-    with open(os.path.join(dirpath, "qrels.tsv"), encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            q, d, s = line.rstrip("\n").split("\t")
-            qrels.setdefault(q, {})[d] = int(s)
+    queries, qrels = load_queries_qrels(dirpath, min_grade=0)
     cands = {}
     with open(os.path.join(dirpath, f"{candidates}-top100.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(l) for l in f]
