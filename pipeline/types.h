@@ -24,7 +24,7 @@ struct Limits {
   int max_top_k = 1000;
   int max_candidates = 10000;
   int max_rerank_depth = 200;
-  int default_rerank_depth = 5;  // meets p50 <= 100 ms (docs/benchmarks.md)
+  int default_rerank_depth = 3;  // meets p50 <= 100 ms (docs/benchmarks.md)
   int max_rerank_documents = 1000;
   // Weight of the first-stage order in Search's reranking stage
   // (rerank_fusion.h); fitted on validation data (docs/results.md).
