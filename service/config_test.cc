@@ -1,6 +1,7 @@
 // Config file loading and validation.
 #include "service/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -60,6 +61,13 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   c.limits.default_rerank_depth = 500;
   EXPECT_NE(Validate(c).message().find("default_rerank_depth"),
             absl::string_view::npos);
+  for (double bad : {-0.5, 1e9, std::nan("")}) {
+    c = Valid();
+    c.limits.default_rerank_fusion_weight = bad;
+    EXPECT_NE(Validate(c).message().find("default_rerank_fusion_weight"),
+              absl::string_view::npos)
+        << bad;
+  }
   c = Valid();
   c.embedder_model = "/nonexistent";
   EXPECT_NE(Validate(c).message().find("embedder_model"),
