@@ -29,7 +29,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from diffrank_ref.harness import Collection, dense_run, hybrid_run  # noqa: E402
+from diffrank_ref.harness import Collection, dense_run, hybrid_run, run_rerank_tool  # noqa: E402
 from diffrank_ref.metrics import evaluate  # noqa: E402
 
 MODELS = os.path.join(HERE, "..", "models")
@@ -103,7 +103,6 @@ def main():
                 print(json.dumps({"collection": name, "system": "hybrid", "model": mid,
                                   **evaluate(hybrid, col.qrels)}), flush=True)
             if reranker and "hybrid+rerank" in systems:
-                from diffrank_ref.harness import run_rerank_tool
                 t0 = time.time()
                 lists = [(col.queries[q], [col.by_id[d] for d in hybrid[q]]) for q in col.qids]
                 out, info = run_rerank_tool(a.rerank_tool, reranker, lists, a.rerank_depth,
@@ -119,7 +118,7 @@ def main():
 
 def eval_rerank_set(a, rset):
     """--rerank-set: first stage, dense cosine and the service's reranking stage per depth."""
-    from diffrank_ref.harness import cosine_scores, run_rerank_tool
+    from diffrank_ref.harness import cosine_scores
     from diffrank_ref.metrics import evaluate_trec, load_rerank_set
     queries, qrels, cands = load_rerank_set(rset, a.candidates)
     name = os.path.basename(os.path.normpath(rset))

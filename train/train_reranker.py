@@ -55,16 +55,12 @@ def build_model(arch, layers, max_len, model_id, ffn_width=None, pair_mode="join
                             "intermediate_size": ffn_width or body.cfg.intermediate_size,
                             "pair_mode": pair_mode, "max_query_length": max_query_len})
     model = DiffrankModel(cfg)
-    if pair_mode == "segments":
-        state = {k: v for k, v in body.state_dict().items()
-                 if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
-        if ffn_width:
-            prune_ffn_state(state, layers, ffn_width)
-        return segments_exact_start(model, state), src
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
     if ffn_width:
         prune_ffn_state(state, layers, ffn_width)
+    if pair_mode == "segments":
+        return segments_exact_start(model, state), src
     with torch.no_grad():
         # The checkpoint's NSP pooler saturates (tanh near +-1 for every input), which
         # stalls learning; start from identity + tanh over the [CLS] state instead.
