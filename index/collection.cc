@@ -12,7 +12,7 @@
 #include "common/status_macros.h"
 #include "common/utf8.h"
 #include "index/collection_internal.h"
-#include "index/reader_pool.h"
+#include "index/factory.h"
 #include "index/sqlite_db.h"
 #include "nlohmann/json.hpp"
 
@@ -42,6 +42,34 @@ CREATE TABLE IF NOT EXISTS fields(name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('next_label', 0), ('epoch', 0);
 )sql";
+
+// Metadata nesting limit (objects and arrays), far above real use.
+constexpr int kMaxMetadataDepth = 32;
+
+// JsonNestingDepth is the deepest bracket nesting of `json` outside strings
+// (a linear scan, no recursion; the text need not be valid JSON).
+int JsonNestingDepth(absl::string_view json) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 void SetBit(Bitmap& b, int64_t i, bool on) {
   if (static_cast<size_t>(i / 8) >= b.size()) b.resize(i / 8 + 1, 0);
@@ -98,7 +126,28 @@ Collection::Collection(CollectionOptions options)
 Collection::~Collection() {
   // Leave a fresh snapshot behind so the next open replays little.
   std::lock_guard<std::mutex> w(write_mu_);
-  if (writer_ && added_since_snapshot_ > 0) SnapshotLocked().IgnoreError();
+  if (writer_ && !dropped_ && added_since_snapshot_ > 0) {
+    SnapshotLocked().IgnoreError();
+  }
+}
+
+void Collection::MarkDropped() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  dropped_ = true;
+}
+
+absl::Status Collection::CheckLive() const {
+  if (dropped_.load()) {
+    return absl::NotFoundError("the collection was dropped");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReaderPool::Lease> Collection::Reader() const {
+  RETURN_IF_ERROR(CheckLive());
+  absl::StatusOr<ReaderPool::Lease> lease = readers_->Acquire();
+  if (!lease.ok()) RETURN_IF_ERROR(CheckLive());  // dropped meanwhile
+  return lease;
 }
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(
@@ -144,6 +193,13 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(
     return absl::FailedPreconditionError(
         absl::StrCat("collection at ", options.dir, " has dimension ",
                      m.dimension, ", the model produces ", options.dimension));
+  }
+  // A collection made by an older version with a factory string now refused
+  // (one that crashes FAISS) must not be opened: refuse it, don't crash.
+  if (absl::Status f = ParseFactory(m.factory, m.dimension).status(); !f.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("collection at ", options.dir, ": ", f.message(),
+                     "; drop it and re-create it with a supported index"));
   }
   std::unique_ptr<Collection> c(new Collection(options));
   c->manifest_ = m;
@@ -273,7 +329,8 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
   ASSIGN_OR_RETURN(Stmt count, writer_->Prepare("SELECT count(*) FROM docs"));
   ASSIGN_OR_RETURN(bool has, count.Step());
   const int64_t n = has ? count.Int(0) : 0;
-  const int64_t need = VectorIndex::MinTrainingVectors(manifest_.factory);
+  const int64_t need =
+      VectorIndex::MinTrainingVectors(manifest_.factory, manifest_.dimension);
   const std::string factory = need > 0 && n < need ? "Flat" : manifest_.factory;
   ASSIGN_OR_RETURN(std::unique_ptr<VectorIndex> idx,
                    VectorIndex::Create(dim, factory));
@@ -300,6 +357,11 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
       ids[label] = s.Text(2);
       ++live_count;
     }
+  }
+  if (!idx->is_trained() && live_count == 0) {
+    // Never train on nothing (FAISS crashes on some encodings).
+    return absl::InternalError(
+        absl::StrCat("index ", factory, " needs training but has no vectors"));
   }
   if (!idx->is_trained()) {
     // Train on the live vectors (dead labels are zeros and would skew it).
@@ -351,6 +413,12 @@ absl::Status Collection::ValidateDocument(Document& d, size_t i) const {
     return bad("metadata",
                absl::StrCat("exceeds ", options_.max_metadata_bytes, " bytes"));
   }
+  // SQLite's JSON functions refuse nesting deeper than 1000 (and then fail
+  // every filtered query over the collection): bound it at the door.
+  if (JsonNestingDepth(d.metadata) > kMaxMetadataDepth) {
+    return bad("metadata", absl::StrCat("nested deeper than ",
+                                        kMaxMetadataDepth, " levels"));
+  }
   nlohmann::json m = nlohmann::json::parse(d.metadata, nullptr, false);
   if (m.is_discarded() || !m.is_object()) {
     return bad("metadata", "must be a JSON object (valid JSON, valid UTF-8)");
@@ -384,6 +452,7 @@ absl::Status Collection::Upsert(std::vector<Document> docs) {
     }
   }
   std::lock_guard<std::mutex> w(write_mu_);
+  RETURN_IF_ERROR(CheckLive());
   std::vector<int64_t> old_labels, new_labels;
   std::vector<std::string> new_fields;
   {
@@ -480,6 +549,7 @@ absl::Status Collection::RemoveLabelsLocked(
 absl::StatusOr<int64_t> Collection::Delete(
     const std::vector<std::string>& ids) {
   std::lock_guard<std::mutex> w(write_mu_);
+  RETURN_IF_ERROR(CheckLive());
   std::vector<int64_t> labels;
   {
     Transaction tx(*writer_);
@@ -502,6 +572,7 @@ absl::StatusOr<int64_t> Collection::Delete(
 absl::StatusOr<int64_t> Collection::DeleteByFilter(const Filter& filter) {
   ASSIGN_OR_RETURN(SqlPredicate pred, CompileFilter(filter, KnownFields()));
   std::lock_guard<std::mutex> w(write_mu_);
+  RETURN_IF_ERROR(CheckLive());
   std::vector<int64_t> labels;
   {
     Transaction tx(*writer_);
@@ -523,7 +594,8 @@ absl::StatusOr<int64_t> Collection::DeleteByFilter(const Filter& filter) {
 
 // Caller holds write_mu_ and index_mu_ exclusively.
 absl::Status Collection::MaybeSnapshotLocked() {
-  const int64_t need = VectorIndex::MinTrainingVectors(manifest_.factory);
+  const int64_t need =
+      VectorIndex::MinTrainingVectors(manifest_.factory, manifest_.dimension);
   if (active_factory_ != manifest_.factory && need > 0 && live_count_ >= need) {
     return RebuildIndexLocked(
         /*reassign_labels=*/true);  // train the real index
@@ -557,12 +629,14 @@ absl::Status Collection::SnapshotLocked() {
 
 absl::Status Collection::Snapshot() {
   std::lock_guard<std::mutex> w(write_mu_);
+  RETURN_IF_ERROR(CheckLive());
   std::shared_lock<std::shared_mutex> l(index_mu_);
   return SnapshotLocked();
 }
 
 absl::Status Collection::Compact() {
   std::lock_guard<std::mutex> w(write_mu_);
+  RETURN_IF_ERROR(CheckLive());
   std::unique_lock<std::shared_mutex> l(index_mu_);
   return RebuildIndexLocked(/*reassign_labels=*/true);
 }

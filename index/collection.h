@@ -49,13 +49,13 @@
 #include "index/filter.h"
 #include "index/fusion.h"
 #include "index/manifest.h"
+#include "index/reader_pool.h"
 #include "index/types.h"
 #include "index/vector_index.h"
 
 namespace diffrank::index {
 
 class Db;
-class ReaderPool;
 
 // CollectionOptions configures Create and Open.
 struct CollectionOptions {
@@ -136,6 +136,14 @@ class Collection {
       const SearchOptions& options, const FusionOptions& fusion,
       int candidates = 0) const;
 
+  // MarkDropped is called by the owner when the collection is dropped: it
+  // waits for the write in progress (which was acknowledged before the
+  // drop), then every later write, search and snapshot fails NotFound and
+  // the destructor leaves the directory alone (it may hold a new collection
+  // of the same name by then). Reads already running finish normally.
+  void MarkDropped();
+  bool dropped() const { return dropped_.load(); }
+
   // Snapshot writes the FAISS snapshot and manifest now.
   absl::Status Snapshot();
   // Compact rebuilds the FAISS index from SQLite without dead entries.
@@ -156,6 +164,10 @@ class Collection {
   std::vector<Hit> LabelsToHitsLocked(
       const std::vector<std::pair<int64_t, float>>& found, int limit) const;
   absl::flat_hash_set<std::string> KnownFields() const;
+  // NotFound once dropped, else OK.
+  absl::Status CheckLive() const;
+  // A pooled read connection; NotFound when the collection was dropped.
+  absl::StatusOr<ReaderPool::Lease> Reader() const;
 
   const CollectionOptions options_;
   Manifest manifest_;           // guarded by write_mu_ after Init
@@ -172,6 +184,7 @@ class Collection {
   std::string active_factory_;
   int64_t added_since_snapshot_ = 0;
   int64_t epoch_ = 0;
+  std::atomic<bool> dropped_{false};  // written under write_mu_
   std::atomic<int64_t> snapshots_rebuilt_{0};
   std::atomic<int64_t> snapshot_vectors_{0};
   mutable std::mutex fields_mu_;

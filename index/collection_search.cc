@@ -16,7 +16,6 @@
 #include "common/utf8.h"
 #include "index/collection.h"
 #include "index/collection_internal.h"
-#include "index/reader_pool.h"
 #include "index/sqlite_db.h"
 
 namespace diffrank::index {
@@ -115,7 +114,7 @@ absl::Status NormalizeQuery(std::vector<float>& q, int dim) {
 
 absl::StatusOr<std::vector<Document>> Collection::Get(
     const std::vector<std::string>& ids, bool with_vectors) const {
-  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(auto db, Reader());
   ASSIGN_OR_RETURN(
       Stmt s,
       db->Prepare(
@@ -145,7 +144,7 @@ absl::StatusOr<std::vector<Document>> Collection::Get(
 absl::StatusOr<std::vector<int64_t>> Collection::FilterLabels(
     const Filter& filter) const {
   ASSIGN_OR_RETURN(SqlPredicate pred, CompileFilter(filter, KnownFields()));
-  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(auto db, Reader());
   ASSIGN_OR_RETURN(
       Stmt s, db->Prepare(absl::StrCat("SELECT label FROM docs AS d WHERE ",
                                        pred.sql)));
@@ -180,6 +179,7 @@ std::vector<Hit> Collection::LabelsToHitsLocked(
 
 absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
     const std::vector<float>& query, const SearchOptions& options) const {
+  RETURN_IF_ERROR(CheckLive());
   RETURN_IF_ERROR(CheckTopK(options.top_k));
   std::vector<float> q = query;
   RETURN_IF_ERROR(NormalizeQuery(q, dimension_));
@@ -189,7 +189,7 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
                      FilterLabels(*options.filter));
     if (static_cast<int64_t>(labels.size()) <= kExactFilterLimit) {
       // Exact: score the few allowed documents from their stored vectors.
-      ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+      ASSIGN_OR_RETURN(auto db, Reader());
       ASSIGN_OR_RETURN(Stmt s,
                        db->Prepare("SELECT vector FROM docs WHERE label = ?"));
       using Entry = std::pair<float, int64_t>;  // min-heap of the best top_k
@@ -256,7 +256,7 @@ absl::StatusOr<std::vector<Hit>> Collection::SearchLexical(
   if (options.filter != nullptr) {
     ASSIGN_OR_RETURN(pred, CompileFilter(*options.filter, KnownFields()));
   }
-  ASSIGN_OR_RETURN(auto db, readers_->Acquire());
+  ASSIGN_OR_RETURN(auto db, Reader());
   const std::string sql = absl::StrCat(
       "SELECT d.id, bm25(docs_fts) AS s FROM docs_fts JOIN docs AS d"
       " ON d.label = docs_fts.rowid WHERE docs_fts MATCH ?",

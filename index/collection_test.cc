@@ -15,49 +15,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "index/test_util.h"
 
 namespace diffrank::index {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string TempDir(const std::string& name) {
-  // Unique per process: ctest runs test cases in parallel processes.
-  const std::string d =
-      absl::StrCat(testing::TempDir(), "/coll_", getpid(), "_", name);
-  fs::remove_all(d);
-  return d;
-}
-
-CollectionOptions Opts(const std::string& dir, int dim = 8,
-                       const std::string& factory = "Flat") {
-  CollectionOptions o;
-  o.dir = dir;
-  o.model_id = "test-model";
-  o.dimension = dim;
-  o.factory = factory;
-  o.sync_full = false;  // tests: speed over power-loss safety
-  return o;
-}
-
-std::vector<float> RandomVector(std::mt19937& rng, int dim) {
-  std::normal_distribution<float> n(0, 1);
-  std::vector<float> v(dim);
-  double norm = 0;
-  for (float& x : v) norm += double(x = n(rng)) * x;
-  for (float& x : v) x /= std::sqrt(norm);
-  return v;
-}
-
-Document Doc(const std::string& id, const std::string& text,
-             std::vector<float> v, const std::string& meta = "{}") {
-  Document d;
-  d.id = id;
-  d.text = text;
-  d.metadata = meta;
-  d.vector = std::move(v);
-  return d;
-}
+using testing_util::Doc;
+using testing_util::Opts;
+using testing_util::RandomVector;
+using testing_util::TempDir;
 
 std::vector<std::string> Ids(const std::vector<Hit>& hits) {
   std::vector<std::string> out;

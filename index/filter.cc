@@ -15,6 +15,16 @@ namespace {
 using json = nlohmann::json;
 constexpr int kMaxDepth = 16;
 constexpr size_t kMaxInValues = 1024;
+// Bounds on the whole tree, so the SQL stays far inside SQLite's limits
+// (expression depth 1000, 32766 bound values): every condition adds at most
+// ~6 levels of expression depth along its path and 9 + values parameters.
+constexpr int kMaxConditions = 128;
+constexpr size_t kMaxTotalValues = 4096;
+
+struct Budget {
+  int conditions = 0;
+  size_t values = 0;
+};
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("filter: ", what));
@@ -32,9 +42,14 @@ absl::StatusOr<FilterValue> ScalarValue(const json& v, absl::string_view key) {
   return Bad(absl::StrCat("\"", key, "\" must be a string, number or boolean"));
 }
 
-absl::StatusOr<Filter> Parse(const json& j, int depth) {
+absl::StatusOr<Filter> Parse(const json& j, int depth, Budget& budget) {
   if (depth > kMaxDepth) return Bad("nested deeper than 16 levels");
   if (!j.is_object()) return Bad("each filter must be a JSON object");
+  if (++budget.conditions > kMaxConditions) {
+    return Bad(absl::StrCat("more than ", kMaxConditions,
+                            " conditions and and/or nodes in one filter "
+                            "(use \"in\" for lists of values)"));
+  }
   Filter f;
   if (j.contains("and") || j.contains("or")) {
     const bool is_and = j.contains("and");
@@ -47,7 +62,7 @@ absl::StatusOr<Filter> Parse(const json& j, int depth) {
     }
     f.op = is_and ? Filter::Op::kAnd : Filter::Op::kOr;
     for (const json& c : list) {
-      ASSIGN_OR_RETURN(Filter child, Parse(c, depth + 1));
+      ASSIGN_OR_RETURN(Filter child, Parse(c, depth + 1, budget));
       f.children.push_back(std::move(child));
     }
     return f;
@@ -71,6 +86,11 @@ absl::StatusOr<Filter> Parse(const json& j, int depth) {
       if (!it.value().is_array() || it.value().empty() ||
           it.value().size() > kMaxInValues) {
         return Bad("\"in\" needs a list of 1 to 1024 values");
+      }
+      budget.values += it.value().size();
+      if (budget.values > kMaxTotalValues) {
+        return Bad(absl::StrCat("more than ", kMaxTotalValues,
+                                " values in one filter's \"in\" lists"));
       }
       for (const json& v : it.value()) {
         ASSIGN_OR_RETURN(FilterValue fv, ScalarValue(v, k));
@@ -113,13 +133,20 @@ bool ValidFieldName(absl::string_view field) {
 
 absl::Status Compile(const Filter& f,
                      const absl::flat_hash_set<std::string>& known,
-                     SqlPredicate& out) {
+                     SqlPredicate& out, int depth, Budget& budget) {
+  // Trees built in code (not parsed) get the same bounds.
+  if (depth > kMaxDepth) return Bad("nested deeper than 16 levels");
+  budget.values += f.values.size();
+  if (++budget.conditions > kMaxConditions || budget.values > kMaxTotalValues) {
+    return Bad(absl::StrCat("more than ", kMaxConditions, " conditions or ",
+                            kMaxTotalValues, " values in one filter"));
+  }
   if (f.op == Filter::Op::kAnd || f.op == Filter::Op::kOr) {
     if (f.children.empty()) return Bad("\"and\" / \"or\" needs children");
     out.sql += "(";
     for (size_t i = 0; i < f.children.size(); ++i) {
       if (i) out.sql += f.op == Filter::Op::kAnd ? " AND " : " OR ";
-      RETURN_IF_ERROR(Compile(f.children[i], known, out));
+      RETURN_IF_ERROR(Compile(f.children[i], known, out, depth + 1, budget));
     }
     out.sql += ")";
     return absl::OkStatus();
@@ -166,13 +193,15 @@ absl::Status Compile(const Filter& f,
 absl::StatusOr<Filter> ParseFilterJson(absl::string_view text) {
   json j = json::parse(text.begin(), text.end(), nullptr, false);
   if (j.is_discarded()) return Bad("not valid JSON");
-  return Parse(j, 0);
+  Budget budget;
+  return Parse(j, 0, budget);
 }
 
 absl::StatusOr<SqlPredicate> CompileFilter(
     const Filter& filter, const absl::flat_hash_set<std::string>& known) {
   SqlPredicate out;
-  RETURN_IF_ERROR(Compile(filter, known, out));
+  Budget budget;
+  RETURN_IF_ERROR(Compile(filter, known, out, 0, budget));
   return out;
 }
 

@@ -8,6 +8,8 @@
 //   {"field": "year", "gte": 1990, "lt": 2000}
 //   {"and": [F, ...]}                     {"or": [F, ...]}
 // Field names are [A-Za-z0-9_] segments joined by '.', for nested objects.
+// Limits (InvalidArgument naming them): 16 levels of nesting, 128
+// conditions and and/or nodes, 1024 values per "in", 4096 values in all.
 // Owns: parsing, validation and compilation to a parameterized SQL predicate
 // over docs.metadata (values are always bound, never spliced into SQL).
 // Thread-safety: plain values and pure functions.

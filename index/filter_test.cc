@@ -1,5 +1,6 @@
 #include "index/filter.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace diffrank::index {
@@ -55,6 +56,49 @@ TEST(Filter, DeepNestingIsBounded) {
   std::string s = R"({"field": "a", "eq": 1})";
   for (int i = 0; i < 40; ++i) s = R"({"and": [)" + s + "]}";
   EXPECT_EQ(ParseFilterJson(s).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Filter, SizeLimitsNameTheLimit) {
+  // Issue 12: ~1000 "and" terms reached SQLite ("Expression tree is too
+  // large", INTERNAL, the SQL in the message).
+  std::string terms;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StrAppend(&terms, i ? "," : "", R"({"field": "a", "eq": )", i, "}");
+  }
+  auto st = ParseFilterJson(absl::StrCat(R"({"and": [)", terms, "]}")).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("more than 128 conditions"), std::string::npos)
+      << st;
+  // 127 conditions + the "and": accepted and compiled.
+  terms.clear();
+  for (int i = 0; i < 127; ++i) {
+    absl::StrAppend(&terms, i ? "," : "", R"({"field": "a", "gte": )", i,
+                    R"(, "lt": 5, "gt": 0, "lte": 9})");
+  }
+  auto ok = ParseFilterJson(absl::StrCat(R"({"and": [)", terms, "]}"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(CompileFilter(*ok, kKnown).ok());
+  // Values across "in" lists.
+  std::string values;
+  for (int i = 0; i < 1000; ++i) absl::StrAppend(&values, i ? "," : "", i);
+  std::string many;
+  for (int i = 0; i < 5; ++i) {
+    absl::StrAppend(&many, i ? "," : "", R"({"field": "a", "in": [)", values,
+                    "]}");
+  }
+  st = ParseFilterJson(absl::StrCat(R"({"or": [)", many, "]}")).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("4096 values"), std::string::npos) << st;
+  // Trees built in code get the same bound at compile time.
+  Filter big;
+  big.op = Filter::Op::kOr;
+  Filter leaf;
+  leaf.op = Filter::Op::kEq;
+  leaf.field = "a";
+  leaf.values = {FilterValue(1.0)};
+  big.children.assign(500, leaf);
+  EXPECT_EQ(CompileFilter(big, kKnown).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

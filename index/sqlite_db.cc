@@ -1,9 +1,25 @@
 // sqlite_db.cc: SQLite connections, statements, error mapping.
 #include "index/sqlite_db.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace diffrank::index {
+
+namespace {
+
+// StatementKind names a statement by its first keyword ("SELECT"): error
+// messages reach clients, and the SQL itself is internal (and can be huge).
+std::string StatementKind(absl::string_view sql) {
+  size_t b = 0;
+  while (b < sql.size() && !absl::ascii_isalpha(sql[b])) ++b;
+  size_t e = b;
+  while (e < sql.size() && e - b < 16 && absl::ascii_isalpha(sql[e])) ++e;
+  return absl::StrCat(absl::AsciiStrToUpper(sql.substr(b, e - b)),
+                      " statement");
+}
+
+}  // namespace
 
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view what) {
   const std::string msg = absl::StrCat(
@@ -53,7 +69,8 @@ absl::StatusOr<bool> Stmt::Step() {
   const int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return SqliteError(db_, rc, sqlite3_sql(s_));
+  const char* sql = sqlite3_sql(s_);
+  return SqliteError(db_, rc, StatementKind(sql ? sql : ""));
 }
 
 absl::Status Stmt::Run() {
@@ -122,7 +139,7 @@ absl::Status Db::Exec(absl::string_view sql) {
   const int rc =
       sqlite3_exec(db_, std::string(sql).c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
-    absl::Status st = SqliteError(db_, rc, sql);
+    absl::Status st = SqliteError(db_, rc, StatementKind(sql));
     sqlite3_free(err);
     return st;
   }
@@ -133,7 +150,7 @@ absl::StatusOr<Stmt> Db::Prepare(absl::string_view sql) {
   sqlite3_stmt* s = nullptr;
   const int rc = sqlite3_prepare_v2(db_, sql.data(),
                                     static_cast<int>(sql.size()), &s, nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db_, rc, sql);
+  if (rc != SQLITE_OK) return SqliteError(db_, rc, StatementKind(sql));
   return Stmt(s, db_);
 }
 

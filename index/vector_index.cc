@@ -5,15 +5,15 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPreTransform.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
-#include <regex>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "index/factory.h"
 #include "index/manifest.h"
 
 namespace diffrank::index {
@@ -34,13 +34,9 @@ VectorIndex::~VectorIndex() = default;
 
 absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
     int dimension, const std::string& factory) {
-  if (dimension <= 0)
-    return absl::InvalidArgumentError("dimension must be > 0");
-  if (absl::StrContains(factory, "IDMap")) {
-    return absl::InvalidArgumentError(
-        "factory string must not contain IDMap: labels are managed by "
-        "diffrank");
-  }
+  // The grammar check first: FAISS accepts strings that crash later.
+  absl::Status valid = ParseFactory(factory, dimension).status();
+  if (!valid.ok()) return valid;
   try {
     std::unique_ptr<faiss::Index> idx(faiss::index_factory(
         dimension, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
@@ -50,7 +46,11 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
     // Polysemous training (simulated annealing of PQ codes) only serves
     // polysemous Hamming filtering, which diffrank does not use; it would
     // dominate training time (20 s for 12k vectors here).
-    if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(idx.get())) {
+    faiss::Index* inner = idx.get();
+    if (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(inner)) {
+      inner = pt->index;
+    }
+    if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(inner)) {
       ivfpq->do_polysemous_training = false;
     }
     return std::unique_ptr<VectorIndex>(
@@ -78,14 +78,10 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Read(
   }
 }
 
-int64_t VectorIndex::MinTrainingVectors(const std::string& factory) {
-  std::smatch m;
-  int64_t need = 0;
-  static const std::regex ivf("IVF([0-9]+)");
-  if (std::regex_search(factory, m, ivf)) need = 39 * std::stoll(m[1].str());
-  if (absl::StrContains(factory, "PQ"))
-    need = std::max<int64_t>(need, 39 * 256);
-  return need;
+int64_t VectorIndex::MinTrainingVectors(const std::string& factory,
+                                        int dimension) {
+  absl::StatusOr<FactorySpec> spec = ParseFactory(factory, dimension);
+  return spec.ok() ? spec->min_training_vectors : 0;
 }
 
 bool VectorIndex::is_trained() const { return index_->is_trained; }
@@ -126,14 +122,20 @@ absl::StatusOr<std::vector<std::pair<int64_t, float>>> VectorIndex::Search(
   }
   std::vector<float> dist(k);
   std::vector<faiss::Index::idx_t> labels(k, -1);
+  // OPQ wraps the index in a transform that passes the parameters through:
+  // their type must match the inner index.
+  const faiss::Index* inner = index_.get();
+  if (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(inner)) {
+    inner = pt->index;
+  }
   try {
-    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
+    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner)) {
       faiss::SearchParametersHNSW p;
       p.efSearch = std::max(
           knobs.ef_search > 0 ? knobs.ef_search : hnsw->hnsw.efSearch, k);
       p.sel = sel.get();
       index_->search(1, query, k, dist.data(), labels.data(), &p);
-    } else if (dynamic_cast<const faiss::IndexIVF*>(index_.get()) != nullptr) {
+    } else if (dynamic_cast<const faiss::IndexIVF*>(inner) != nullptr) {
       faiss::SearchParametersIVF p;
       p.nprobe = knobs.nprobe > 0 ? knobs.nprobe : kDefaultNprobe;
       p.sel = sel.get();

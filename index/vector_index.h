@@ -37,8 +37,8 @@ using Bitmap = std::vector<uint8_t>;
 
 class VectorIndex {
  public:
-  // Create builds an empty index. InvalidArgument for a factory string FAISS
-  // rejects (the message names it).
+  // Create builds an empty index. InvalidArgument for a factory string
+  // outside the accepted grammar (factory.h) or one FAISS rejects.
   static absl::StatusOr<std::unique_ptr<VectorIndex>> Create(
       int dimension, const std::string& factory);
   // Read loads a snapshot; DataLoss if unreadable or of another dimension.
@@ -48,7 +48,7 @@ class VectorIndex {
 
   // MinTrainingVectors is how many vectors `factory` needs to be trained
   // well (0 = no training). Below it the Collection serves a Flat index.
-  static int64_t MinTrainingVectors(const std::string& factory);
+  static int64_t MinTrainingVectors(const std::string& factory, int dimension);
 
   bool is_trained() const;
   int64_t size() const;  // vectors held = next label

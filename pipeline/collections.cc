@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "index/manifest.h"
 
 namespace diffrank::pipeline {
 
@@ -36,23 +37,32 @@ absl::StatusOr<std::unique_ptr<Collections>> Collections::Open(
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("data_dir is required");
   }
-  std::error_code ec;
-  fs::create_directories(options.data_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create data_dir ", options.data_dir, ": ", ec.message()));
+  if (!options.lock) {
+    ASSIGN_OR_RETURN(options.lock, DataDirLock::Acquire(options.data_dir));
   }
   std::unique_ptr<Collections> c(new Collections(std::move(options)));
+  std::error_code ec;
   for (const auto& e : fs::directory_iterator(c->options_.data_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!e.is_directory() || !ValidateName(name, "name").ok()) continue;
     if (!fs::exists(e.path() / "manifest.json")) continue;
+    const index::CollectionOptions o = c->OptionsFor(name);
+    // Another model's collections refuse the start: the operator pointed
+    // the server at the wrong models, and serving would be wrong for all.
+    if (absl::StatusOr<index::Manifest> m = index::ReadManifest(o.dir);
+        m.ok() && (m->model_id != o.model_id || m->dimension != o.dimension)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "collection \"", name, "\" was built by model \"", m->model_id,
+          "\" (dimension ", m->dimension, "), not \"", o.model_id,
+          "\" (dimension ", o.dimension, "): re-embed it or load that model"));
+    }
     absl::StatusOr<std::unique_ptr<index::Collection>> col =
-        index::Collection::Open(c->OptionsFor(name));
+        index::Collection::Open(o);
     if (!col.ok()) {
-      return absl::Status(
-          col.status().code(),
-          absl::StrCat("collection \"", name, "\": ", col.status().message()));
+      c->unavailable_[name] = absl::FailedPreconditionError(absl::StrCat(
+          "collection \"", name, "\" is unavailable: it could not be opened (",
+          col.status().message(), "); drop it or restore it"));
+      continue;
     }
     c->by_name_[name] = std::move(*col);
   }
@@ -61,6 +71,12 @@ absl::StatusOr<std::unique_ptr<Collections>> Collections::Open(
         "cannot list data_dir ", c->options_.data_dir, ": ", ec.message()));
   }
   return c;
+}
+
+std::vector<std::pair<std::string, absl::Status>> Collections::Unavailable()
+    const {
+  std::lock_guard<std::mutex> l(mu_);
+  return {unavailable_.begin(), unavailable_.end()};
 }
 
 index::CollectionOptions Collections::OptionsFor(
@@ -77,6 +93,8 @@ absl::StatusOr<std::shared_ptr<index::Collection>> Collections::Get(
   std::lock_guard<std::mutex> l(mu_);
   auto it = by_name_.find(std::string(name));
   if (it == by_name_.end()) {
+    if (auto u = unavailable_.find(std::string(name)); u != unavailable_.end())
+      return u->second;
     return absl::NotFoundError(
         absl::StrCat("collection \"", name, "\" does not exist"));
   }
@@ -86,9 +104,11 @@ absl::StatusOr<std::shared_ptr<index::Collection>> Collections::Get(
 absl::StatusOr<CollectionSummary> Collections::Create(
     absl::string_view name, absl::string_view factory) {
   RETURN_IF_ERROR(ValidateName(name, "name"));
-  std::lock_guard<std::mutex> l(mu_);
   const std::string n(name);
-  if (by_name_.count(n)) {
+  std::unique_lock<std::mutex> l(mu_);
+  // A drop of this name is finishing: wait (bounded by one write batch).
+  dropped_cv_.wait(l, [&] { return !dropping_.count(n); });
+  if (by_name_.count(n) || unavailable_.count(n)) {
     return absl::AlreadyExistsError(
         absl::StrCat("collection \"", name, "\" already exists"));
   }
@@ -118,36 +138,57 @@ absl::StatusOr<CollectionSummary> Collections::Create(
 
 absl::Status Collections::Drop(absl::string_view name) {
   RETURN_IF_ERROR(ValidateName(name, "name"));
+  std::unique_lock<std::mutex> l(mu_);
+  return DropLocked(l, std::string(name));
+}
+
+absl::Status Collections::DropLocked(std::unique_lock<std::mutex>& l,
+                                     const std::string& name) {
+  // A concurrent drop of the same name: the first one does the work.
+  dropped_cv_.wait(l, [&] { return !dropping_.count(name); });
   std::shared_ptr<index::Collection> col;
-  std::string dir;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = by_name_.find(std::string(name));
-    if (it == by_name_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("collection \"", name, "\" does not exist"));
-    }
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) {
     col = std::move(it->second);
     by_name_.erase(it);
-    dir = OptionsFor(std::string(name)).dir;
-    // Move the directory aside first so a crash mid-delete never leaves a
-    // half-deleted collection that would load at the next start.
-    const std::string trash =
-        (fs::path(options_.data_dir) /
-         absl::StrCat(".dropped-", name, "-", absl::ToUnixNanos(absl::Now())))
-            .string();
-    std::error_code ec;
-    fs::rename(dir, trash, ec);
-    if (ec) {
-      by_name_[std::string(name)] = col;
-      return absl::InternalError(
-          absl::StrCat("cannot drop ", dir, ": ", ec.message()));
-    }
-    dir = trash;
+  } else if (!unavailable_.erase(name)) {
+    return absl::NotFoundError(
+        absl::StrCat("collection \"", name, "\" does not exist"));
   }
-  col.reset();  // closes when the last in-flight search lets go
+  dropping_.insert(name);
+  l.unlock();
+  // Let the write in progress finish; later ones fail NotFound and nothing
+  // of the old object touches the directory again.
+  if (col) col->MarkDropped();
+  // Move the directory aside first so a crash mid-delete never leaves a
+  // half-deleted collection that would load at the next start.
+  const std::string dir = OptionsFor(name).dir;
+  const std::string trash =
+      (fs::path(options_.data_dir) /
+       absl::StrCat(".dropped-", name, "-", absl::ToUnixNanos(absl::Now())))
+          .string();
   std::error_code ec;
-  fs::remove_all(dir, ec);
+  fs::rename(dir, trash, ec);
+  if (ec) {
+    // Without the rename the manifest would load again at the next start:
+    // remove it so the leftover is cleared by the next Create.
+    std::error_code ec2;
+    fs::remove(fs::path(dir) / "manifest.json", ec2);
+    if (ec2) {
+      l.lock();
+      dropping_.erase(name);
+      dropped_cv_.notify_all();
+      return absl::InternalError(absl::StrCat("cannot drop collection \"", name,
+                                              "\": ", ec.message()));
+    }
+  }
+  l.lock();
+  dropping_.erase(name);
+  dropped_cv_.notify_all();
+  l.unlock();
+  col.reset();  // closes when the last in-flight search lets go
+  if (!ec) fs::remove_all(trash, ec);
+  l.lock();
   return absl::OkStatus();
 }
 

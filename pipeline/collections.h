@@ -1,29 +1,43 @@
 // collections.h: the named collections of one data directory.
 //
 // Collections maps names to open index::Collection objects living in
-// <data_dir>/<name>/. Open loads every collection found there (refusing the
-// start, FailedPrecondition, when one was built by another model). Create,
-// Drop, Get and List are what the API's collection RPCs call. A dropped
-// collection is removed from the map first; searches that already hold it
-// finish on the open files, and its directory is deleted afterwards.
+// <data_dir>/<name>/. Open locks the data directory (one process per
+// directory, data_dir_lock.h) and loads every collection found there,
+// refusing the start (FailedPrecondition) when one was built by another
+// model. A collection that cannot be opened for any other reason (corrupt
+// files, an index this version refuses) does not take the node down: it is
+// set aside as unavailable (Get answers FailedPrecondition with the reason,
+// Drop removes it) and the others serve. Create, Drop, Get and List are what
+// the API's collection RPCs call.
+// Drop: the name leaves the map, the write in progress finishes (it was
+// acknowledged before the drop), later writes and searches on the old object
+// fail NotFound, then the directory is moved aside and deleted once the last
+// reader lets go. A Create of the same name waits for the drop to finish, so
+// the old collection can never write into the new one's directory.
 // Thread-safety: thread-safe.
 #ifndef DIFFRANK_PIPELINE_COLLECTIONS_H_
 #define DIFFRANK_PIPELINE_COLLECTIONS_H_
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "index/collection.h"
+#include "pipeline/data_dir_lock.h"
 
 namespace diffrank::pipeline {
 
 struct CollectionsOptions {
   std::string data_dir;  // required; created if missing
+  // The data directory's lock when the caller took it already (the server
+  // takes it before loading models, to fail fast); else Open takes it.
+  std::shared_ptr<DataDirLock> lock;
   std::string model_id;  // the embedder's model id (required)
   int dimension = 0;     // the embedder's dimension (required)
   // Template for every collection (dir, model_id, dimension and factory
@@ -60,6 +74,8 @@ class Collections {
   absl::StatusOr<CollectionSummary> Describe(absl::string_view name) const;
   // Flush snapshots every collection (used on graceful shutdown).
   absl::Status Flush();
+  // Unavailable lists the collections set aside at Open, with the reason.
+  std::vector<std::pair<std::string, absl::Status>> Unavailable() const;
 
  private:
   explicit Collections(CollectionsOptions options)
@@ -67,8 +83,14 @@ class Collections {
   index::CollectionOptions OptionsFor(const std::string& name) const;
 
   const CollectionsOptions options_;
-  mutable std::mutex mu_;  // guards by_name_ and serializes Create/Drop
+  absl::Status DropLocked(std::unique_lock<std::mutex>& lock,
+                          const std::string& name);
+
+  mutable std::mutex mu_;               // guards the three maps below
+  std::condition_variable dropped_cv_;  // a name left dropping_
   std::map<std::string, std::shared_ptr<index::Collection>> by_name_;
+  std::map<std::string, absl::Status> unavailable_;  // set aside at Open
+  std::set<std::string> dropping_;                   // drops in progress
 };
 
 }  // namespace diffrank::pipeline

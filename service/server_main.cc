@@ -18,6 +18,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "pipeline/batched_models.h"
 #include "pipeline/collections.h"
+#include "pipeline/data_dir_lock.h"
 #include "pipeline/pipeline.h"
 #include "service/auth.h"
 #include "service/config.h"
@@ -146,6 +147,11 @@ int Main(int argc, char** argv) {
   }
   if (absl::Status s = Validate(config); !s.ok()) return Fail(s);
 
+  // One server per data directory; checked before the slow model load.
+  absl::StatusOr<std::unique_ptr<pipeline::DataDirLock>> dir_lock =
+      pipeline::DataDirLock::Acquire(config.data_dir);
+  if (!dir_lock.ok()) return Fail(dir_lock.status());
+
   ApiKeys keys;
   if (!config.api_keys_file.empty()) {
     absl::StatusOr<ApiKeys> k = ApiKeys::Load(config.api_keys_file);
@@ -251,6 +257,7 @@ int Main(int argc, char** argv) {
   co.dimension = ed.dimension;
   co.collection.sync_full = config.sync_full;
   co.collection.max_text_bytes = size_t(config.limits.max_text_bytes);
+  co.lock = std::move(*dir_lock);
   absl::StatusOr<std::unique_ptr<pipeline::Collections>> collections =
       pipeline::Collections::Open(co);
   if (!collections.ok()) {
@@ -270,6 +277,9 @@ int Main(int argc, char** argv) {
       mx.SetCollectionDocuments(c.name, c.stats.documents);
     }
   });
+  for (const auto& [name, why] : cs->Unavailable()) {
+    Log(absl::StrCat("WARNING: ", why.message()));
+  }
   service.SetPipeline(&pipe);
   health->SetServingStatus(true);
   Log(absl::StrCat("serving ", cs->List().size(), " collection(s) from ",
