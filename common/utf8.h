@@ -10,6 +10,15 @@
 
 namespace diffrank {
 
+// Utf8Prefix returns the length of the longest prefix of valid UTF-8 `s`
+// that is at most `max_bytes` long and ends on a character boundary.
+inline size_t Utf8Prefix(absl::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s.size();
+  size_t n = max_bytes;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
 // Utf8ErrorOffset returns the byte offset of the first invalid sequence in
 // `s`, or absl::string_view::npos when `s` is valid UTF-8.
 inline size_t Utf8ErrorOffset(absl::string_view s) {

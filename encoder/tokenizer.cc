@@ -156,58 +156,86 @@ void Tokenizer::WordPiece(const std::u32string& word,
   }
 }
 
-absl::StatusOr<std::vector<int32_t>> Tokenizer::Tokenize(
-    absl::string_view text) const {
+absl::StatusOr<std::vector<int32_t>> Tokenizer::Tokenize(absl::string_view text,
+                                                         size_t limit) const {
   absl::StatusOr<std::u32string> decoded = unicode::DecodeUtf8(text);
   if (!decoded.ok()) return decoded.status();
   std::vector<int32_t> out;
   // Special tokens written literally in the raw text ("[SEP]") are matched
   // before normalization, leftmost-longest, as Hugging Face tokenizers does.
+  // Each token's next occurrence is cached, so the scan stays linear even
+  // for a text made of thousands of them.
+  std::vector<size_t> next(special_tokens_.size(), 0);
+  std::vector<bool> searched(special_tokens_.size(), false);
   size_t pos = 0;
-  while (pos < text.size()) {
+  while (pos < text.size() && out.size() < limit) {
     size_t best = absl::string_view::npos, best_len = 0;
     int32_t best_id = -1;
-    for (const auto& [token, id] : special_tokens_) {
-      const size_t at = text.find(token, pos);
+    for (size_t t = 0; t < special_tokens_.size(); ++t) {
+      const auto& [token, id] = special_tokens_[t];
+      if (!searched[t] ||
+          (next[t] != absl::string_view::npos && next[t] < pos)) {
+        next[t] = text.find(token, pos);
+        searched[t] = true;
+      }
+      const size_t at = next[t];
       if (at < best || (at == best && token.size() > best_len)) {
         best = at, best_len = token.size(), best_id = id;
       }
     }
     const size_t end = std::min(best, text.size());
     if (end > pos) {
-      TokenizePlain(*unicode::DecodeUtf8(text.substr(pos, end - pos)), out);
+      TokenizePlain(*unicode::DecodeUtf8(text.substr(pos, end - pos)), limit,
+                    out);
     }
-    if (best == absl::string_view::npos) break;
+    if (best == absl::string_view::npos || out.size() >= limit) break;
     out.push_back(best_id);
     pos = best + best_len;
   }
   return out;
 }
 
-void Tokenizer::TokenizePlain(const std::u32string& text,
+void Tokenizer::TokenizePlain(const std::u32string& text, size_t limit,
                               std::vector<int32_t>& out) const {
-  const std::u32string s = Normalize(text);
-  std::u32string word;
-  auto flush = [&] {
-    if (!word.empty()) WordPiece(word, out);
-    word.clear();
-  };
-  for (char32_t c : s) {
-    if (unicode::IsWhitespace(c)) {
-      flush();
-    } else if (unicode::IsPunctuation(c)) {
-      flush();
-      word.push_back(c);
-      flush();
-    } else {
-      word.push_back(c);
+  // Normalized a piece at a time (pieces end at a space followed by an ASCII
+  // character, where no normalization step can reach across), so a limit
+  // stops the work early.
+  constexpr size_t kPiece = 2048;
+  size_t start = 0;
+  while (start < text.size() && out.size() < limit) {
+    size_t end = text.size();
+    for (size_t i = start + kPiece; i + 1 < text.size(); ++i) {
+      if (text[i] == U' ' && text[i + 1] < 0x80) {
+        end = i + 1;
+        break;
+      }
     }
+    const std::u32string s = Normalize(text.substr(start, end - start));
+    std::u32string word;
+    auto flush = [&] {
+      if (!word.empty()) WordPiece(word, out);
+      word.clear();
+    };
+    for (char32_t c : s) {
+      if (unicode::IsWhitespace(c)) {
+        flush();
+        if (out.size() >= limit) return;
+      } else if (unicode::IsPunctuation(c)) {
+        flush();
+        word.push_back(c);
+        flush();
+      } else {
+        word.push_back(c);
+      }
+    }
+    flush();
+    start = end;
   }
-  flush();
 }
 
 absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text) const {
-  absl::StatusOr<std::vector<int32_t>> a = Tokenize(text);
+  absl::StatusOr<std::vector<int32_t>> a =
+      Tokenize(text, static_cast<size_t>(options_.max_length - 1));
   if (!a.ok()) return a.status();
   Encoding e;
   e.untruncated_length = static_cast<int>(a->size()) + 2;
@@ -223,10 +251,17 @@ absl::StatusOr<Encoding> Tokenizer::Encode(absl::string_view text) const {
 
 absl::StatusOr<Encoding> Tokenizer::EncodePair(absl::string_view a,
                                                absl::string_view b) const {
-  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a);
+  // Bounded like Encode; longest-first truncation only needs exact lengths
+  // when both sides are long, and then both are tokenized in full.
+  const size_t limit = static_cast<size_t>(options_.max_length) + 1;
+  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a, limit);
   if (!ta.ok()) return ta.status();
-  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b);
+  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b, limit);
   if (!tb.ok()) return tb.status();
+  if (ta->size() >= limit && tb->size() >= limit) {
+    ta = Tokenize(a);
+    tb = Tokenize(b);
+  }
   Encoding e;
   e.untruncated_length = static_cast<int>(ta->size() + tb->size()) + 3;
   // Longest-first truncation, with the same arithmetic as Hugging Face
@@ -259,9 +294,10 @@ absl::StatusOr<Encoding> Tokenizer::EncodePair(absl::string_view a,
 absl::StatusOr<Encoding> Tokenizer::EncodeSegments(absl::string_view a,
                                                    absl::string_view b,
                                                    int max_a) const {
-  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a);
+  const size_t limit = static_cast<size_t>(options_.max_length) + 1;
+  absl::StatusOr<std::vector<int32_t>> ta = Tokenize(a, limit);
   if (!ta.ok()) return ta.status();
-  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b);
+  absl::StatusOr<std::vector<int32_t>> tb = Tokenize(b, limit);
   if (!tb.ok()) return tb.status();
   Encoding e;
   e.untruncated_length = static_cast<int>(ta->size() + tb->size()) + 4;

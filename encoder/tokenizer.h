@@ -78,14 +78,20 @@ class Tokenizer {
       std::vector<std::string> tokens, TokenizerOptions options);
 
   // Tokenize returns the WordPiece ids of `text` without special tokens.
-  // Invalid UTF-8 is InvalidArgument naming the byte offset.
-  absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text) const;
-  // Encode returns [CLS] text [SEP], truncated to max_length.
+  // Invalid UTF-8 is InvalidArgument naming the byte offset. With `limit`,
+  // it stops once it has at least `limit` ids (the ids it returns are the
+  // same prefix; the rest of the text is never normalized), so a long text
+  // costs what its kept part costs. Linear in the text in every case.
+  absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text,
+                                                size_t limit = SIZE_MAX) const;
+  // Encode returns [CLS] text [SEP], truncated to max_length. Tokenizes only
+  // what it keeps (+1 id): untruncated_length is then a lower bound.
   absl::StatusOr<Encoding> Encode(absl::string_view text) const;
   // EncodePair returns [CLS] a [SEP] b [SEP], truncated longest-first.
   absl::StatusOr<Encoding> EncodePair(absl::string_view a,
                                       absl::string_view b) const;
-  // EncodeSegments returns [CLS] a [SEP] (at most max_a tokens in all) then
+  // EncodeSegments (bounded like Encode) returns [CLS] a [SEP] (at most
+  // max_a tokens in all) then
   // [CLS] b [SEP] cut to fit max_length: the segments pair layout
   // (model_config.h), identical to train/diffrank_ref/tokenization.py.
   absl::StatusOr<Encoding> EncodeSegments(absl::string_view a,
@@ -107,7 +113,7 @@ class Tokenizer {
   Tokenizer(std::vector<std::string> tokens, TokenizerOptions options);
   std::u32string Normalize(const std::u32string& text) const;
   void WordPiece(const std::u32string& word, std::vector<int32_t>& out) const;
-  void TokenizePlain(const std::u32string& text,
+  void TokenizePlain(const std::u32string& text, size_t limit,
                      std::vector<int32_t>& out) const;
 
   std::vector<std::string> tokens_;

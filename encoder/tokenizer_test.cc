@@ -1,5 +1,7 @@
 #include "encoder/tokenizer.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 
 namespace diffrank::encoder {
@@ -70,7 +72,33 @@ TEST(Tokenizer, EncodeTruncatesAndReports) {
   EXPECT_EQ(e->ids.front(), t->cls_id());
   EXPECT_EQ(e->ids.back(), t->sep_id());
   EXPECT_TRUE(e->truncated());
-  EXPECT_EQ(e->untruncated_length, 8);
+  // Tokenization stops after what is kept (+1): a lower bound.
+  EXPECT_GE(e->untruncated_length, 6);
+  EXPECT_EQ(t->Encode("a b c")->untruncated_length, 5);
+  EXPECT_FALSE(t->Encode("a b c")->truncated());
+}
+
+TEST(Tokenizer, BoundedTokenizationKeepsTheSamePrefix) {
+  auto t = Make();
+  std::string text;
+  for (int i = 0; i < 3000; ++i) {
+    text += (i % 7 == 3) ? "[SEP]" : (i % 5 ? "hello unaffable " : "world, ");
+  }
+  auto full = t->Tokenize(text);
+  ASSERT_TRUE(full.ok());
+  for (size_t limit : {1, 7, 100, 1000, 2500}) {
+    auto part = t->Tokenize(text, limit);
+    ASSERT_TRUE(part.ok());
+    ASSERT_GE(part->size(), std::min(limit, full->size()));
+    ASSERT_LE(part->size(), full->size());
+    EXPECT_TRUE(std::equal(part->begin(), part->end(), full->begin())) << limit;
+  }
+  // A text made of special tokens (quadratic before the search cache): 1 MB.
+  std::string specials;
+  for (int i = 0; i < 200000; ++i) specials += "[SEP]";
+  auto many = t->Tokenize(specials);
+  ASSERT_TRUE(many.ok());
+  EXPECT_EQ(many->size(), 200000u);
 }
 
 TEST(Tokenizer, PairTruncationIsLongestFirst) {

@@ -120,6 +120,19 @@ class Collection {
   // in the order asked.
   absl::StatusOr<std::vector<Document>> Get(const std::vector<std::string>& ids,
                                             bool with_vectors = false) const;
+  // GetOptions bound what a Get loads: each text cut to `max_text_bytes`
+  // (at a UTF-8 boundary; 0 = whole), and ResourceExhausted (naming
+  // `budget_name`) as soon as text + title + metadata pass
+  // `max_total_bytes` (0 = no bound), so memory stays bounded too.
+  struct GetOptions {
+    bool with_vectors = false;
+    bool with_text = true;  // false: text and title left empty
+    size_t max_text_bytes = 0;
+    size_t max_total_bytes = 0;
+    std::string budget_name = "max_total_bytes";
+  };
+  absl::StatusOr<std::vector<Document>> Get(const std::vector<std::string>& ids,
+                                            const GetOptions& options) const;
 
   // SearchDense returns the top_k documents by inner product with `query`
   // (normalized here), among those matching the filter.

@@ -114,6 +114,15 @@ absl::Status NormalizeQuery(std::vector<float>& q, int dim) {
 
 absl::StatusOr<std::vector<Document>> Collection::Get(
     const std::vector<std::string>& ids, bool with_vectors) const {
+  GetOptions o;
+  o.with_vectors = with_vectors;
+  return Get(ids, o);
+}
+
+absl::StatusOr<std::vector<Document>> Collection::Get(
+    const std::vector<std::string>& ids, const GetOptions& options) const {
+  const bool with_vectors = options.with_vectors;
+  size_t total = 0;
   ASSIGN_OR_RETURN(auto db, Reader());
   ASSIGN_OR_RETURN(
       Stmt s,
@@ -127,9 +136,23 @@ absl::StatusOr<std::vector<Document>> Collection::Get(
     if (row) {
       Document d;
       d.id = s.Text(0);
-      d.title = s.Text(1);
-      d.text = s.Text(2);
+      if (options.with_text) {
+        d.title = s.Text(1);
+        d.text = s.Text(2);
+      }
       d.metadata = s.Text(3);
+      if (options.max_text_bytes > 0 &&
+          d.text.size() > options.max_text_bytes) {
+        d.text.resize(Utf8Prefix(d.text, options.max_text_bytes));
+      }
+      total += d.text.size() + d.title.size() + d.metadata.size();
+      if (options.max_total_bytes > 0 && total > options.max_total_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the documents asked for hold more than ", options.budget_name,
+            " (", options.max_total_bytes,
+            " bytes of text, title and metadata): ask for fewer, cut the "
+            "texts (text_max_bytes) or leave include_text off"));
+      }
       if (with_vectors) {
         const auto* v = static_cast<const float*>(s.Blob(4));
         d.vector.assign(v, v + s.Bytes(4) / sizeof(float));

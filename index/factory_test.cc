@@ -100,10 +100,9 @@ TEST_P(AcceptedFactory, WorksEndToEnd) {
   ASSERT_FALSE(hits->empty());
   for (const auto& [label, score] : *hits) EXPECT_LT(label, 4);
   // Unique per process: ctest runs the cases in parallel processes.
-  const std::string path =
-      (std::filesystem::path(testing::TempDir()) /
-       ("factory_" + std::to_string(getpid()) + ".faiss"))
-          .string();
+  const std::string path = (std::filesystem::path(testing::TempDir()) /
+                            ("factory_" + std::to_string(getpid()) + ".faiss"))
+                               .string();
   ASSERT_TRUE((*idx)->Write(path).ok());
   auto back = VectorIndex::Read(path, kDim);
   ASSERT_TRUE(back.ok()) << back.status();

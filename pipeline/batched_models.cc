@@ -37,6 +37,8 @@ class Embedder : public TextEmbedder {
     rows.reserve(texts.size());
     EmbedOutput out;
     for (size_t i = 0; i < texts.size(); ++i) {
+      // Abandoned calls stop here, not after tokenizing every text.
+      if (i % 16 == 0) RETURN_IF_ERROR(ctx.Check("tokenizing"));
       absl::StatusOr<Encoding> e = model_->tokenizer().Encode(texts[i]);
       if (!e.ok()) {
         return absl::InvalidArgumentError(
@@ -44,8 +46,7 @@ class Embedder : public TextEmbedder {
       }
       if (e->truncated() && !truncate) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "texts[", i, "] has ", e->untruncated_length,
-            " tokens, more than the model's max_length ",
+            "texts[", i, "] has more than the model's max_length ",
             model_->config().max_length, "; shorten it or set truncate"));
       }
       out.truncated.push_back(e->truncated());
@@ -80,6 +81,7 @@ class Scorer : public PairScorer {
     std::vector<Encoding> rows;
     rows.reserve(passages.size());
     for (size_t i = 0; i < passages.size(); ++i) {
+      if (i % 16 == 0) RETURN_IF_ERROR(ctx.Check("tokenizing"));
       absl::StatusOr<Encoding> e = model_->EncodePair(query, passages[i]);
       if (!e.ok()) {
         return absl::InvalidArgumentError(

@@ -40,6 +40,10 @@ absl::StatusOr<std::optional<index::Filter>> ParseFilter(
   return std::optional<index::Filter>(*std::move(f));
 }
 
+// The reranker reads at most max_length (512) tokens of a passage; 64 KiB
+// of text holds far more, so the cut never changes a score in practice.
+constexpr size_t kRerankTextBytes = 64 << 10;
+
 }  // namespace
 
 std::string Pipeline::PassageText(const index::Document& doc) {
@@ -94,6 +98,10 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
     return OutOfRange("candidates", req.candidates, top_k,
                       limits_.max_candidates);
   }
+  if (req.text_max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "text_max_bytes must be >= 0 (0 = whole texts)");
+  }
   ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
                    ParseFilter(req.filter));
   ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
@@ -144,18 +152,39 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   t.retrieve = absl::Now() - t0;
 
   // 4. Fetch the stored documents that are reranked or returned.
+  // Memory stays bounded: the reranked passages are cut to what the
+  // cross-encoder can read (kRerankTextBytes, far above max_length tokens),
+  // and the returned documents to limits.max_response_bytes in all.
   const int rerank_n = std::min<int>(depth, hits.size());
-  const int fetch_n =
-      (req.include_text || req.include_metadata) ? hits.size() : rerank_n;
-  absl::flat_hash_map<std::string, index::Document> docs;
-  if (fetch_n > 0) {
+  const bool include = req.include_text || req.include_metadata;
+  absl::flat_hash_map<std::string, index::Document> docs;   // to rerank
+  absl::flat_hash_map<std::string, index::Document> shown;  // to return
+  if (rerank_n > 0 || include) {
     RETURN_IF_ERROR(ctx.Check("fetching documents"));
     t0 = absl::Now();
     std::vector<std::string> ids;
-    for (int i = 0; i < fetch_n; ++i) ids.push_back(hits[i].id);
-    ASSIGN_OR_RETURN(std::vector<index::Document> got,
-                     collection->Get(ids, /*with_vectors=*/false));
+    for (int i = 0; i < rerank_n; ++i) ids.push_back(hits[i].id);
+    index::Collection::GetOptions o;
+    o.max_text_bytes = kRerankTextBytes;
+    ASSIGN_OR_RETURN(std::vector<index::Document> got, collection->Get(ids, o));
     for (index::Document& d : got) docs[d.id] = std::move(d);
+    if (include) {
+      ids.clear();
+      for (int i = 0; i < std::min<int>(top_k, hits.size()); ++i) {
+        ids.push_back(hits[i].id);
+      }
+      // Reranking reorders only the first rerank_n hits, so the returned
+      // ones are among the first max(top_k, rerank_n).
+      for (int i = top_k; i < rerank_n; ++i) ids.push_back(hits[i].id);
+      index::Collection::GetOptions r;
+      r.with_text = req.include_text;
+      r.max_text_bytes = size_t(req.text_max_bytes);
+      r.max_total_bytes = size_t(limits_.max_response_bytes);
+      r.budget_name = "limits.max_response_bytes";
+      ASSIGN_OR_RETURN(std::vector<index::Document> ret,
+                       collection->Get(ids, r));
+      for (index::Document& d : ret) shown[d.id] = std::move(d);
+    }
     t.fetch = absl::Now() - t0;
   }
 
@@ -205,8 +234,8 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   // 6. Cut and respond (with stored text and metadata when asked).
   if (static_cast<int>(out.hits.size()) > top_k) out.hits.resize(top_k);
   for (ScoredDocument& d : out.hits) {
-    auto it = docs.find(d.id);
-    if (it == docs.end()) continue;
+    auto it = shown.find(d.id);
+    if (it == shown.end()) continue;
     if (req.include_text) {
       d.text = it->second.text;
       d.title = it->second.title;
@@ -351,7 +380,12 @@ absl::StatusOr<int64_t> Pipeline::Delete(const DeleteRequest& req) const {
 }
 
 absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
-    const std::string& collection, const std::vector<std::string>& ids) const {
+    const std::string& collection, const std::vector<std::string>& ids,
+    int64_t text_max_bytes) const {
+  if (text_max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "text_max_bytes must be >= 0 (0 = whole texts)");
+  }
   RETURN_IF_ERROR(Collections::ValidateName(collection, "collection"));
   const int n = static_cast<int>(ids.size());
   if (n < 1 || n > limits_.max_texts_per_request) {
@@ -362,7 +396,11 @@ absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
   }
   ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c,
                    collections_->Get(collection));
-  return c->Get(ids, /*with_vectors=*/false);
+  index::Collection::GetOptions o;
+  o.max_text_bytes = size_t(text_max_bytes);
+  o.max_total_bytes = size_t(limits_.max_response_bytes);
+  o.budget_name = "limits.max_response_bytes";
+  return c->Get(ids, o);
 }
 
 }  // namespace diffrank::pipeline

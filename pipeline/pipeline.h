@@ -42,8 +42,11 @@ class Pipeline {
   absl::StatusOr<int64_t> Upsert(UpsertBatch batch,
                                  const CallContext& ctx) const;
   absl::StatusOr<int64_t> Delete(const DeleteRequest& req) const;
+  // Get returns stored documents, texts cut to `text_max_bytes` (0 =
+  // whole), at most limits.max_response_bytes in all (ResourceExhausted).
   absl::StatusOr<std::vector<index::Document>> Get(
-      const std::string& collection, const std::vector<std::string>& ids) const;
+      const std::string& collection, const std::vector<std::string>& ids,
+      int64_t text_max_bytes = 0) const;
 
   const Limits& limits() const { return limits_; }
   const TextEmbedder& embedder() const { return *embedder_; }

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "absl/strings/str_split.h"
+#include "common/utf8.h"
 #include "gtest/gtest.h"
 
 namespace diffrank::pipeline {
@@ -323,6 +324,53 @@ TEST_F(PipelineTest, CollectionsCreateDropAndReopen) {
   o.model_id = "another-model";
   EXPECT_EQ(Collections::Open(o).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PipelineTest, ResponsesAreBoundedAndTextsCutOnRequest) {
+  // Issue 12: top_k 200 with include_text over large documents built a
+  // 209 MB response. Five 6 KB documents against a 10 KB budget here.
+  std::string big;
+  while (big.size() < 6000) big += "river \xc3\xa9t\xc3\xa9 bank ";
+  ASSERT_TRUE(
+      Put({{"a", big}, {"b", big}, {"c", big}, {"d", big}, {"e", big}}).ok());
+  Limits limits;
+  limits.max_response_bytes = 10000;
+  Pipeline p(&embedder_, &scorer_, collections_.get(), limits);
+  SearchRequest r;
+  r.collection = "docs";
+  r.query = "river bank";
+  r.top_k = 5;
+  r.include_text = true;
+  CallContext ctx;
+  auto res = p.Search(r, ctx);
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(res.status().message().find("limits.max_response_bytes"),
+            std::string::npos)
+      << res.status();
+  r.text_max_bytes = 1001;
+  res = p.Search(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->hits.size(), 5u);
+  for (const ScoredDocument& d : res->hits) {
+    EXPECT_LE(d.text.size(), 1001u);
+    EXPECT_GE(d.text.size(), 998u);
+    EXPECT_EQ(Utf8ErrorOffset(d.text), absl::string_view::npos);
+  }
+  // Without include_text the reranking still reads the documents.
+  r.include_text = false;
+  r.text_max_bytes = 0;
+  res = p.Search(r, ctx);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_GT(res->reranked, 0);
+  r.text_max_bytes = -1;
+  EXPECT_EQ(p.Search(r, ctx).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Get: the same budget and cut.
+  EXPECT_EQ(p.Get("docs", {"a", "b"}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  auto got = p.Get("docs", {"a", "b", "c"}, 100);
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (const auto& d : *got) EXPECT_LE(d.text.size(), 100u);
 }
 
 }  // namespace

@@ -29,6 +29,9 @@ struct Limits {
   // Weight of the first-stage order in Search's reranking stage
   // (rerank_fusion.h); fitted on validation data (docs/results.md).
   double default_rerank_fusion_weight = 0.5;
+  // Bytes of text, title and metadata one Search or Get may return (gRPC
+  // clients accept 4 MiB by default; raise theirs to use more).
+  int64_t max_response_bytes = 16 << 20;
 };
 
 enum class SearchMode { kHybrid, kDense, kLexical };
@@ -46,6 +49,7 @@ struct SearchRequest {
   std::string filter;  // JSON, "" = none
   bool include_text = false;
   bool include_metadata = false;
+  int64_t text_max_bytes = 0;  // 0 = whole texts
 };
 
 // Timing of one request's stages.

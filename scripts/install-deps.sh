@@ -15,7 +15,7 @@ debs=(
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
   libfaiss-dev libsqlite3-dev sqlite3 zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libabsl-dev prometheus-cpp-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # promtool (checks the /metrics exposition in the end-to-end tests), openssl
   # (test certificates)

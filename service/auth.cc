@@ -61,9 +61,16 @@ absl::StatusOr<ApiKeys> ApiKeys::Parse(absl::string_view text) {
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
-    line = line.substr(0, line.find('#'));
     line = absl::StripAsciiWhitespace(line);
-    if (line.empty()) continue;
+    // Comments are whole lines: a `#` inside a key line would silently cut
+    // the key (its prefix would then be the key).
+    if (line.empty() || line[0] == '#') continue;
+    if (absl::StrContains(line, '#')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "line ", line_no,
+          ": `#` is not allowed in a key line (comments are whole lines "
+          "starting with #)"));
+    }
     std::vector<absl::string_view> parts =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (parts.size() != 2) {
@@ -86,6 +93,13 @@ absl::StatusOr<ApiKeys> ApiKeys::Parse(absl::string_view text) {
     if (parts[1].size() < 16) {
       return absl::InvalidArgumentError(absl::StrCat(
           "line ", line_no, ": keys must be at least 16 characters"));
+    }
+    for (const Key& k : out.keys_) {
+      if (k.key == parts[1]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "line ", line_no, ": this key is already listed (role ",
+            RoleName(k.role), "); each key has exactly one role"));
+      }
     }
     out.keys_.push_back({std::string(parts[1]), role});
   }

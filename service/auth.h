@@ -1,10 +1,12 @@
 // auth.h: API keys and roles.
 //
 // The keys file has one key per line: `<role> <key>` where role is read,
-// write or admin (`#` starts a comment). Roles are ordered: write includes
-// read, admin includes write. Callers send `authorization: Bearer <key>`.
-// With no keys file every call is allowed (the server warns at start).
-// Keys are compared in constant time. Thread-safety: immutable after Load.
+// write or admin; lines starting with `#` are comments. A `#` elsewhere and a
+// key listed twice are refused at load (naming the line). Roles are ordered:
+// write includes read, admin includes write. Callers send `authorization:
+// Bearer <key>`. With no keys file every call is allowed (the server warns at
+// start). Keys are compared in constant time. Thread-safety: immutable after
+// Load.
 #ifndef DIFFRANK_SERVICE_AUTH_H_
 #define DIFFRANK_SERVICE_AUTH_H_
 

@@ -13,7 +13,8 @@ TEST(ApiKeys, OpenWithoutKeys) {
 
 TEST(ApiKeys, RolesAreOrdered) {
   auto keys = ApiKeys::Parse(
-      "# comment\nread rrrrrrrrrrrrrrrr\nwrite wwwwwwwwwwwwwwww  # trailing\n"
+      "# comment\nread rrrrrrrrrrrrrrrr\n  # indented comment\nwrite "
+      "wwwwwwwwwwwwwwww\n"
       "admin aaaaaaaaaaaaaaaa\n");
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_TRUE(keys->Authorize("Bearer rrrrrrrrrrrrrrrr", Role::kRead).ok());
@@ -45,6 +46,26 @@ TEST(ApiKeys, BadLinesNameTheLine) {
   EXPECT_NE(k.status().message().find("16"), absl::string_view::npos);
   k = ApiKeys::Parse("read\n");
   EXPECT_NE(k.status().message().find("line 1"), absl::string_view::npos);
+}
+
+TEST(ApiKeys, HashInAKeyAndDuplicateKeysAreRefusedWithTheLine) {
+  // Issue 12: "read abcdefghijklmnop#rest" used to load the 16-character
+  // prefix as the key, silently.
+  auto k = ApiKeys::Parse("# keys\nread abcdefghijklmnop#qrstuvwxyz\n");
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(k.status().message().find("line 2"), absl::string_view::npos)
+      << k.status();
+  k = ApiKeys::Parse("read rrrrrrrrrrrrrrrr # a trailing comment\n");
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  // The same key under two roles used to be accepted (last one won).
+  k = ApiKeys::Parse(
+      "read kkkkkkkkkkkkkkkk\nwrite wwwwwwwwwwwwwwww\nadmin "
+      "kkkkkkkkkkkkkkkk\n");
+  EXPECT_EQ(k.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(k.status().message().find("line 3"), absl::string_view::npos)
+      << k.status();
+  EXPECT_NE(k.status().message().find("already listed"),
+            absl::string_view::npos);
 }
 
 }  // namespace

@@ -105,6 +105,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       {"listen", Set(c.listen)},
       {"metrics_listen", Set(c.metrics_listen)},
       {"api_keys_file", Set(c.api_keys_file)},
+      {"metrics_require_key", Set(c.metrics_require_key)},
       {"embedder_model", Set(c.embedder_model)},
       {"reranker_model", Set(c.reranker_model)},
       {"device", Set(c.device)},
@@ -131,6 +132,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                {"max_rerank_depth", Set(l.max_rerank_depth)},
                {"default_rerank_depth", Set(l.default_rerank_depth)},
                {"max_rerank_documents", Set(l.max_rerank_documents)},
+               {"max_response_bytes", Set(l.max_response_bytes)},
                {"default_rerank_fusion_weight",
                 Set(l.default_rerank_fusion_weight)}})},
       {"server",
@@ -188,6 +190,11 @@ absl::Status Validate(const ServerConfig& c) {
     }
   }
   if (auto s = Readable(c.api_keys_file, "api_keys_file"); !s.ok()) return s;
+  if (c.metrics_require_key && c.api_keys_file.empty()) {
+    return absl::InvalidArgumentError(
+        "config: metrics_require_key needs api_keys_file (the keys it "
+        "accepts)");
+  }
   if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
     return absl::InvalidArgumentError(
         "config: tls.cert_file and tls.key_file must be set together");
@@ -216,7 +223,8 @@ absl::Status Validate(const ServerConfig& c) {
            {l.max_text_bytes, "limits.max_text_bytes"},
            {l.max_top_k, "limits.max_top_k"},
            {l.max_candidates, "limits.max_candidates"},
-           {l.max_rerank_documents, "limits.max_rerank_documents"}}) {
+           {l.max_rerank_documents, "limits.max_rerank_documents"},
+           {l.max_response_bytes, "limits.max_response_bytes"}}) {
     if (auto s = Positive(v, name); !s.ok()) return s;
   }
   if (c.batching.max_delay_ms < 0 || c.server.drain_timeout_s < 0 ||

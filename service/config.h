@@ -44,6 +44,9 @@ struct ServerConfig {
   std::string data_dir = "./diffrank-data";
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";  // "" = no metrics server
+  // /metrics needs `Authorization: Bearer <key>` (any role); needs
+  // api_keys_file. Off by default: bind metrics_listen to a private address.
+  bool metrics_require_key = false;
   std::string api_keys_file;    // "" = open (a warning at start)
   std::string embedder_model;   // model directory; "" = the bundled one
   std::string reranker_model;   // model directory; "" = the bundled one

@@ -35,6 +35,7 @@ pipeline::SearchRequest FromProto(const v1::SearchRequest& r) {
   }
   o.filter = r.filter();
   o.include_text = r.include_text();
+  o.text_max_bytes = r.text_max_bytes();
   o.include_metadata = r.include_metadata();
   return o;
 }
@@ -148,6 +149,7 @@ void ToProto(const pipeline::Limits& in, v1::Limits& out) {
   out.set_default_rerank_depth(in.default_rerank_depth);
   out.set_max_rerank_documents(in.max_rerank_documents);
   out.set_default_rerank_fusion_weight(in.default_rerank_fusion_weight);
+  out.set_max_response_bytes(in.max_response_bytes);
 }
 
 void ToProto(const index::Document& in, v1::Document& out) {

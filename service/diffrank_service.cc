@@ -14,6 +14,17 @@ std::string CodeName(const absl::Status& s) {
   return absl::StatusCodeToString(s.code());
 }
 
+absl::Status CheckSize(const google::protobuf::MessageLite& m,
+                       const pipeline::Limits& limits, absl::string_view what) {
+  const size_t bytes = m.ByteSizeLong();
+  if (static_cast<int64_t>(bytes) > limits.max_request_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " is ", bytes, " bytes; limits.max_request_bytes is ",
+        limits.max_request_bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Busy() {
   return absl::ResourceExhaustedError(
       "server is busy (request queue full); retry with backoff");
@@ -51,7 +62,7 @@ std::shared_ptr<CallContext> DiffrankService::MakeCallContext(
 
 grpc::ServerUnaryReactor* DiffrankService::Unary(
     grpc::CallbackServerContext* ctx, const char* method, Role role,
-    Work work) {
+    const google::protobuf::MessageLite& request, Work work) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
   metrics_->inflight().Increment();
@@ -66,6 +77,11 @@ grpc::ServerUnaryReactor* DiffrankService::Unary(
   }
   auto call = MakeCallContext(ctx);
   const pipeline::Pipeline* p = pipeline_.load();
+  if (absl::Status s = CheckSize(request, p->limits(), "the request");
+      !s.ok()) {
+    finish(s);
+    return reactor;
+  }
   if (!pool_->TrySubmit([p, call, work = std::move(work), finish] {
         absl::Status s = call->Check("start");
         if (s.ok()) s = work(*p, *call);
@@ -79,7 +95,7 @@ grpc::ServerUnaryReactor* DiffrankService::Unary(
 grpc::ServerUnaryReactor* DiffrankService::Search(
     grpc::CallbackServerContext* ctx, const v1::SearchRequest* req,
     v1::SearchResponse* resp) {
-  return Unary(ctx, "Search", Role::kRead,
+  return Unary(ctx, "Search", Role::kRead, *req,
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::SearchResult> r =
@@ -94,7 +110,7 @@ grpc::ServerUnaryReactor* DiffrankService::Search(
 grpc::ServerUnaryReactor* DiffrankService::Rerank(
     grpc::CallbackServerContext* ctx, const v1::RerankRequest* req,
     v1::RerankResponse* resp) {
-  return Unary(ctx, "Rerank", Role::kRead,
+  return Unary(ctx, "Rerank", Role::kRead, *req,
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::RerankResult> r =
@@ -109,7 +125,7 @@ grpc::ServerUnaryReactor* DiffrankService::Rerank(
 grpc::ServerUnaryReactor* DiffrankService::Embed(
     grpc::CallbackServerContext* ctx, const v1::EmbedRequest* req,
     v1::EmbedResponse* resp) {
-  return Unary(ctx, "Embed", Role::kRead,
+  return Unary(ctx, "Embed", Role::kRead, *req,
                [req, resp](const pipeline::Pipeline& p,
                            const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::EmbedOutput> r =
@@ -124,7 +140,7 @@ grpc::ServerUnaryReactor* DiffrankService::Embed(
 grpc::ServerUnaryReactor* DiffrankService::Delete(
     grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
     v1::DeleteResponse* resp) {
-  return Unary(ctx, "Delete", Role::kWrite,
+  return Unary(ctx, "Delete", Role::kWrite, *req,
                [req, resp](const pipeline::Pipeline& p,
                            const CallContext&) -> absl::Status {
                  absl::StatusOr<int64_t> n = p.Delete(FromProto(*req));
@@ -137,13 +153,13 @@ grpc::ServerUnaryReactor* DiffrankService::Delete(
 grpc::ServerUnaryReactor* DiffrankService::Get(grpc::CallbackServerContext* ctx,
                                                const v1::GetRequest* req,
                                                v1::GetResponse* resp) {
-  return Unary(ctx, "Get", Role::kRead,
+  return Unary(ctx, "Get", Role::kRead, *req,
                [req, resp](const pipeline::Pipeline& p,
                            const CallContext&) -> absl::Status {
                  std::vector<std::string> ids(req->ids().begin(),
                                               req->ids().end());
                  absl::StatusOr<std::vector<index::Document>> docs =
-                     p.Get(req->collection(), ids);
+                     p.Get(req->collection(), ids, req->text_max_bytes());
                  if (!docs.ok()) return docs.status();
                  for (const index::Document& d : *docs) {
                    ToProto(d, *resp->add_documents());
@@ -163,7 +179,7 @@ void DiffrankService::CollectionInfoOf(const pipeline::CollectionSummary& s,
 grpc::ServerUnaryReactor* DiffrankService::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
     v1::CollectionInfo* resp) {
-  return Unary(ctx, "CreateCollection", Role::kAdmin,
+  return Unary(ctx, "CreateCollection", Role::kAdmin, *req,
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext&) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
@@ -175,9 +191,9 @@ grpc::ServerUnaryReactor* DiffrankService::CreateCollection(
 }
 
 grpc::ServerUnaryReactor* DiffrankService::ListCollections(
-    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
+    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest* req,
     v1::ListCollectionsResponse* resp) {
-  return Unary(ctx, "ListCollections", Role::kRead,
+  return Unary(ctx, "ListCollections", Role::kRead, *req,
                [this, resp](const pipeline::Pipeline& p,
                             const CallContext&) -> absl::Status {
                  for (const auto& s : p.collections().List()) {
@@ -191,7 +207,7 @@ grpc::ServerUnaryReactor* DiffrankService::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse*) {
   return Unary(
-      ctx, "DropCollection", Role::kAdmin,
+      ctx, "DropCollection", Role::kAdmin, *req,
       [req](const pipeline::Pipeline& p, const CallContext&) -> absl::Status {
         return p.collections().Drop(req->name());
       });
@@ -200,7 +216,7 @@ grpc::ServerUnaryReactor* DiffrankService::DropCollection(
 grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
     grpc::CallbackServerContext* ctx, const v1::CollectionStatsRequest* req,
     v1::CollectionStatsResponse* resp) {
-  return Unary(ctx, "CollectionStats", Role::kRead,
+  return Unary(ctx, "CollectionStats", Role::kRead, *req,
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext&) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
@@ -215,9 +231,9 @@ grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
 }
 
 grpc::ServerUnaryReactor* DiffrankService::Info(
-    grpc::CallbackServerContext* ctx, const v1::InfoRequest*,
+    grpc::CallbackServerContext* ctx, const v1::InfoRequest* req,
     v1::InfoResponse* resp) {
-  return Unary(ctx, "Info", Role::kRead,
+  return Unary(ctx, "Info", Role::kRead, *req,
                [this, resp](const pipeline::Pipeline& p,
                             const CallContext&) -> absl::Status {
                  resp->set_version(info_.version);
@@ -232,7 +248,8 @@ grpc::ServerUnaryReactor* DiffrankService::Info(
 // UpsertReactor reads batches one at a time; each is committed (durably)
 // on a worker before the next is read, so the stream's response means every
 // batch is durable, and an error leaves earlier batches committed and the
-// failing one not written at all.
+// failing one not written at all. Every error the stream ends with names
+// what was committed. On drain it stops at once (StartDraining).
 class DiffrankService::UpsertReactor
     : public grpc::ServerReadReactor<v1::UpsertRequest> {
  public:
@@ -240,23 +257,43 @@ class DiffrankService::UpsertReactor
                 v1::UpsertResponse* resp)
       : service_(service), ctx_(ctx), resp_(resp), start_(absl::Now()) {
     service_->metrics_->inflight().Increment();
+    {
+      std::lock_guard<std::mutex> l(service_->streams_mu_);
+      service_->streams_.insert(this);
+    }
+    std::lock_guard<std::mutex> l(mu_);
     if (absl::Status s = service_->Admit(ctx, Role::kWrite); !s.ok()) {
-      Done(s);
+      DoneLocked(s);
       return;
     }
     call_ = service_->MakeCallContext(ctx);
-    StartRead(&req_);
+    ReadLocked();
   }
 
   void OnReadDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    reading_ = false;
+    if (finished_) return;
     if (!ok) {  // the client finished sending (or the call broke)
-      Done(ctx_->IsCancelled() ? absl::CancelledError("upsert cancelled")
-                               : absl::OkStatus());
+      DoneLocked(ctx_->IsCancelled() ? Committed(absl::CancelledError(
+                                           "upsert cancelled by the client"))
+                                     : absl::OkStatus());
+      return;
+    }
+    if (draining_) {
+      DoneLocked(Committed(ShuttingDown()));
+      return;
+    }
+    const pipeline::Pipeline* p = service_->pipeline_.load();
+    if (absl::Status s = CheckSize(req_, p->limits(),
+                                   absl::StrCat("message ", batches_ + 1));
+        !s.ok()) {
+      DoneLocked(Committed(s));
       return;
     }
     if (collection_.empty()) collection_ = req_.collection();
     if (!req_.collection().empty() && req_.collection() != collection_) {
-      Done(Committed(absl::InvalidArgumentError(absl::StrCat(
+      DoneLocked(Committed(absl::InvalidArgumentError(absl::StrCat(
           "collection: message ", batches_ + 1, " names \"", req_.collection(),
           "\" but the stream started with \"", collection_, "\""))));
       return;
@@ -266,32 +303,63 @@ class DiffrankService::UpsertReactor
     for (const v1::Document& d : req_.documents()) {
       batch->documents.push_back(FromProto(d));
     }
-    const pipeline::Pipeline* p = service_->pipeline_.load();
     if (!service_->pool_->TrySubmit([this, p, batch] {
           absl::StatusOr<int64_t> n = p->Upsert(std::move(*batch), *call_);
+          std::lock_guard<std::mutex> l(mu_);
           if (!n.ok()) {
-            Done(Committed(n.status()));
+            DoneLocked(Committed(n.status()));
             return;
           }
           upserted_ += *n;
           ++batches_;
-          StartRead(&req_);
+          if (draining_) {  // committed; take no more
+            DoneLocked(Committed(ShuttingDown()));
+            return;
+          }
+          ReadLocked();
         })) {
-      Done(Committed(Busy()));
+      DoneLocked(Committed(Busy()));
     }
   }
 
-  void OnDone() override { delete this; }
+  // Drain: an idle stream (waiting for the client's next batch) finishes
+  // now; a busy one after the batch it is committing.
+  void Drain() {
+    std::lock_guard<std::mutex> l(mu_);
+    draining_ = true;
+    if (!finished_ && reading_) DoneLocked(Committed(ShuttingDown()));
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> l(service_->streams_mu_);
+      service_->streams_.erase(this);
+    }
+    // The thread that called Finish may still be releasing mu_.
+    { std::lock_guard<std::mutex> l(mu_); }
+    delete this;
+  }
 
  private:
+  static absl::Status ShuttingDown() {
+    return absl::UnavailableError(
+        "server is shutting down; send the remaining batches to another "
+        "server");
+  }
   // Committed adds what the stream already made durable to an error.
   absl::Status Committed(const absl::Status& s) const {
     return absl::Status(
-        s.code(), absl::StrCat(s.message(), " (batch ", batches_ + 1,
-                               " not written; ", upserted_,
-                               " documents of earlier batches are committed)"));
+        s.code(), absl::StrCat(s.message(), " (", batches_, " batches with ",
+                               upserted_, " documents are committed; batch ",
+                               batches_ + 1, " and later are not written)"));
   }
-  void Done(const absl::Status& s) {
+  void ReadLocked() {
+    reading_ = true;
+    StartRead(&req_);
+  }
+  void DoneLocked(const absl::Status& s) {
+    if (finished_) return;
+    finished_ = true;
     resp_->set_upserted(upserted_);
     resp_->set_batches(batches_);
     service_->metrics_->RecordRequest("Upsert", CodeName(s),
@@ -307,9 +375,19 @@ class DiffrankService::UpsertReactor
   std::shared_ptr<CallContext> call_;
   v1::UpsertRequest req_;
   std::string collection_;
+  std::mutex mu_;  // guards everything below, and Finish
   int64_t upserted_ = 0;
   int batches_ = 0;
+  bool reading_ = false;   // a read is outstanding (the stream is idle)
+  bool draining_ = false;  // take no more batches
+  bool finished_ = false;  // Finish was called
 };
+
+void DiffrankService::StartDraining() {
+  draining_.store(true);
+  std::lock_guard<std::mutex> l(streams_mu_);
+  for (UpsertReactor* r : streams_) r->Drain();
+}
 
 grpc::ServerReadReactor<v1::UpsertRequest>* DiffrankService::Upsert(
     grpc::CallbackServerContext* ctx, v1::UpsertResponse* resp) {

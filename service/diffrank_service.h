@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "diffrank/v1/diffrank.grpc.pb.h"
@@ -37,8 +39,10 @@ class DiffrankService final : public v1::Diffrank::CallbackService {
 
   // SetPipeline makes the service ready (models loaded and warmed).
   void SetPipeline(const pipeline::Pipeline* p) { pipeline_.store(p); }
-  // StartDraining refuses new RPCs with UNAVAILABLE.
-  void StartDraining() { draining_.store(true); }
+  // StartDraining refuses new RPCs with UNAVAILABLE. Upsert streams stop
+  // at once: an idle one finishes now, a busy one after the batch it is
+  // committing; both answer UNAVAILABLE with what was committed.
+  void StartDraining();
 
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const v1::SearchRequest* req,
@@ -78,8 +82,12 @@ class DiffrankService final : public v1::Diffrank::CallbackService {
   using Work = std::function<absl::Status(const pipeline::Pipeline&,
                                           const CallContext&)>;
   // Unary runs `work` on the worker pool after the common checks.
+  // `request` is checked against limits.max_request_bytes (gRPC itself
+  // accepts up to twice that, so the error can name the limit).
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
-                                  const char* method, Role role, Work work);
+                                  const char* method, Role role,
+                                  const google::protobuf::MessageLite& request,
+                                  Work work);
   // Admit: draining, readiness and key checks shared by every RPC.
   absl::Status Admit(grpc::CallbackServerContext* ctx, Role role) const;
   std::shared_ptr<CallContext> MakeCallContext(
@@ -93,6 +101,8 @@ class DiffrankService final : public v1::Diffrank::CallbackService {
   const ServiceInfo info_;
   std::atomic<const pipeline::Pipeline*> pipeline_{nullptr};
   std::atomic<bool> draining_{false};
+  std::mutex streams_mu_;             // guards streams_
+  std::set<UpsertReactor*> streams_;  // open Upsert streams
 };
 
 }  // namespace diffrank::service

@@ -3,7 +3,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "httplib.h"
 #include "prometheus/text_serializer.h"
 
 namespace diffrank::service {
@@ -120,9 +119,21 @@ void Metrics::SetQueueRows(encoder::TaskKind kind, int rows) {
   queue_rows_->Add({{"kind", encoder::TaskKindName(kind)}}).Set(rows);
 }
 
-void Metrics::SetCollectionDocuments(const std::string& collection,
-                                     int64_t docs) {
-  collection_docs_->Add({{"collection", collection}}).Set(double(docs));
+void Metrics::SetCollectionDocuments(
+    const std::map<std::string, int64_t>& docs) {
+  for (auto it = collection_gauges_.begin(); it != collection_gauges_.end();) {
+    if (docs.count(it->first)) {
+      ++it;
+      continue;
+    }
+    collection_docs_->Remove(it->second);
+    it = collection_gauges_.erase(it);
+  }
+  for (const auto& [name, n] : docs) {
+    prometheus::Gauge*& g = collection_gauges_[name];
+    if (g == nullptr) g = &collection_docs_->Add({{"collection", name}});
+    g->Set(double(n));
+  }
 }
 
 std::string Metrics::Scrape() {
@@ -130,37 +141,38 @@ std::string Metrics::Scrape() {
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
-absl::Status Metrics::Serve(const std::string& host_port) {
-  const size_t colon = host_port.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(host_port.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics_listen must be host:port, got ", host_port));
+absl::Status Metrics::Serve(const std::string& host_port,
+                            Authorizer authorize) {
+  std::map<std::string, HttpHandler> routes;
+  routes["/metrics"] = [this, authorize](const HttpRequest& req) {
+    if (authorize) {
+      std::optional<absl::string_view> header;
+      if (req.authorization) header = *req.authorization;
+      if (absl::Status s = authorize(header); !s.ok()) {
+        return HttpResponse{401, "text/plain; charset=utf-8",
+                            absl::StrCat(s.message(), "\n")};
+      }
+    }
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8",
+                        Scrape()};
+  };
+  routes["/healthz"] = [](const HttpRequest&) {
+    return HttpResponse{200, "text/plain", "ok\n"};
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start(host_port, std::move(routes));
+  if (!http.ok()) {
+    return absl::Status(
+        http.status().code(),
+        absl::StrCat("metrics_listen: ", http.status().message(),
+                     "; pick another --metrics_listen"));
   }
-  std::string host = host_port.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[')
-    host = host.substr(1, host.size() - 2);
-  http_ = std::make_unique<httplib::Server>();
-  http_->Get(
-      "/metrics", [this](const httplib::Request&, httplib::Response& res) {
-        res.set_content(Scrape(), "text/plain; version=0.0.4; charset=utf-8");
-      });
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-  if (!http_->bind_to_port(host, port)) {
-    return absl::UnavailableError(absl::StrCat(
-        "metrics_listen: cannot listen on ", host_port,
-        " (in use or not a local address); pick another --metrics_listen"));
-  }
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  http_ = *std::move(http);
   return absl::OkStatus();
 }
 
-void Metrics::Stop() {
-  if (http_) http_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
-}
+int Metrics::port() const { return http_ ? http_->port() : 0; }
+
+void Metrics::Stop() { http_.reset(); }
 
 }  // namespace diffrank::service

@@ -12,17 +12,22 @@
 //   inflight_requests                           gauge
 //   collection_documents{collection}            gauge (set at scrape)
 //   model_info{role,model,architecture,device}  gauge = 1
-// The endpoint is cpp-httplib, not prometheus-cpp's civetweb exposer: with
-// Debian's LibTorch loaded, civetweb's fixed 100 KiB thread stacks no longer
-// fit the static TLS and its threads fail to start (ARCHITECTURE.md).
+// The endpoint is http_server.h (libmicrohttpd, one epoll thread), not
+// prometheus-cpp's civetweb exposer: with Debian's LibTorch loaded,
+// civetweb's fixed 100 KiB thread stacks no longer fit the static TLS and its
+// threads fail to start (ARCHITECTURE.md). What /metrics exposes (collection
+// names, model ids, request counts) is documented in docs/reliability.md; it
+// can require an API key (`metrics_require_key`), and the series of a
+// dropped collection disappear at the next scrape.
 // Thread-safety: thread-safe.
 #ifndef DIFFRANK_SERVICE_METRICS_H_
 #define DIFFRANK_SERVICE_METRICS_H_
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -34,10 +39,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-
-namespace httplib {
-class Server;
-}
+#include "service/http_server.h"
 
 namespace diffrank::service {
 
@@ -59,12 +61,20 @@ class Metrics {
     hook_ = std::move(hook);
   }
   void SetQueueRows(encoder::TaskKind kind, int rows);
-  void SetCollectionDocuments(const std::string& collection, int64_t docs);
+  // SetCollectionDocuments replaces the per-collection series: collections
+  // not in `docs` (dropped ones) lose theirs.
+  void SetCollectionDocuments(const std::map<std::string, int64_t>& docs);
   // Text exposition format (what /metrics returns).
   std::string Scrape();
 
-  // Serve starts the HTTP endpoint (/metrics, /healthz) on host:port.
-  absl::Status Serve(const std::string& host_port);
+  // Serve starts the HTTP endpoint (/metrics, /healthz) on host:port. With
+  // `authorize`, /metrics answers 401 unless it accepts the Authorization
+  // header (/healthz stays open for probes).
+  using Authorizer =
+      std::function<absl::Status(std::optional<absl::string_view>)>;
+  absl::Status Serve(const std::string& host_port,
+                     Authorizer authorize = nullptr);
+  int port() const;  // the bound port (after Serve)
   void Stop();
 
  private:
@@ -80,8 +90,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Gauge* inflight_;
   std::function<void(Metrics&)> hook_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread http_thread_;
+  std::map<std::string, prometheus::Gauge*> collection_gauges_;
+  std::unique_ptr<HttpServer> http_;
 };
 
 }  // namespace diffrank::service

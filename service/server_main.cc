@@ -6,7 +6,9 @@
 // collections are snapshotted, exit 0.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -80,6 +82,9 @@ int Main(int argc, char** argv) {
   auto* o_metrics = app.add_option(
       "--metrics_listen", flags.metrics_listen,
       "Prometheus /metrics host:port (default 127.0.0.1:9464; '' = off)");
+  auto* o_metrics_key = app.add_flag(
+      "--metrics_require_key", flags.metrics_require_key,
+      "/metrics answers only requests with a valid API key (any role)");
   auto* o_keys = app.add_option(
       "--api_keys", flags.api_keys_file,
       "API keys file: lines `<read|write|admin> <key>`; none = open");
@@ -123,6 +128,7 @@ int Main(int argc, char** argv) {
   if (*o_listen) config.listen = flags.listen;
   if (*o_metrics) config.metrics_listen = flags.metrics_listen;
   if (*o_keys) config.api_keys_file = flags.api_keys_file;
+  if (*o_metrics_key) config.metrics_require_key = flags.metrics_require_key;
   if (*o_embed) config.embedder_model = flags.embedder_model;
   if (*o_rerank) config.reranker_model = flags.reranker_model;
   if (*o_device) config.device = flags.device;
@@ -172,7 +178,15 @@ int Main(int argc, char** argv) {
 
   Metrics metrics;
   if (!config.metrics_listen.empty()) {
-    if (absl::Status s = metrics.Serve(config.metrics_listen); !s.ok()) {
+    Metrics::Authorizer authorize;
+    if (config.metrics_require_key) {
+      // A copy: `keys` moves into the service below.
+      authorize = [keys](std::optional<absl::string_view> header) {
+        return keys.Authorize(header, Role::kRead);
+      };
+    }
+    if (absl::Status s = metrics.Serve(config.metrics_listen, authorize);
+        !s.ok()) {
       return Fail(s);
     }
   }
@@ -201,7 +215,11 @@ int Main(int argc, char** argv) {
   }
   int port = 0;
   builder.AddListeningPort(config.listen, creds, &port);
-  builder.SetMaxReceiveMessageSize(int(config.limits.max_request_bytes));
+  // Twice the limit: the handlers check limits.max_request_bytes themselves
+  // so the error names the limit (and, for Upsert streams, what was
+  // committed) instead of gRPC's bare RESOURCE_EXHAUSTED.
+  builder.SetMaxReceiveMessageSize(
+      int(std::min<int64_t>(2 * config.limits.max_request_bytes, INT32_MAX)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              config.server.max_concurrent_streams);
   builder.RegisterService(&service);
@@ -273,9 +291,9 @@ int Main(int argc, char** argv) {
       auto kind = static_cast<encoder::TaskKind>(k);
       mx.SetQueueRows(kind, m->QueueRows(kind));
     }
-    for (const auto& c : cs->List()) {
-      mx.SetCollectionDocuments(c.name, c.stats.documents);
-    }
+    std::map<std::string, int64_t> docs;
+    for (const auto& c : cs->List()) docs[c.name] = c.stats.documents;
+    mx.SetCollectionDocuments(docs);
   });
   for (const auto& [name, why] : cs->Unavailable()) {
     Log(absl::StrCat("WARNING: ", why.message()));
@@ -287,7 +305,15 @@ int Main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  Log(absl::StrCat("signal ", sig, ": draining"));
+  Log(absl::StrCat("signal ", sig,
+                   ": draining (a second SIGTERM/SIGINT exits at once; "
+                   "acknowledged writes are already durable)"));
+  std::thread([signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    Log(absl::StrCat("signal ", again, " again: exiting now"));
+    std::_Exit(130);
+  }).detach();
   health->SetServingStatus(false);
   service.StartDraining();
   server->Shutdown(

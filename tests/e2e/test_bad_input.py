@@ -110,6 +110,22 @@ CASES = [
     ("create-bad-factory",
      lambda c: c.stub.CreateCollection(pb.CreateCollectionRequest(name="bf", index="NoSuchIndex"),
                                        metadata=c.metadata), INV, "index"),
+    # Issue 12: factory strings that crashed, hung or crash-looped the server.
+    *[(f"create-refused-factory-{f}",
+       (lambda f: lambda c: c.stub.CreateCollection(
+           pb.CreateCollectionRequest(name="bf", index=f), metadata=c.metadata))(f),
+       INV, "index") for f in ["PQ0", "OPQ0,PQ0", "HNSW0", "NSG32", "IVF0,Flat", "HNSW1",
+                               "PCA8,Flat", "RQ1x8"]],
+    ("upsert-metadata-nested-2000-deep",
+     upsert([doc(1, metadata='{"a": ' + "[" * 2000 + "]" * 2000 + "}")]), INV,
+     "documents[0].metadata"),
+    ("search-filter-1000-and-terms",
+     search(filter='{"and": [' + ",".join('{"field": "lang", "eq": "%d"}' % i
+                                          for i in range(1000)) + "]}"), INV, "128 conditions"),
+    ("search-negative-text-max-bytes", search(text_max_bytes=-1), INV, "text_max_bytes"),
+    ("get-negative-text-max-bytes",
+     lambda c: c.stub.Get(pb.GetRequest(collection=C, ids=["a"], text_max_bytes=-5),
+                          metadata=c.metadata), INV, "text_max_bytes"),
     ("drop-unknown",
      lambda c: c.stub.DropCollection(pb.DropCollectionRequest(name="nope"), metadata=c.metadata),
      NF, "nope"),
@@ -223,3 +239,11 @@ def test_cancelled_stream_mid_upload_keeps_only_whole_batches(coll):
     ids = [f"c{b}-{i}" for b in range(50) for i in range(8)]
     for s in range(0, len(ids), 256):
         coll.delete(C, ids=ids[s:s + 256])
+
+
+def test_refused_filter_message_carries_no_sql(coll):
+    big = '{"and": [' + ",".join('{"field": "lang", "eq": "%d"}' % i for i in range(1000)) + "]}"
+    with pytest.raises(grpc.RpcError) as e:
+        coll.search(C, "q", filter=big)
+    assert "SELECT" not in e.value.details() and "json_each" not in e.value.details()
+    assert len(e.value.details()) < 500

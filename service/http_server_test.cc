@@ -1,0 +1,149 @@
+// http_server_test.cc: the operational HTTP endpoint on a real socket:
+// routes, methods, and clients that trickle bytes or never send (issue 12:
+// 8 such sockets made /metrics unreachable with cpp-httplib).
+#include "service/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace diffrank::service {
+namespace {
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Request sends `raw` and reads until the server closes or `timeout_ms`.
+std::string Request(int port, const std::string& raw, int timeout_ms = 3000) {
+  const int fd = Connect(port);
+  if (fd < 0) return "";
+  send(fd, raw.data(), raw.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (poll(&p, 1, timeout_ms) > 0) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, n);
+  }
+  close(fd);
+  return out;
+}
+
+std::unique_ptr<HttpServer> StartServer(HttpServerOptions o = {}) {
+  std::map<std::string, HttpHandler> routes;
+  routes["/metrics"] = [](const HttpRequest& r) {
+    if (r.authorization && *r.authorization != "Bearer good") {
+      return HttpResponse{401, "text/plain", "no\n"};
+    }
+    return HttpResponse{200, "text/plain", "diffrank_up 1\n"};
+  };
+  auto s = HttpServer::Start("127.0.0.1:0", std::move(routes), o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
+
+const char kGet[] =
+    "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+TEST(HttpServer, RoutesMethodsAndStatus) {
+  auto s = StartServer();
+  ASSERT_NE(s, nullptr);
+  ASSERT_GT(s->port(), 0);
+  std::string r = Request(s->port(), kGet);
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "diffrank_up 1")) << r;
+  r = Request(s->port(), "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 404")) << r;
+  r = Request(s->port(),
+              "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+              "abc");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 405")) << r;
+  r = Request(
+      s->port(),
+      "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bad\r\n"
+      "Connection: close\r\n\r\n");
+  EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 401")) << r;
+  EXPECT_TRUE(absl::StrContains(r, "WWW-Authenticate: Bearer")) << r;
+  // Garbage instead of HTTP: an error answer or a close, and the server
+  // keeps serving.
+  Request(s->port(), std::string(5000, '\x01') + "\r\n\r\n", 1000);
+  EXPECT_TRUE(absl::StartsWith(Request(s->port(), kGet), "HTTP/1.1 200"));
+}
+
+TEST(HttpServer, SlowClientsDoNotBlockScrapes) {
+  auto s = StartServer();
+  ASSERT_NE(s, nullptr);
+  // 48 connections that trickle a header byte at a time (6x the probe's).
+  std::vector<int> slow;
+  for (int i = 0; i < 48; ++i) {
+    const int fd = Connect(s->port());
+    ASSERT_GE(fd, 0);
+    send(fd, "G", 1, MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int fd : slow) send(fd, "E", 1, MSG_NOSIGNAL);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string r = Request(s->port(), kGet, 2000);
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+    EXPECT_TRUE(absl::StartsWith(r, "HTTP/1.1 200")) << r;
+    EXPECT_LT(ms, 1000) << "scrape took " << ms << " ms";
+  }
+  for (int fd : slow) close(fd);
+}
+
+TEST(HttpServer, IdleConnectionsAreClosed) {
+  HttpServerOptions o;
+  o.idle_timeout_s = 1;
+  auto s = StartServer(o);
+  ASSERT_NE(s, nullptr);
+  const int fd = Connect(s->port());
+  ASSERT_GE(fd, 0);
+  send(fd, "GET /met", 8, MSG_NOSIGNAL);
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);  // closed (or answered) within ~1 s
+  char c;
+  EXPECT_LE(recv(fd, &c, 1, 0), 0);
+  close(fd);
+}
+
+TEST(HttpServer, BadAddressesAreInvalidArgument) {
+  for (const char* a : {"nohost", "1.2.3.4:99999", "example.com:80", ":x"}) {
+    EXPECT_EQ(HttpServer::Start(a, {}).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << a;
+  }
+  auto first = StartServer();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(HttpServer::Start(absl::StrCat("127.0.0.1:", first->port()), {})
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace diffrank::service
