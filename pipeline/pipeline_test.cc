@@ -7,62 +7,14 @@
 #include "absl/strings/str_split.h"
 #include "common/utf8.h"
 #include "gtest/gtest.h"
+#include "pipeline/fake_models.h"
 
 namespace diffrank::pipeline {
 namespace {
 
-constexpr int kDim = 16;
-
-// Bag-of-words hashing embedder: deterministic, similar texts are close.
-class FakeEmbedder : public TextEmbedder {
- public:
-  absl::StatusOr<EmbedOutput> Embed(const std::vector<std::string>& texts,
-                                    EmbedKind, bool,
-                                    const CallContext& ctx) override {
-    if (auto s = ctx.Check("embed"); !s.ok()) return s;
-    ++calls;
-    EmbedOutput out;
-    out.dimension = kDim;
-    for (const std::string& t : texts) {
-      std::vector<float> v(kDim, 0.01f);
-      for (absl::string_view w : absl::StrSplit(t, ' ', absl::SkipEmpty())) {
-        v[std::hash<std::string>()(std::string(w)) % kDim] += 1;
-      }
-      out.values.insert(out.values.end(), v.begin(), v.end());
-      out.truncated.push_back(false);
-    }
-    return out;
-  }
-  const ModelDescription& description() const override { return desc_; }
-  int calls = 0;
-
- private:
-  ModelDescription desc_{"fake-embed", "bi-encoder", "baseline",
-                         "cpu",        128,          kDim};
-};
-
-// Scores a passage by how often it contains the word "gold".
-class FakeScorer : public PairScorer {
- public:
-  absl::StatusOr<ScoreOutput> Score(absl::string_view,
-                                    const std::vector<std::string>& passages,
-                                    const CallContext&) override {
-    ScoreOutput out;
-    for (const std::string& p : passages) {
-      float s = 0;
-      for (absl::string_view w : absl::StrSplit(p, ' ')) s += (w == "gold");
-      out.logits.push_back(s);
-    }
-    scored += passages.size();
-    return out;
-  }
-  const ModelDescription& description() const override { return desc_; }
-  size_t scored = 0;
-
- private:
-  ModelDescription desc_{
-      "fake-rerank", "cross-encoder", "baseline", "cpu", 128, 0};
-};
+using testing_fakes::FakeEmbedder;
+using testing_fakes::FakeScorer;
+using testing_fakes::kDim;
 
 class PipelineTest : public ::testing::Test {
  protected:

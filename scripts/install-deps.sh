@@ -17,6 +17,8 @@ debs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # clang with libFuzzer and its sanitizers (fuzz/), omp.h for clang
+  clang libomp-14-dev
   # promtool (checks the /metrics exposition in the end-to-end tests), openssl
   # (test certificates)
   prometheus openssl

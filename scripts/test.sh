@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs every dependency, configures, builds and
-# runs every test (unit, slow; gpu tests skip themselves without a GPU).
+# runs every test (unit, slow; gpu tests skip themselves without a GPU), then
+# every fuzz target for DIFFRANK_FUZZ_SECONDS (default 15) each.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -9,3 +10,5 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DDIFFRANK_PYTHON="$root/.venv/bin/python"
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)" "$@"
+# Every fuzz target for a bounded time (longer campaigns: fuzz/run.sh 600).
+fuzz/run.sh "${DIFFRANK_FUZZ_SECONDS:-15}"

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <map>
 
@@ -87,10 +88,18 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     return absl::NotFoundError(
         absl::StrCat("config: cannot read --config file ", path));
   }
-  json j = json::parse(f, nullptr, /*allow_exceptions=*/false);
+  std::stringstream text;
+  text << f.rdbuf();
+  return ParseConfigJson(text.str(), path, c);
+}
+
+absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
+                             ServerConfig& c) {
+  json j = json::parse(text.begin(), text.end(), nullptr,
+                       /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config: ", path, " is not valid JSON"));
+        absl::StrCat("config: ", name, " is not valid JSON"));
   }
   auto nested = [](const std::string& where,
                    std::map<std::string, Setter> setters) -> Setter {

@@ -69,6 +69,9 @@ struct ServerConfig {
 
 // LoadConfigFile overlays the JSON file at `path` onto `config`.
 absl::Status LoadConfigFile(const std::string& path, ServerConfig& config);
+// ParseConfigJson overlays JSON `text` (named `name` in errors) onto config.
+absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
+                             ServerConfig& config);
 // Validate returns the first problem, naming the setting and the fix.
 absl::Status Validate(const ServerConfig& config);
 // DefaultModelDir returns the bundled model directory for a role
