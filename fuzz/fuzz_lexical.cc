@@ -47,10 +47,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::vector<index::Hit>> hits = Col()->SearchLexical(query, o);
   if (!hits.ok()) {
     fuzz::NotInternal(hits.status(), "lexical search");
-    fuzz::Expect(Utf8ErrorOffset(query) != absl::string_view::npos ||
-                     hits.status().code() != absl::StatusCode::kInvalidArgument ||
-                     query.empty(),
-                 "valid queries are answered");
+    fuzz::Expect(
+        Utf8ErrorOffset(query) != absl::string_view::npos ||
+            hits.status().code() != absl::StatusCode::kInvalidArgument ||
+            query.empty(),
+        "valid queries are answered");
   }
   return 0;
 }

@@ -53,18 +53,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   World& w = W();
   CallContext ctx;
-  const std::string collection = in.ConsumeBool() ? "c" : in.ConsumeRandomLengthString(16);
+  const std::string collection =
+      in.ConsumeBool() ? "c" : in.ConsumeRandomLengthString(16);
   switch (in.ConsumeIntegralInRange<int>(0, 5)) {
     case 0: {
       pipeline::SearchRequest r;
       r.collection = collection;
       r.query = in.ConsumeRandomLengthString(64);
       r.top_k = in.ConsumeIntegralInRange<int>(-2, 1100);
-      r.mode = static_cast<pipeline::SearchMode>(in.ConsumeIntegralInRange<int>(0, 2));
+      r.mode = static_cast<pipeline::SearchMode>(
+          in.ConsumeIntegralInRange<int>(0, 2));
       r.candidates = in.ConsumeIntegralInRange<int>(-2, 11000);
       r.rerank = in.ConsumeBool();
-      if (in.ConsumeBool()) r.rerank_depth = in.ConsumeIntegralInRange<int>(-2, 300);
-      if (in.ConsumeBool()) r.rerank_fusion_weight = in.ConsumeFloatingPoint<double>();
+      if (in.ConsumeBool())
+        r.rerank_depth = in.ConsumeIntegralInRange<int>(-2, 300);
+      if (in.ConsumeBool())
+        r.rerank_fusion_weight = in.ConsumeFloatingPoint<double>();
       r.filter = in.ConsumeRandomLengthString(256);
       r.include_text = in.ConsumeBool();
       r.include_metadata = in.ConsumeBool();
@@ -98,16 +102,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 3: {
       std::vector<std::string> ids;
       const int n = in.ConsumeIntegralInRange<int>(0, 3);
-      for (int i = 0; i < n; ++i) ids.push_back(in.ConsumeRandomLengthString(24));
-      Check(w.pipe->Get(collection, ids, in.ConsumeIntegralInRange<int64_t>(-1, 50))
-                .status(),
-            "get");
+      for (int i = 0; i < n; ++i)
+        ids.push_back(in.ConsumeRandomLengthString(24));
+      Check(
+          w.pipe
+              ->Get(collection, ids, in.ConsumeIntegralInRange<int64_t>(-1, 50))
+              .status(),
+          "get");
       break;
     }
     case 4: {
       pipeline::EmbedRequest r;
       const int n = in.ConsumeIntegralInRange<int>(0, 3);
-      for (int i = 0; i < n; ++i) r.texts.push_back(in.ConsumeRandomLengthString(64));
+      for (int i = 0; i < n; ++i)
+        r.texts.push_back(in.ConsumeRandomLengthString(64));
       r.truncate = in.ConsumeBool();
       Check(w.pipe->Embed(r, ctx).status(), "embed");
       break;
@@ -116,7 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       pipeline::RerankRequest r;
       r.query = in.ConsumeRandomLengthString(64);
       const int n = in.ConsumeIntegralInRange<int>(0, 3);
-      for (int i = 0; i < n; ++i) r.documents.push_back(in.ConsumeRandomLengthString(64));
+      for (int i = 0; i < n; ++i)
+        r.documents.push_back(in.ConsumeRandomLengthString(64));
       r.top_n = in.ConsumeIntegralInRange<int>(-1, 5);
       r.fusion_weight = in.ConsumeFloatingPoint<double>();
       Check(w.pipe->Rerank(r, ctx).status(), "rerank");

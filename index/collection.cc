@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -530,7 +531,19 @@ absl::Status Collection::Upsert(std::vector<Document> docs) {
   }
   live_count_ += static_cast<int64_t>(docs.size() - old_labels.size());
   added_since_snapshot_ += static_cast<int64_t>(docs.size());
-  return MaybeSnapshotLocked();
+  MaybeSnapshotAfterCommitLocked();
+  return absl::OkStatus();
+}
+
+// The batch is committed (durable in SQLite) and in memory: a snapshot that
+// fails now (a full disk) must not turn the acknowledgement into an error.
+// The snapshot is retried at the next write; the log replays meanwhile.
+void Collection::MaybeSnapshotAfterCommitLocked() {
+  if (absl::Status s = MaybeSnapshotLocked(); !s.ok()) {
+    ++snapshot_failures_;
+    std::fprintf(stderr, "diffrank: %s: snapshot deferred: %s\n",
+                 options_.dir.c_str(), std::string(s.message()).c_str());
+  }
 }
 
 absl::Status Collection::RemoveLabelsLocked(
@@ -543,7 +556,8 @@ absl::Status Collection::RemoveLabelsLocked(
     }
   }
   live_count_ -= static_cast<int64_t>(labels.size());
-  return MaybeSnapshotLocked();
+  MaybeSnapshotAfterCommitLocked();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Collection::Delete(
@@ -653,6 +667,7 @@ CollectionStats Collection::Stats() const {
   s.factory = factory_;
   s.snapshot_vectors = snapshot_vectors_.load();
   s.snapshots_rebuilt = snapshots_rebuilt_.load();
+  s.snapshot_failures = snapshot_failures_.load();
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(options_.dir, ec)) {
     if (e.is_regular_file(ec))

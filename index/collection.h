@@ -91,6 +91,8 @@ struct CollectionStats {
   std::string active_factory;  // "Flat" until a trained index is possible
   int64_t snapshot_vectors = 0;
   int64_t snapshots_rebuilt = 0;  // snapshots found corrupt or stale on open
+  int64_t snapshot_failures =
+      0;  // snapshots that failed (disk full) since open
   int64_t disk_bytes = 0;
 };
 
@@ -171,6 +173,7 @@ class Collection {
   absl::Status ValidateDocument(Document& doc, size_t index) const;
   absl::StatusOr<std::vector<int64_t>> FilterLabels(const Filter& filter) const;
   absl::Status MaybeSnapshotLocked();
+  void MaybeSnapshotAfterCommitLocked();
   absl::Status SnapshotLocked();
   absl::Status RemoveLabelsLocked(const std::vector<int64_t>& labels);
   // LabelsToHits maps FAISS labels to hits; caller holds index_mu_ (shared).
@@ -199,6 +202,7 @@ class Collection {
   int64_t epoch_ = 0;
   std::atomic<bool> dropped_{false};  // written under write_mu_
   std::atomic<int64_t> snapshots_rebuilt_{0};
+  std::atomic<int64_t> snapshot_failures_{0};
   std::atomic<int64_t> snapshot_vectors_{0};
   mutable std::mutex fields_mu_;
   absl::flat_hash_set<std::string> fields_;  // guarded by fields_mu_
