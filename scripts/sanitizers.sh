@@ -36,7 +36,7 @@ run_tsan() {
   cmake --build build-tsan -j"$jobs" --target batcher_test collection_test \
     collection_hardening_test collections_test pipeline_test \
     service_http_server_test diffrank-server
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/scripts/tsan.supp"
   for t in encoder/batcher_test index/collection_test \
            index/collection_hardening_test pipeline/collections_test \
            pipeline/pipeline_test service/service_http_server_test; do

@@ -137,6 +137,7 @@ void Metrics::SetCollectionDocuments(
 }
 
 std::string Metrics::Scrape() {
+  std::lock_guard<std::mutex> l(scrape_mu_);
   if (hook_) hook_(*this);
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -58,6 +59,7 @@ class Metrics {
   // Called before each scrape to refresh the gauges (queue depths,
   // documents per collection).
   void SetScrapeHook(std::function<void(Metrics&)> hook) {
+    std::lock_guard<std::mutex> l(scrape_mu_);
     hook_ = std::move(hook);
   }
   void SetQueueRows(encoder::TaskKind kind, int rows);
@@ -89,7 +91,11 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* collection_docs_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Gauge* inflight_;
-  std::function<void(Metrics&)> hook_;
+  // Scrapes (HTTP thread) and SetScrapeHook (main thread) are serialized;
+  // found by ThreadSanitizer (scripts/sanitizers.sh tsan).
+  std::mutex scrape_mu_;
+  std::function<void(Metrics&)> hook_;  // guarded by scrape_mu_
+  // guarded by scrape_mu_ (set from the hook)
   std::map<std::string, prometheus::Gauge*> collection_gauges_;
   std::unique_ptr<HttpServer> http_;
 };
