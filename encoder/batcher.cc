@@ -193,11 +193,18 @@ void Batcher::Execute(TaskKind kind,
   }
   if (live.empty()) return;
   // Flatten, then run in chunks that respect the batch limits (one chunk
-  // unless a single request is larger than a batch).
+  // unless the rows exceed a batch). Chunks follow the rows sorted by
+  // length, so each pads to a similar length (length bucketing: a 256-row
+  // upsert of mixed texts pads far less); outputs go back to row order.
   std::vector<const Encoding*> rows;
   for (const auto& r : live) {
     for (const Encoding& e : r->rows) rows.push_back(&e);
   }
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return rows[a]->ids.size() < rows[b]->ids.size();
+  });
   std::vector<float> out;
   int width = 0;
   absl::Status status;
@@ -206,7 +213,7 @@ void Batcher::Execute(TaskKind kind,
     size_t end = begin;
     size_t longest = 0;
     while (end < rows.size()) {
-      const size_t l = std::max(longest, rows[end]->ids.size());
+      const size_t l = std::max(longest, rows[order[end]]->ids.size());
       if (end > begin &&
           (static_cast<int>(end - begin + 1) > options_.max_batch_rows ||
            static_cast<int64_t>((end - begin + 1) * l) >
@@ -218,7 +225,7 @@ void Batcher::Execute(TaskKind kind,
     }
     std::vector<Encoding> chunk;
     chunk.reserve(end - begin);
-    for (size_t i = begin; i < end; ++i) chunk.push_back(*rows[i]);
+    for (size_t i = begin; i < end; ++i) chunk.push_back(*rows[order[i]]);
     const TokenBatch tb = options_.pad(kind, chunk);
     const absl::Time t0 = absl::Now();
     absl::StatusOr<std::vector<float>> v = options_.run(kind, tb);
@@ -229,12 +236,18 @@ void Batcher::Execute(TaskKind kind,
       break;
     }
     const int w = tb.batch > 0 ? static_cast<int>(v->size()) / tb.batch : 0;
-    if (width == 0) width = w;
+    if (width == 0) {
+      width = w;
+      out.assign(rows.size() * size_t(w), 0.0f);
+    }
     if (w != width || v->size() != size_t(w) * tb.batch) {
       status = absl::InternalError("model returned a malformed batch");
       break;
     }
-    out.insert(out.end(), v->begin(), v->end());
+    for (size_t i = begin; i < end; ++i) {
+      std::copy_n(v->begin() + (i - begin) * w, w,
+                  out.begin() + order[i] * size_t(w));
+    }
     begin = end;
   }
   size_t offset = 0;

@@ -62,6 +62,30 @@ TEST(Batcher, ReturnsRowsInOrder) {
   EXPECT_EQ(r->values, (std::vector<float>{7, 8, 9}));
 }
 
+TEST(Batcher, BucketsRowsByLengthAndKeepsTheirOrder) {
+  // 8 rows alternating long (64) and short (2), 4 per batch: in order both
+  // batches pad to 64 (512 padded tokens); sorted by length, one batch holds
+  // the short rows (4 x 2) and one the long rows (4 x 64): 264.
+  Fake fake;
+  BatcherOptions o = fake.Options();
+  o.max_batch_rows = 4;
+  int64_t padded = 0;
+  o.on_batch = [&](const BatchEvent& e) { padded += e.padded_tokens; };
+  auto b = *Batcher::Create(o);
+  std::vector<Encoding> rows;
+  std::vector<float> want;
+  for (int i = 0; i < 8; ++i) {
+    rows.push_back(Row(i % 2 ? 2 : 64, i + 1));
+    want.push_back(i + 1);
+  }
+  CallContext ctx;
+  auto r = b->Submit(TaskKind::kDocumentEmbed, rows, ctx);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->values, want);
+  EXPECT_EQ(fake.batches, 2);
+  EXPECT_EQ(padded, 4 * 2 + 4 * 64);
+}
+
 TEST(Batcher, MergesConcurrentRequestsIntoFewBatches) {
   Fake fake;
   BatcherOptions o = fake.Options();

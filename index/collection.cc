@@ -132,9 +132,23 @@ Collection::~Collection() {
   }
 }
 
-void Collection::MarkDropped() {
+void Collection::MarkDropped(bool refuse_reads) {
   std::lock_guard<std::mutex> w(write_mu_);
   dropped_ = true;
+  reads_refused_ = refuse_reads;
+}
+
+void Collection::Undrop() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  dropped_ = false;
+  reads_refused_ = false;
+}
+
+absl::Status Collection::CheckReadable() const {
+  if (reads_refused_.load()) {
+    return absl::NotFoundError("the collection was dropped");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Collection::CheckLive() const {
@@ -145,9 +159,9 @@ absl::Status Collection::CheckLive() const {
 }
 
 absl::StatusOr<ReaderPool::Lease> Collection::Reader() const {
-  RETURN_IF_ERROR(CheckLive());
+  RETURN_IF_ERROR(CheckReadable());
   absl::StatusOr<ReaderPool::Lease> lease = readers_->Acquire();
-  if (!lease.ok()) RETURN_IF_ERROR(CheckLive());  // dropped meanwhile
+  if (!lease.ok()) RETURN_IF_ERROR(CheckReadable());  // dropped meanwhile
   return lease;
 }
 
@@ -222,6 +236,7 @@ absl::Status Collection::Init(bool create) {
   RETURN_IF_ERROR(writer_->Exec(kSchema));
   readers_ = std::make_unique<ReaderPool>(
       db_path, std::max(1, options_.reader_connections), options_.sync_full);
+  RETURN_IF_ERROR(readers_->OpenAll());
   {
     ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("SELECT name FROM fields"));
     std::lock_guard<std::mutex> g(fields_mu_);
@@ -386,15 +401,16 @@ absl::Status Collection::RebuildIndexLocked(bool reassign_labels) {
   return SnapshotLocked();
 }
 
-absl::Status Collection::ValidateDocument(Document& d, size_t i) const {
+absl::Status Collection::CheckFields(Document& d, size_t i,
+                                     const CollectionOptions& options) {
   auto bad = [&](absl::string_view field, absl::string_view what) {
     return absl::InvalidArgumentError(
         absl::StrCat("documents[", i, "].", field, ": ", what));
   };
   if (d.id.empty()) return bad("id", "must not be empty");
-  if (d.id.size() > options_.max_id_bytes) {
+  if (d.id.size() > options.max_id_bytes) {
     return bad("id",
-               absl::StrCat("longer than ", options_.max_id_bytes, " bytes"));
+               absl::StrCat("longer than ", options.max_id_bytes, " bytes"));
   }
   for (auto [name, value] :
        {std::pair<const char*, const std::string*>{"id", &d.id},
@@ -404,15 +420,15 @@ absl::Status Collection::ValidateDocument(Document& d, size_t i) const {
       return bad(name, absl::StrCat("invalid UTF-8 at byte ", at));
     }
   }
-  if (d.text.size() + d.title.size() > options_.max_text_bytes) {
+  if (d.text.size() + d.title.size() > options.max_text_bytes) {
     return bad("text", absl::StrCat(d.text.size() + d.title.size(),
                                     " bytes exceed the limit of ",
-                                    options_.max_text_bytes));
+                                    options.max_text_bytes));
   }
   if (d.metadata.empty()) d.metadata = "{}";
-  if (d.metadata.size() > options_.max_metadata_bytes) {
+  if (d.metadata.size() > options.max_metadata_bytes) {
     return bad("metadata",
-               absl::StrCat("exceeds ", options_.max_metadata_bytes, " bytes"));
+               absl::StrCat("exceeds ", options.max_metadata_bytes, " bytes"));
   }
   // SQLite's JSON functions refuse nesting deeper than 1000 (and then fail
   // every filtered query over the collection): bound it at the door.
@@ -425,6 +441,15 @@ absl::Status Collection::ValidateDocument(Document& d, size_t i) const {
     return bad("metadata", "must be a JSON object (valid JSON, valid UTF-8)");
   }
   d.metadata = m.dump();  // canonical, compact
+  return absl::OkStatus();
+}
+
+absl::Status Collection::ValidateDocument(Document& d, size_t i) const {
+  RETURN_IF_ERROR(CheckFields(d, i, options_));
+  auto bad = [&](absl::string_view field, absl::string_view what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("documents[", i, "].", field, ": ", what));
+  };
   if (static_cast<int>(d.vector.size()) != manifest_.dimension) {
     return bad("vector",
                absl::StrCat("has dimension ", d.vector.size(),

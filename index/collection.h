@@ -108,6 +108,12 @@ class Collection {
       const CollectionOptions& options);
   ~Collection();
 
+  // CheckFields runs Upsert's checks of everything but the vector on
+  // documents[i] (id, UTF-8, sizes, metadata: a JSON object of at most 32
+  // levels; metadata is canonicalized in place; "" becomes "{}").
+  // InvalidArgument names the field. For loaders that skip bad records.
+  static absl::Status CheckFields(Document& doc, size_t i,
+                                  const CollectionOptions& options);
   // Upsert inserts or replaces documents (text, metadata and vector together,
   // atomically: all of the batch or none). Vectors are L2-normalized here.
   // InvalidArgument names the document index and field: empty or duplicate
@@ -156,7 +162,12 @@ class Collection {
   // drop), then every later write, search and snapshot fails NotFound and
   // the destructor leaves the directory alone (it may hold a new collection
   // of the same name by then). Reads already running finish normally.
-  void MarkDropped();
+  // With refuse_reads false (a newer version replaced this one), searches
+  // and gets keep working on the files already open until the last holder
+  // lets go; only writes fail NotFound.
+  void MarkDropped(bool refuse_reads = true);
+  // Undrop reverses MarkDropped (a publish whose directory swap failed).
+  void Undrop();
   bool dropped() const { return dropped_.load(); }
 
   // Snapshot writes the FAISS snapshot and manifest now.
@@ -180,8 +191,10 @@ class Collection {
   std::vector<Hit> LabelsToHitsLocked(
       const std::vector<std::pair<int64_t, float>>& found, int limit) const;
   absl::flat_hash_set<std::string> KnownFields() const;
-  // NotFound once dropped, else OK.
+  // NotFound once dropped (writes), else OK.
   absl::Status CheckLive() const;
+  // NotFound once dropped with refuse_reads (reads), else OK.
+  absl::Status CheckReadable() const;
   // A pooled read connection; NotFound when the collection was dropped.
   absl::StatusOr<ReaderPool::Lease> Reader() const;
 
@@ -201,6 +214,7 @@ class Collection {
   int64_t added_since_snapshot_ = 0;
   int64_t epoch_ = 0;
   std::atomic<bool> dropped_{false};  // written under write_mu_
+  std::atomic<bool> reads_refused_{false};
   std::atomic<int64_t> snapshots_rebuilt_{0};
   std::atomic<int64_t> snapshot_failures_{0};
   std::atomic<int64_t> snapshot_vectors_{0};

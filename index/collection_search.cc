@@ -202,7 +202,7 @@ std::vector<Hit> Collection::LabelsToHitsLocked(
 
 absl::StatusOr<std::vector<Hit>> Collection::SearchDense(
     const std::vector<float>& query, const SearchOptions& options) const {
-  RETURN_IF_ERROR(CheckLive());
+  RETURN_IF_ERROR(CheckReadable());
   RETURN_IF_ERROR(CheckTopK(options.top_k));
   std::vector<float> q = query;
   RETURN_IF_ERROR(NormalizeQuery(q, dimension_));

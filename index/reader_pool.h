@@ -37,6 +37,24 @@ class ReaderPool {
     std::unique_ptr<Db> db_;
   };
 
+  // OpenAll opens every connection now. A collection does it at open, so
+  // reads never open its files by path later (the path may hold a newer
+  // version by then: Collections::Publish).
+  absl::Status OpenAll() {
+    std::vector<Lease> held;
+    for (int i = 0; i < max_; ++i) {
+      absl::StatusOr<Lease> l = Acquire();
+      if (!l.ok()) return l.status();
+      // A first read opens the -wal and -shm files too (kept open after).
+      if (absl::Status s = (*l)->Exec("SELECT count(*) FROM sqlite_master");
+          !s.ok()) {
+        return s;
+      }
+      held.push_back(*std::move(l));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<Lease> Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !free_.empty() || open_ < max_; });

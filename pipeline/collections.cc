@@ -1,6 +1,11 @@
 // collections.cc: loading, creating and dropping collections by name.
 #include "pipeline/collections.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -190,6 +195,90 @@ absl::Status Collections::DropLocked(std::unique_lock<std::mutex>& l,
   if (!ec) fs::remove_all(trash, ec);
   l.lock();
   return absl::OkStatus();
+}
+
+std::string Collections::StagingDir() const {
+  return (fs::path(options_.data_dir) / ".staging").string();
+}
+
+absl::StatusOr<CollectionSummary> Collections::Publish(
+    absl::string_view name, absl::string_view version) {
+  RETURN_IF_ERROR(ValidateName(name, "name"));
+  RETURN_IF_ERROR(ValidateName(version, "version"));
+  const std::string n(name);
+  const std::string staged =
+      (fs::path(StagingDir()) / std::string(version)).string();
+  if (!fs::exists(fs::path(staged) / "manifest.json")) {
+    return absl::NotFoundError(absl::StrCat("version \"", version,
+                                            "\" is not a built collection in ",
+                                            StagingDir()));
+  }
+  {
+    // Check it opens with this server's model before touching the live one.
+    index::CollectionOptions o = OptionsFor(n);
+    o.dir = staged;
+    absl::StatusOr<std::unique_ptr<index::Collection>> probe =
+        index::Collection::Open(o);
+    if (!probe.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("version \"", version,
+                       "\" cannot be published: ", probe.status().message()));
+    }
+  }
+  std::unique_lock<std::mutex> l(mu_);
+  dropped_cv_.wait(l, [&] { return !dropping_.count(n); });
+  const std::string live = OptionsFor(n).dir;
+  std::shared_ptr<index::Collection> old;
+  if (auto it = by_name_.find(n); it != by_name_.end()) old = it->second;
+  dropping_.insert(n);  // no create/drop/publish of this name meanwhile
+  l.unlock();
+  auto done = [&] {
+    l.lock();
+    dropping_.erase(n);
+    dropped_cv_.notify_all();
+  };
+  // The old version takes no more writes (the one in progress finishes);
+  // searches on it finish on its open files.
+  if (old) old->MarkDropped(/*refuse_reads=*/false);
+  absl::Status moved;
+  if (fs::exists(live)) {
+    if (::renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, live.c_str(),
+                    RENAME_EXCHANGE) != 0) {
+      moved =
+          absl::InternalError(absl::StrCat("cannot exchange ", staged, " and ",
+                                           live, ": ", std::strerror(errno)));
+    }
+  } else if (std::error_code ec; fs::rename(staged, live, ec), ec) {
+    moved = absl::InternalError(
+        absl::StrCat("cannot move ", staged, " to ", live, ": ", ec.message()));
+  }
+  if (!moved.ok()) {
+    if (old) old->Undrop();
+    done();
+    return moved;
+  }
+  absl::StatusOr<std::unique_ptr<index::Collection>> fresh =
+      index::Collection::Open(OptionsFor(n));
+  done();
+  if (!fresh.ok()) {
+    // Checked above, so only a disk failure gets here; the files are live
+    // and load at the next start.
+    unavailable_[n] = absl::FailedPreconditionError(absl::StrCat(
+        "collection \"", n,
+        "\" is unavailable after publishing: ", fresh.status().message()));
+    by_name_.erase(n);
+    return unavailable_[n];
+  }
+  std::shared_ptr<index::Collection> shared = std::move(*fresh);
+  by_name_[n] = shared;
+  unavailable_.erase(n);
+  l.unlock();
+  // The old version now sits at the staged path: delete it once no search
+  // holds it.
+  old.reset();
+  std::error_code ec;
+  fs::remove_all(staged, ec);
+  return CollectionSummary{n, shared->Stats()};
 }
 
 std::vector<CollectionSummary> Collections::List() const {

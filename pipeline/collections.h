@@ -72,6 +72,20 @@ class Collections {
   absl::Status Drop(absl::string_view name);
   std::vector<CollectionSummary> List() const;
   absl::StatusOr<CollectionSummary> Describe(absl::string_view name) const;
+  // StagingDir is where offline builds put collection versions:
+  // <data_dir>/.staging (created on demand; never loaded as collections).
+  std::string StagingDir() const;
+  // Publish makes the collection version built in
+  // StagingDir()/<version> the live collection `name` (creating it, or
+  // replacing the live one) in one atomic step: the version is opened and
+  // checked (model, dimension, readable) first; then the directories are
+  // exchanged with renameat2(RENAME_EXCHANGE), so a crash leaves either the
+  // old or the new version live, never neither. Searches running on the old
+  // version finish on it; writes to it after the switch fail NotFound (as
+  // after a drop). InvalidArgument for a bad version name, NotFound when it
+  // does not exist, FailedPrecondition when it does not open.
+  absl::StatusOr<CollectionSummary> Publish(absl::string_view name,
+                                            absl::string_view version);
   // Flush snapshots every collection (used on graceful shutdown).
   absl::Status Flush();
   // Unavailable lists the collections set aside at Open, with the reason.

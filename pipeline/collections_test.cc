@@ -198,5 +198,78 @@ TEST_F(CollectionsTest, DropAndRecreateWhileWritingLosesNothingAcknowledged) {
   }
 }
 
+TEST_F(CollectionsTest, PublishSwapsInABuiltVersionWhileSearchesRun) {
+  auto cs = *Collections::Open(Options());
+  std::mt19937 rng(5);
+  // Builds a version in the staging directory, as the offline indexer does.
+  auto build = [&](const std::string& version, const std::string& prefix,
+                   const std::string& model) {
+    index::CollectionOptions o;
+    o.dir = (fs::path(cs->StagingDir()) / version).string();
+    o.model_id = model;
+    o.dimension = kDim;
+    o.sync_full = false;
+    auto c = *index::Collection::Create(o);
+    std::vector<index::Document> docs;
+    for (int i = 0; i < 50; ++i)
+      docs.push_back(Doc(absl::StrCat(prefix, i), rng));
+    EXPECT_TRUE(c->Upsert(docs).ok());
+  };
+  EXPECT_EQ(cs->Publish("c", "../etc").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cs->Publish("c", "nothing").status().code(),
+            absl::StatusCode::kNotFound);
+  build("v1", "old", "m");
+  auto first = cs->Publish("c", "v1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->stats.documents, 50);
+  auto old = *cs->Get("c");
+  build("v2", "new", "m");
+  build("alien", "x", "another-model");
+  EXPECT_EQ(cs->Publish("c", "alien").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*cs->Get("c"))->Get({"old0"})->size() == 1);
+  // Searches run throughout the switch; none may fail.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, searches{0};
+  std::thread reader([&] {
+    std::mt19937 r(9);
+    index::SearchOptions o;
+    while (!stop) {
+      auto col = cs->Get("c");
+      if (!col.ok()) {
+        ++failures;
+        continue;
+      }
+      if (!(*col)->SearchDense(Doc("q", r).vector, o).ok()) ++failures;
+      if (!(*col)->SearchLexical("word", o).ok()) ++failures;
+      ++searches;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto second = cs->Publish("c", "v2");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  reader.join();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(searches, 10);
+  // The old object still answers reads, refuses writes.
+  index::SearchOptions o;
+  EXPECT_TRUE(old->SearchLexical("word", o).ok());
+  EXPECT_EQ(old->Upsert({Doc("late", rng)}).code(),
+            absl::StatusCode::kNotFound);
+  old.reset();
+  auto live = *cs->Get("c");
+  EXPECT_EQ(live->Get({"new0", "old0"})->size(), 1u);
+  EXPECT_FALSE(fs::exists(fs::path(cs->StagingDir()) / "v2"));
+  // A restart serves the new version.
+  live.reset();
+  cs.reset();
+  cs = *Collections::Open(Options());
+  EXPECT_EQ((*cs->Get("c"))->Stats().documents, 50);
+  EXPECT_EQ((*cs->Get("c"))->Get({"new7"})->size(), 1u);
+}
+
 }  // namespace
 }  // namespace diffrank::pipeline

@@ -25,6 +25,7 @@ run_asan() {
   # LibTorch and gRPC keep allocations until exit: leak reports are noise.
   export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  export DIFFRANK_TIME_SCALE=10  # timing bounds in the e2e tests
   ctest --test-dir build-asan -L unit -j"$jobs" --output-on-failure
   ctest --test-dir build-asan -R "e2e_(api|bad_input|hardening|operations)|index_crash_test" \
     --output-on-failure
@@ -37,6 +38,7 @@ run_tsan() {
     collection_hardening_test collections_test pipeline_test \
     service_http_server_test diffrank-server
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/scripts/tsan.supp"
+  export DIFFRANK_TIME_SCALE=10
   for t in encoder/batcher_test index/collection_test \
            index/collection_hardening_test pipeline/collections_test \
            pipeline/pipeline_test service/service_http_server_test; do

@@ -203,6 +203,20 @@ grpc::ServerUnaryReactor* DiffrankService::ListCollections(
                });
 }
 
+grpc::ServerUnaryReactor* DiffrankService::PublishCollection(
+    grpc::CallbackServerContext* ctx, const v1::PublishCollectionRequest* req,
+    v1::CollectionInfo* resp) {
+  return Unary(ctx, "PublishCollection", Role::kAdmin, *req,
+               [this, req, resp](const pipeline::Pipeline& p,
+                                 const CallContext&) -> absl::Status {
+                 absl::StatusOr<pipeline::CollectionSummary> s =
+                     p.collections().Publish(req->name(), req->version());
+                 if (!s.ok()) return s.status();
+                 CollectionInfoOf(*s, *resp);
+                 return absl::OkStatus();
+               });
+}
+
 grpc::ServerUnaryReactor* DiffrankService::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse*) {

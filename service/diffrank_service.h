@@ -70,6 +70,9 @@ class DiffrankService final : public v1::Diffrank::CallbackService {
   grpc::ServerUnaryReactor* DropCollection(
       grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
       v1::DropCollectionResponse* resp) override;
+  grpc::ServerUnaryReactor* PublishCollection(
+      grpc::CallbackServerContext* ctx, const v1::PublishCollectionRequest* req,
+      v1::CollectionInfo* resp) override;
   grpc::ServerUnaryReactor* CollectionStats(
       grpc::CallbackServerContext* ctx, const v1::CollectionStatsRequest* req,
       v1::CollectionStatsResponse* resp) override;

@@ -1,0 +1,67 @@
+// records.h: the document sources diffrank-index reads.
+//
+// Formats (ReadRecords picks one by --format or by the path):
+//   jsonl  one JSON object per line (path or "-" for stdin); field names for
+//          id, title, text and metadata are configurable; ids may be strings
+//          or integers; metadata may be an object or a string holding one.
+//   csv / tsv  RFC 4180 (quoted fields, doubled quotes, newlines inside
+//          quotes); the header row names the fields.
+//   beir   a BEIR folder: corpus.jsonl with _id, title, text, metadata.
+//   dir    a directory tree of text files (.txt, .md by default): id = the
+//          path relative to the root, text = the file; read in sorted order.
+// Parquet is not offered: Debian 12 ships no maintained C++ Parquet reader
+// (Apache Arrow's C++ libraries are not packaged there).
+// Every record carries where it came from ("file:line"); a record that
+// cannot be read (broken JSON, missing id or text, a line over the size
+// limit) goes to `bad` with the reason, and reading continues. Records come
+// in a deterministic order, so a resumed run can skip what was done.
+// Thread-safety: plain functions.
+#ifndef DIFFRANK_INDEXER_RECORDS_H_
+#define DIFFRANK_INDEXER_RECORDS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/types.h"
+
+namespace diffrank::indexer {
+
+struct InputOptions {
+  std::string format = "auto";  // auto | jsonl | csv | tsv | beir | dir
+  std::string id_field = "id";
+  std::string title_field = "title";
+  std::string text_field = "text";
+  std::string metadata_field = "metadata";
+  std::vector<std::string> extensions = {".txt", ".md"};  // dir
+  size_t max_record_bytes = 8 << 20;  // longer lines/files are bad records
+};
+
+struct Record {
+  index::Document doc;
+  std::string where;  // "file:line" or the file path
+};
+
+// Sink receives each record in order; a non-OK status stops reading and is
+// returned by ReadRecords.
+using GoodSink = std::function<absl::Status(Record)>;
+using BadSink = std::function<absl::Status(const std::string& where,
+                                           const std::string& why)>;
+
+// ResolveFormat names the format ReadRecords will use for `path`.
+absl::StatusOr<std::string> ResolveFormat(const std::string& path,
+                                          const InputOptions& options);
+
+// ReadRecords streams the records of `path`. NotFound / PermissionDenied
+// when the input itself cannot be opened; bad records go to `bad`.
+absl::Status ReadRecords(const std::string& path, const InputOptions& options,
+                         const GoodSink& good, const BadSink& bad);
+
+// InputBytes is the total size of the input (0 for stdin), for progress.
+int64_t InputBytes(const std::string& path, const InputOptions& options);
+
+}  // namespace diffrank::indexer
+
+#endif  // DIFFRANK_INDEXER_RECORDS_H_
