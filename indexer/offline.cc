@@ -29,7 +29,7 @@ std::string Signature(const OfflineOptions& o, const encoder::Encoder& e) {
       "v1|", o.input, "|", o.input_options.format, "|",
       o.input_options.id_field, "|", o.input_options.title_field, "|",
       o.input_options.text_field, "|", o.input_options.metadata_field, "|",
-      o.index, "|", e.config().model_id);
+      o.index, "|", e.config().model_id, "|", e.device());
   for (const auto& x : o.input_options.extensions) absl::StrAppend(&s, "|", x);
   std::error_code ec;
   if (o.input != "-" && !fs::is_directory(o.input, ec)) {
