@@ -13,9 +13,12 @@
 // the data directory's lock: no server may run on it then). Re-running an
 // interrupted command resumes it. Progress: a line that updates in place on
 // a terminal, a plain line every 10 s otherwise; a final report.
+// --online streams to the --server over Upsert instead (online.h: batches
+// in flight, retries with back-off, a checkpoint file for resume).
 // Exit codes: 0 done; 1 bad records with --on-error fail (nothing
 // published); 2 usage or input error; 3 publish failed (the built version
-// stays in .staging and the command can be re-run).
+// stays in .staging and the command can be re-run) or, online, the server
+// refused a batch (earlier batches are committed; re-run to resume).
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,6 +34,7 @@
 #include "encoder/encoder.h"
 #include "grpcpp/grpcpp.h"
 #include "indexer/offline.h"
+#include "indexer/online.h"
 #include "pipeline/collections.h"
 
 namespace diffrank::indexer {
@@ -101,6 +105,20 @@ int Main(int argc, char** argv) {
   app.add_option("--server", server,
                  "publish through this running server (host:port)");
   app.add_flag("--no-publish", no_publish, "build only; leave it in .staging");
+  OnlineOptions on;
+  bool online = false;
+  app.add_flag(
+      "--online", online,
+      "stream to the --server over Upsert instead of building offline");
+  app.add_option("--in_flight", on.in_flight, "online: batches in flight (4)");
+  app.add_option("--batch_documents", on.batch_documents,
+                 "online: documents per Upsert batch (64)");
+  app.add_option(
+      "--tls_ca", on.tls_ca_file,
+      "online/publish: PEM roots to verify the server (enables TLS)");
+  app.add_option(
+      "--checkpoint", on.checkpoint_file,
+      "online: resume file (default .diffrank-index-<collection>.json)");
   CLI11_PARSE(app, argc, argv);
   o.skip_bad = on_error == "skip";
   if (!extensions.empty()) {
@@ -112,6 +130,60 @@ int Main(int argc, char** argv) {
       !s.ok()) {
     std::cerr << "diffrank-index: " << s.message() << "\n";
     return 2;
+  }
+  if (online) {
+    if (server.empty()) {
+      std::cerr << "diffrank-index: --online needs --server\n";
+      return 2;
+    }
+    if (on.batch_documents < 1 || on.batch_documents > 256 ||
+        on.in_flight < 1) {
+      std::cerr << "diffrank-index: --batch_documents must be 1..256 and "
+                   "--in_flight >= 1\n";
+      return 2;
+    }
+    on.server = server;
+    if (const char* key = std::getenv("DIFFRANK_API_KEY")) on.api_key = key;
+    on.collection = o.collection;
+    on.index = o.index;
+    on.input = o.input;
+    on.input_options = o.input_options;
+    on.skip_bad = o.skip_bad;
+    if (on.checkpoint_file.empty()) {
+      on.checkpoint_file =
+          absl::StrCat(".diffrank-index-", o.collection, ".json");
+    }
+    const bool tty = isatty(STDERR_FILENO);
+    on.on_progress = [&](int64_t docs, int64_t bad, absl::Duration d) {
+      std::cerr << (tty ? "\r\033[K" : "") << "diffrank-index: " << docs
+                << " documents acknowledged (" << Rate(docs, d) << "/s), "
+                << bad << " bad" << (tty ? "" : "\n") << std::flush;
+    };
+    on.on_bad = [&](const std::string& where, const std::string& why) {
+      std::cerr << (tty ? "\r\033[K" : "") << "diffrank-index: bad record "
+                << where << ": " << why << "\n";
+    };
+    absl::StatusOr<OnlineReport> r = RunOnline(on);
+    if (tty) std::cerr << "\n";
+    if (!r.ok()) {
+      std::cerr << "diffrank-index: " << r.status().message()
+                << " (re-run the same command to resume)\n";
+      const auto c = r.status().code();
+      return c == absl::StatusCode::kFailedPrecondition ? 1
+             : (c == absl::StatusCode::kNotFound ||
+                c == absl::StatusCode::kInvalidArgument)
+                 ? 2
+                 : 3;
+    }
+    std::cerr << absl::StrFormat(
+        "diffrank-index: sent %d documents to %s (%s documents/s), %d bad "
+        "records, %d retries%s\n",
+        r->documents, server, Rate(r->documents, r->elapsed), r->bad,
+        r->retries,
+        r->resumed_from
+            ? absl::StrCat(", resumed after ", r->resumed_from, " records")
+            : "");
+    return 0;
   }
   if (model.empty()) model = std::string(DIFFRANK_DEFAULT_EMBEDDER);
   encoder::EncoderOptions eo;

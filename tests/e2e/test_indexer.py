@@ -58,13 +58,15 @@ def test_offline_and_online_indexing_give_the_same_top10(tmp_path):
     s = Server(data_dir=data_dir)
     try:
         c = Client(s.target, api_key=KEYS["admin"])
-        c.create_collection("online")
-        c.upsert("online", [{"id": d["_id"], "title": d.get("title", ""), "text": d["text"]}
-                            for d in docs], batch_size=64, timeout=3600)
+        on = run_index("--data_dir", data_dir, "--collection", "online", "--input", str(corpus),
+                       "--id_field", "_id", "--server", s.target, "--online",
+                       "--checkpoint", str(tmp_path / "ck.json"))
+        assert f"sent {len(docs)} documents" in on.stderr, on.stderr
         r = run_index("--data_dir", data_dir, "--collection", "offline", "--input", str(corpus),
                       "--id_field", "_id", "--server", s.target)
         assert "published" in r.stderr, r.stderr
         assert c.stats("offline").info.documents == len(docs)
+        assert c.stats("online").info.documents == len(docs)
         for q in queries:
             a = [h.id for h in c.search("online", q, top_k=10, rerank=False).hits]
             b = [h.id for h in c.search("offline", q, top_k=10, rerank=False).hits]
@@ -178,3 +180,36 @@ def test_malformed_inputs_are_reported_and_nothing_half_published(tmp_path):
     bad_name = run_index("--data_dir", data_dir, "--collection", "../x", "--input", str(inp),
                          check=False)
     assert bad_name.returncode == 2 and "--collection" in bad_name.stderr
+
+
+def test_online_mode_retries_busy_servers_and_resumes(tmp_path):
+    # One worker and a one-slot queue: most of 8 batches in flight are refused
+    # RESOURCE_EXHAUSTED at first and must be retried.
+    s = Server(config={"server": {"workers": 1, "max_pending": 1}})
+    try:
+        docs = [{"id": f"d{i}", "text": f"document {i} about rivers and banks"}
+                for i in range(600)]
+        inp = str(tmp_path / "docs.jsonl")
+        write_jsonl(inp, docs)
+        ck = str(tmp_path / "ck.json")
+        common = ["--data_dir", str(tmp_path / "unused"), "--collection", "busy", "--input", inp,
+                  "--server", s.target, "--online", "--checkpoint", ck,
+                  "--batch_documents", "20", "--in_flight", "8"]
+        # Interrupt once, then finish: nothing lost, no duplicate.
+        p = subprocess.Popen([INDEX, *common], stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, DIFFRANK_API_KEY=KEYS["admin"]))
+        time.sleep(4)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        r = run_index(*common)
+        assert "sent" in r.stderr, r.stderr
+        c = Client(s.target, api_key=KEYS["admin"])
+        assert c.stats("busy").info.documents == len(docs)
+        got = c.get("busy", [d["id"] for d in docs[:200]])
+        assert len(got.documents) == 200
+        assert not os.path.exists(ck)
+        # A read key cannot write: the server's refusal ends the run (exit 3).
+        bad = run_index(*common, env_key=KEYS["read"], check=False)
+        assert bad.returncode == 3, bad.stderr
+    finally:
+        s.close()

@@ -1,0 +1,286 @@
+// online.cc: streaming to a running server (see online.h).
+#include "indexer/online.h"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "diffrank/v1/diffrank.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "index/collection.h"
+#include "index/manifest.h"
+#include "nlohmann/json.hpp"
+
+namespace diffrank::indexer {
+namespace {
+
+namespace fs = std::filesystem;
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+bool Retryable(grpc::StatusCode c) {
+  return c == grpc::StatusCode::UNAVAILABLE ||
+         c == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+std::string Signature(const OnlineOptions& o) {
+  std::string s =
+      absl::StrCat("online-v1|", o.server, "|", o.collection, "|", o.input, "|",
+                   o.input_options.format, "|", o.input_options.id_field, "|",
+                   o.input_options.text_field, "|", o.batch_documents);
+  std::error_code ec;
+  if (o.input != "-" && !fs::is_directory(o.input, ec)) {
+    absl::StrAppend(
+        &s, "|", fs::file_size(o.input, ec), "|",
+        fs::last_write_time(o.input, ec).time_since_epoch().count());
+  }
+  return s;
+}
+
+int64_t ReadCheckpoint(const std::string& file, const std::string& sig) {
+  if (file.empty()) return 0;
+  std::ifstream in(file);
+  if (!in) return 0;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("signature", "") != sig) {
+    return 0;
+  }
+  return j.value("records", int64_t{0});
+}
+
+// Sender runs up to in_flight batches at once and advances the checkpoint
+// over the longest prefix of acknowledged batches.
+class Sender {
+ public:
+  Sender(const OnlineOptions& o, std::shared_ptr<grpc::Channel> channel,
+         std::string sig, int64_t committed)
+      : o_(o),
+        stub_(v1::Diffrank::NewStub(channel)),
+        sig_(std::move(sig)),
+        committed_records_(committed) {}
+
+  // Submit waits for a free slot, then sends `batch` on its own thread.
+  absl::Status Submit(v1::UpsertRequest batch, int64_t end_record) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return active_ < o_.in_flight || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    ++active_;
+    const int64_t seq = next_seq_++;
+    l.unlock();
+    std::thread([this, batch = std::move(batch), seq, end_record] {
+      const absl::Status s = Send(batch);
+      Done(seq, end_record, batch.documents_size(), s);
+    }).detach();
+    return absl::OkStatus();
+  }
+
+  // Wait returns when every batch finished; the first error, if any.
+  absl::Status Wait() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return active_ == 0; });
+    return error_;
+  }
+
+  int64_t documents() const { return documents_; }
+  int64_t retries() const { return retries_; }
+
+ private:
+  absl::Status Send(const v1::UpsertRequest& batch) {
+    std::mt19937 rng(static_cast<uint32_t>(getpid() ^ batch.documents_size()));
+    for (int attempt = 1;; ++attempt) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::minutes(10));
+      if (!o_.api_key.empty()) {
+        ctx.AddMetadata("authorization", absl::StrCat("Bearer ", o_.api_key));
+      }
+      v1::UpsertResponse resp;
+      std::unique_ptr<grpc::ClientWriter<v1::UpsertRequest>> w =
+          stub_->Upsert(&ctx, &resp);
+      w->Write(batch);
+      w->WritesDone();
+      const grpc::Status s = w->Finish();
+      if (s.ok()) return absl::OkStatus();
+      if (!Retryable(s.error_code()) || attempt >= o_.max_attempts) {
+        return absl::Status(
+            FromGrpc(s).code(),
+            absl::StrCat("batch of documents ", batch.documents(0).id(), " .. ",
+                         batch.documents(batch.documents_size() - 1).id(), ": ",
+                         s.error_message()));
+      }
+      ++retries_;
+      // Exponential back-off with full jitter: 0.1 s .. 10 s.
+      const double cap = std::min(10.0, 0.1 * (1 << std::min(attempt, 7)));
+      std::uniform_real_distribution<double> jitter(0, cap);
+      absl::SleepFor(absl::Seconds(jitter(rng)));
+    }
+  }
+
+  void Done(int64_t seq, int64_t end_record, int docs, const absl::Status& s) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!s.ok()) {
+      if (error_.ok()) error_ = s;
+    } else {
+      documents_ += docs;
+      finished_[seq] = end_record;
+      bool advanced = false;
+      for (auto it = finished_.begin();
+           it != finished_.end() && it->first == next_commit_;
+           it = finished_.erase(it)) {
+        committed_records_ = it->second;
+        ++next_commit_;
+        advanced = true;
+      }
+      if (advanced && !o_.checkpoint_file.empty()) {
+        nlohmann::json j = {{"signature", sig_},
+                            {"records", committed_records_}};
+        if (absl::Status w =
+                index::WriteFileAtomically(o_.checkpoint_file, j.dump() + "\n");
+            !w.ok() && error_.ok()) {
+          error_ = w;
+        }
+      }
+    }
+    --active_;
+    cv_.notify_all();
+  }
+
+  const OnlineOptions& o_;
+  std::unique_ptr<v1::Diffrank::Stub> stub_;
+  const std::string sig_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+  int64_t next_seq_ = 0, next_commit_ = 0;
+  std::map<int64_t, int64_t> finished_;  // seq -> records covered
+  int64_t committed_records_;
+  std::atomic<int64_t> documents_{0}, retries_{0};
+  absl::Status error_;
+};
+
+}  // namespace
+
+absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(std::string format, ResolveFormat(o.input, o.input_options));
+  (void)format;
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (!o.tls_ca_file.empty()) {
+    std::ifstream in(o.tls_ca_file);
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat("cannot read ", o.tls_ca_file));
+    }
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateChannel(o.server, creds);
+  {
+    // Create the collection unless it exists.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(60));
+    if (!o.api_key.empty()) {
+      ctx.AddMetadata("authorization", absl::StrCat("Bearer ", o.api_key));
+    }
+    v1::CreateCollectionRequest req;
+    req.set_name(o.collection);
+    req.set_index(o.index);
+    v1::CollectionInfo info;
+    const grpc::Status s =
+        v1::Diffrank::NewStub(channel)->CreateCollection(&ctx, req, &info);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      return absl::Status(
+          FromGrpc(s).code(),
+          absl::StrCat("creating collection \"", o.collection, "\" on ",
+                       o.server, ": ", s.error_message()));
+    }
+  }
+  const std::string sig = Signature(o);
+  OnlineReport report;
+  report.resumed_from = ReadCheckpoint(o.checkpoint_file, sig);
+  Sender sender(o, channel, sig, report.resumed_from);
+  index::CollectionOptions limits;  // the Upsert rules, default limits
+  absl::flat_hash_set<std::string> seen;
+  v1::UpsertRequest batch;
+  batch.set_collection(o.collection);
+  int64_t consumed = 0;
+  absl::Time last = absl::Now();
+  auto progress = [&] {
+    if (o.on_progress && absl::Now() - last > absl::Seconds(1)) {
+      o.on_progress(sender.documents(), report.bad, absl::Now() - start);
+      last = absl::Now();
+    }
+  };
+  auto on_bad = [&](const std::string& where,
+                    const std::string& why) -> absl::Status {
+    if (consumed++ < report.resumed_from) return absl::OkStatus();
+    ++report.bad;
+    if (o.on_bad) o.on_bad(where, why);
+    if (!o.skip_bad) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, ": ", why, " (--on-error fail)"));
+    }
+    return absl::OkStatus();
+  };
+  auto on_good = [&](Record r) -> absl::Status {
+    absl::Status valid = index::Collection::CheckFields(r.doc, 0, limits);
+    if (valid.ok() && !seen.insert(r.doc.id).second) {
+      valid = absl::InvalidArgumentError(absl::StrCat(
+          "duplicate id \"", r.doc.id, "\" (an earlier record has it)"));
+    }
+    if (!valid.ok()) {
+      std::string why(valid.message());
+      if (absl::StartsWith(why, "documents[0].")) why = why.substr(13);
+      return on_bad(r.where, why);
+    }
+    if (consumed++ < report.resumed_from) return absl::OkStatus();
+    v1::Document* d = batch.add_documents();
+    d->set_id(std::move(r.doc.id));
+    d->set_title(std::move(r.doc.title));
+    d->set_text(std::move(r.doc.text));
+    d->set_metadata(std::move(r.doc.metadata));
+    if (batch.documents_size() >= o.batch_documents) {
+      RETURN_IF_ERROR(sender.Submit(std::move(batch), consumed));
+      batch = v1::UpsertRequest();
+      batch.set_collection(o.collection);
+      progress();
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = ReadRecords(o.input, o.input_options, on_good, on_bad);
+  if (s.ok() && batch.documents_size() > 0) {
+    s = sender.Submit(std::move(batch), consumed);
+  }
+  const absl::Status sent = sender.Wait();
+  if (s.ok()) s = sent;
+  report.documents = sender.documents();
+  report.retries = sender.retries();
+  report.elapsed = absl::Now() - start;
+  if (!s.ok()) return s;
+  if (!o.checkpoint_file.empty()) {
+    std::error_code ec;
+    fs::remove(o.checkpoint_file, ec);  // done: a rerun starts over
+  }
+  return report;
+}
+
+}  // namespace diffrank::indexer

@@ -1,0 +1,58 @@
+// online.h: diffrank-index's online mode: streams documents to a running
+// server over the Upsert RPC.
+//
+// Records are read in order (records.h) and cut into batches; up to
+// `in_flight` batches are sent concurrently (each its own Upsert stream,
+// so the server commits them in parallel with embedding). A batch that
+// fails UNAVAILABLE or RESOURCE_EXHAUSTED (server draining, queue full) is
+// retried with exponential back-off and jitter: an upsert by id is
+// idempotent, so a retry can never duplicate. Other errors (a record the
+// server refuses) fail the run, naming the records of the batch.
+// Resume: after every batch, the checkpoint file records how many input
+// records are covered by acknowledged batches (the longest prefix of
+// batches that all succeeded); re-running the same command skips them.
+// Thread-safety: one run at a time per checkpoint file.
+#ifndef DIFFRANK_INDEXER_ONLINE_H_
+#define DIFFRANK_INDEXER_ONLINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "indexer/records.h"
+
+namespace diffrank::indexer {
+
+struct OnlineOptions {
+  std::string server;  // host:port
+  std::string api_key;
+  std::string tls_ca_file;  // PEM roots: use TLS (else plaintext)
+  std::string collection;
+  std::string index = "Flat";  // used when the collection is created
+  std::string input;
+  InputOptions input_options;
+  bool skip_bad = true;
+  int batch_documents = 64;
+  int in_flight = 4;
+  int max_attempts = 8;
+  std::string checkpoint_file;  // "" = no resume
+  std::function<void(int64_t documents, int64_t bad, absl::Duration)>
+      on_progress;
+  std::function<void(const std::string& where, const std::string& why)> on_bad;
+};
+
+struct OnlineReport {
+  int64_t documents = 0;  // acknowledged in this run
+  int64_t bad = 0;
+  int64_t retries = 0;
+  int64_t resumed_from = 0;  // records skipped (done by an earlier run)
+  absl::Duration elapsed;
+};
+
+absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& options);
+
+}  // namespace diffrank::indexer
+
+#endif  // DIFFRANK_INDEXER_ONLINE_H_
