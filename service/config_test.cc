@@ -89,6 +89,14 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   c.batching.max_batch_rows = 0;
   EXPECT_NE(Validate(c).message().find("batching.max_batch_rows"),
             absl::string_view::npos);
+  c = Valid();
+  c.metrics_require_key = true;  // without a keys file
+  EXPECT_NE(Validate(c).message().find("metrics_require_key"),
+            absl::string_view::npos);
+  c = Valid();
+  c.limits.max_response_bytes = 0;
+  EXPECT_NE(Validate(c).message().find("limits.max_response_bytes"),
+            absl::string_view::npos);
 }
 
 }  // namespace
