@@ -94,19 +94,32 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
   return enc;
 }
 
-Precision Encoder::FastPrecision(Device device, Precision fallback) {
-  if (device == Device::kCuda ||
-      (device == Device::kAuto && compat::CudaAvailable())) {
-    return fallback;
-  }
+namespace {
+
+bool CpuHasFastBf16() {
   std::ifstream in("/proc/cpuinfo");
   const std::string info((std::istreambuf_iterator<char>(in)),
                          std::istreambuf_iterator<char>());
-  if (info.find("avx512_bf16") != std::string::npos ||
-      info.find("amx_bf16") != std::string::npos) {
-    return Precision::kBFloat16;
-  }
+  return info.find("avx512_bf16") != std::string::npos ||
+         info.find("amx_bf16") != std::string::npos;
+}
+
+bool OnCuda(Device device) {
+  return device == Device::kCuda ||
+         (device == Device::kAuto && compat::CudaAvailable());
+}
+
+}  // namespace
+
+Precision Encoder::FastPrecision(Device device, Precision fallback) {
+  if (OnCuda(device)) return fallback;
+  if (CpuHasFastBf16()) return Precision::kBFloat16;
   return QuantizedLinear::Available() ? Precision::kInt8 : fallback;
+}
+
+Precision Encoder::EmbedderPrecision(Device device) {
+  if (OnCuda(device)) return Precision::kAuto;
+  return CpuHasFastBf16() ? Precision::kBFloat16 : Precision::kFloat32;
 }
 
 std::string Encoder::device() const {

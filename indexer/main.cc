@@ -188,10 +188,13 @@ int Main(int argc, char** argv) {
   if (model.empty()) model = std::string(DIFFRANK_DEFAULT_EMBEDDER);
   encoder::EncoderOptions eo;
   eo.model_dir = model;
-  // "auto" resolves as the server's embedder does (CUDA bf16 when present,
-  // else CPU float32), so offline and online vectors are the same.
+  // "auto" resolves as the server's embedder does (Encoder::
+  // EmbedderPrecision), so offline and online vectors are the same.
   eo.device = encoder::Device::kAuto;
-  eo.precision = ParsePrecision(precision);
+  eo.precision =
+      precision == "auto"
+          ? encoder::Encoder::EmbedderPrecision(encoder::Device::kAuto)
+          : ParsePrecision(precision);
   eo.num_threads = threads;
   absl::StatusOr<std::unique_ptr<encoder::Encoder>> enc =
       encoder::Encoder::Create(eo);

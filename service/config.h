@@ -53,6 +53,9 @@ struct ServerConfig {
   std::string device = "auto";  // auto | cpu | cuda
   // auto | float32 | bfloat16 | int8 (both models; int8 = dynamic
   // quantization of the projections, CPU only).
+  // The embedder's "auto": bfloat16 on CPUs with AVX512-BF16/AMX, else
+  // float32 (Encoder::EmbedderPrecision); the reranker follows
+  // reranker_precision below.
   std::string precision = "auto";
   // The reranker's precision: "auto" = on the CPU bfloat16 where it has
   // AVX512-BF16 or AMX, else int8 (each about 2.3x float32 at 2 threads, as

@@ -236,8 +236,12 @@ int Main(int argc, char** argv) {
                    "; health NOT_SERVING while models load"));
 
   pipeline::BatchedModelsOptions mo;
-  mo.embedder = {config.embedder_model, ParseDevice(config.device),
-                 ParsePrecision(config.precision), config.threads};
+  mo.embedder = {
+      config.embedder_model, ParseDevice(config.device),
+      config.precision == "auto"
+          ? encoder::Encoder::EmbedderPrecision(ParseDevice(config.device))
+          : ParsePrecision(config.precision),
+      config.threads};
   const encoder::Precision rprec =
       config.reranker_precision == "auto"
           ? encoder::Encoder::FastPrecision(ParseDevice(config.device),

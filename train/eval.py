@@ -57,6 +57,12 @@ def main():
     ap.add_argument("--fusion-weight", type=float, default=None,
                     help="override the server's default fusion weight (--rerank-set)")
     ap.add_argument("--precision", default="auto", help="reranker precision (--rerank-set)")
+    ap.add_argument("--embed-precision", default="reference",
+                    choices=["reference", "fp32", "bf16", "int8"],
+                    help="bi-encoder embeddings: the PyTorch reference (float32), or the C++ "
+                         "runtime (build/encoder/diffrank-encode) in this precision")
+    ap.add_argument("--encode-tool", default=os.path.join(HERE, "..", "build", "encoder",
+                                                          "diffrank-encode"))
     ap.add_argument("--rerank-tool", default=os.path.join(HERE, "..", "build", "pipeline",
                                                           "diffrank-rerank"))
     ap.add_argument("--biencoder", action="append", default=None)
@@ -94,7 +100,11 @@ def main():
             print(json.dumps({"collection": name, "system": "bm25", "model": "sqlite-fts5",
                               **evaluate(col.lexical, col.qrels)}), flush=True)
         for bdir in biencoders:
-            dense, mid, secs = dense_run(col, bdir, a.cache)
+            cpp = None if a.embed_precision == "reference" else (a.encode_tool,
+                                                                  a.embed_precision)
+            dense, mid, secs = dense_run(col, bdir, a.cache, cpp)
+            if cpp:
+                mid = f"{mid} ({a.embed_precision}, C++)"
             if "dense" in systems:
                 print(json.dumps({"collection": name, "system": "dense", "model": mid,
                                   **evaluate(dense, col.qrels), "seconds": secs}), flush=True)

@@ -40,20 +40,42 @@ def load_model(model_dir):
     return model, tok, model.cfg.model_id or os.path.basename(os.path.normpath(model_dir))
 
 
-def dense_run(col, model_dir, cache):
-    """(run {qid: top-100 doc ids}, model id, seconds) for a bi-encoder directory."""
+def cpp_embed(encode, model_dir, precision, texts, tmp, threads=0):
+    """Embeddings [n, d] of texts from the C++ runtime (`diffrank-encode`)."""
+    from safetensors.numpy import load_file
+    os.makedirs(tmp, exist_ok=True)
+    src, dst = os.path.join(tmp, "texts.jsonl"), os.path.join(tmp, "emb.safetensors")
+    with open(src, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    subprocess.run([encode, "--model", model_dir, "--input", src, "--output", dst,
+                    "--device", "cpu", "--precision", precision, "--threads", str(threads)],
+                   check=True, capture_output=True)
+    return load_file(dst)["output"]
+
+
+def dense_run(col, model_dir, cache, cpp=None):
+    """(run {qid: top-100 doc ids}, model id, seconds) for a bi-encoder directory.
+    cpp = (diffrank-encode path, precision): embed with the C++ runtime in that precision
+    (what the server computes) instead of the PyTorch reference in float32."""
     t0 = time.time()
     model, tok, mid = load_model(model_dir)
     st = os.stat(os.path.join(model_dir, "model.safetensors"))
-    key = f"{col.name}-{mid}-{st.st_size}-{int(st.st_mtime)}.npy".replace("/", "_")
+    tag = f"-cpp-{cpp[1]}" if cpp else ""
+    key = f"{col.name}-{mid}-{st.st_size}-{int(st.st_mtime)}{tag}.npy".replace("/", "_")
     cache_file = os.path.join(cache, "embeddings", key)
+    if cpp:
+        tmp = os.path.join(cache, "tmp-cpp")
+        do_embed = lambda texts: cpp_embed(cpp[0], model_dir, cpp[1], texts, tmp)  # noqa: E731
+    else:
+        do_embed = lambda texts: embed(model, tok, texts, model.cfg.max_length)  # noqa: E731
     if os.path.exists(cache_file):
         demb = np.load(cache_file)
     else:
-        demb = embed(model, tok, col.texts, model.cfg.max_length)
+        demb = do_embed(col.texts)
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         np.save(cache_file, demb)
-    qemb = embed(model, tok, [col.queries[q] for q in col.qids], model.cfg.max_length)
+    qemb = do_embed([col.queries[q] for q in col.qids])
     sims = torch.from_numpy(qemb) @ torch.from_numpy(demb).T
     top = sims.topk(min(100, len(col.ids)), dim=1).indices.tolist()
     run = {q: [col.ids[j] for j in top[i]] for i, q in enumerate(col.qids)}
