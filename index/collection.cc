@@ -144,6 +144,8 @@ void Collection::Undrop() {
   reads_refused_ = false;
 }
 
+absl::Status Collection::PinReaders() { return readers_->OpenAll(); }
+
 absl::Status Collection::CheckReadable() const {
   if (reads_refused_.load()) {
     return absl::NotFoundError("the collection was dropped");
@@ -236,7 +238,6 @@ absl::Status Collection::Init(bool create) {
   RETURN_IF_ERROR(writer_->Exec(kSchema));
   readers_ = std::make_unique<ReaderPool>(
       db_path, std::max(1, options_.reader_connections), options_.sync_full);
-  RETURN_IF_ERROR(readers_->OpenAll());
   {
     ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("SELECT name FROM fields"));
     std::lock_guard<std::mutex> g(fields_mu_);

@@ -168,6 +168,10 @@ class Collection {
   void MarkDropped(bool refuse_reads = true);
   // Undrop reverses MarkDropped (a publish whose directory swap failed).
   void Undrop();
+  // PinReaders opens every pooled read connection now (they open lazily
+  // otherwise), so later reads never open files by path: called before the
+  // directory is swapped for a newer version (Collections::Publish).
+  absl::Status PinReaders();
   bool dropped() const { return dropped_.load(); }
 
   // Snapshot writes the FAISS snapshot and manifest now.

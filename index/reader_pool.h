@@ -37,9 +37,9 @@ class ReaderPool {
     std::unique_ptr<Db> db_;
   };
 
-  // OpenAll opens every connection now. A collection does it at open, so
-  // reads never open its files by path later (the path may hold a newer
-  // version by then: Collections::Publish).
+  // OpenAll opens every connection now, so reads never open the files by
+  // path later (the path may hold a newer version by then:
+  // Collections::Publish calls it through Collection::PinReaders).
   absl::Status OpenAll() {
     std::vector<Lease> held;
     for (int i = 0; i < max_; ++i) {

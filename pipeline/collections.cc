@@ -238,8 +238,15 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
     dropped_cv_.notify_all();
   };
   // The old version takes no more writes (the one in progress finishes);
-  // searches on it finish on its open files.
-  if (old) old->MarkDropped(/*refuse_reads=*/false);
+  // searches on it finish on its files, all opened now (before the swap).
+  if (old) {
+    old->MarkDropped(/*refuse_reads=*/false);
+    if (absl::Status pin = old->PinReaders(); !pin.ok()) {
+      old->Undrop();
+      done();
+      return pin;
+    }
+  }
   absl::Status moved;
   if (fs::exists(live)) {
     if (::renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, live.c_str(),

@@ -5,6 +5,7 @@
 // UNAVAILABLE, in-flight work finishes (up to server.drain_timeout_s),
 // collections are snapshotted, exit 0.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -152,6 +153,14 @@ int Main(int argc, char** argv) {
     config.reranker_model = DefaultModelDir("diffrank-rerank-v2");
   }
   if (absl::Status s = Validate(config); !s.ok()) return Fail(s);
+
+  // Many collections hold several SQLite and FAISS files each: use the
+  // hard limit on open files, not the (often 1024) soft one.
+  if (struct rlimit rl;
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   // One server per data directory; checked before the slow model load.
   absl::StatusOr<std::unique_ptr<pipeline::DataDirLock>> dir_lock =
