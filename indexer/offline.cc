@@ -31,12 +31,7 @@ std::string Signature(const OfflineOptions& o, const encoder::Encoder& e) {
       o.input_options.text_field, "|", o.input_options.metadata_field, "|",
       o.index, "|", e.config().model_id, "|", e.device());
   for (const auto& x : o.input_options.extensions) absl::StrAppend(&s, "|", x);
-  std::error_code ec;
-  if (o.input != "-" && !fs::is_directory(o.input, ec)) {
-    absl::StrAppend(
-        &s, "|", fs::file_size(o.input, ec), "|",
-        fs::last_write_time(o.input, ec).time_since_epoch().count());
-  }
+  absl::StrAppend(&s, "|", InputFingerprint(o.input));
   return s;
 }
 
@@ -144,9 +139,8 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
   p.input_bytes = InputBytes(o.input, o.input_options);
   const encoder::Tokenizer& tok = embedder.tokenizer();
 
-  absl::flat_hash_set<std::string> seen;
+  RecordChecker checker(co);
   std::vector<index::Document> chunk;
-  std::vector<std::string> chunk_where;
   int64_t consumed = 0;  // records read in this run (skipped ones included)
   absl::Time t_read = absl::Now();
 
@@ -193,7 +187,6 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
       RETURN_IF_ERROR(col->Upsert(std::move(chunk)));
       p.write += absl::Now() - t0;
       chunk.clear();
-      chunk_where.clear();
     }
     done.records = p.records;
     done.documents = p.documents;
@@ -224,20 +217,12 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
           static_cast<int64_t>(r.doc.id.size() + r.doc.title.size() +
                                r.doc.text.size() + r.doc.metadata.size());
     }
-    absl::Status valid = index::Collection::CheckFields(r.doc, 0, co);
-    if (valid.ok() && !seen.insert(r.doc.id).second) {
-      valid = absl::InvalidArgumentError(absl::StrCat(
-          "duplicate id \"", r.doc.id, "\" (an earlier record has it)"));
-    }
-    if (!valid.ok()) {
-      std::string why(valid.message());
-      if (absl::StartsWith(why, "documents[0].")) why = why.substr(13);
+    if (std::string why = checker.Problem(r.doc); !why.empty()) {
       return on_bad(r.where, why);
     }
     if (consumed++ < done.records) return absl::OkStatus();
     ++p.records;
     chunk.push_back(std::move(r.doc));
-    chunk_where.push_back(std::move(r.where));
     if (static_cast<int>(chunk.size()) >= o.chunk_documents) return flush();
     return absl::OkStatus();
   };

@@ -33,6 +33,15 @@ absl::Status FromGrpc(const grpc::Status& s) {
                       s.error_message());
 }
 
+// Prepare sets a call's deadline and API key.
+void Prepare(grpc::ClientContext& ctx, const std::string& api_key,
+             std::chrono::seconds timeout) {
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!api_key.empty()) {
+    ctx.AddMetadata("authorization", absl::StrCat("Bearer ", api_key));
+  }
+}
+
 bool Retryable(grpc::StatusCode c) {
   return c == grpc::StatusCode::UNAVAILABLE ||
          c == grpc::StatusCode::RESOURCE_EXHAUSTED;
@@ -43,12 +52,7 @@ std::string Signature(const OnlineOptions& o) {
       absl::StrCat("online-v1|", o.server, "|", o.collection, "|", o.input, "|",
                    o.input_options.format, "|", o.input_options.id_field, "|",
                    o.input_options.text_field, "|", o.batch_documents);
-  std::error_code ec;
-  if (o.input != "-" && !fs::is_directory(o.input, ec)) {
-    absl::StrAppend(
-        &s, "|", fs::file_size(o.input, ec), "|",
-        fs::last_write_time(o.input, ec).time_since_epoch().count());
-  }
+  absl::StrAppend(&s, "|", InputFingerprint(o.input));
   return s;
 }
 
@@ -104,11 +108,7 @@ class Sender {
     std::mt19937 rng(static_cast<uint32_t>(getpid() ^ batch.documents_size()));
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::minutes(10));
-      if (!o_.api_key.empty()) {
-        ctx.AddMetadata("authorization", absl::StrCat("Bearer ", o_.api_key));
-      }
+      Prepare(ctx, o_.api_key, std::chrono::minutes(10));
       v1::UpsertResponse resp;
       std::unique_ptr<grpc::ClientWriter<v1::UpsertRequest>> w =
           stub_->Upsert(&ctx, &resp);
@@ -196,11 +196,7 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
   {
     // Create the collection unless it exists.
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(60));
-    if (!o.api_key.empty()) {
-      ctx.AddMetadata("authorization", absl::StrCat("Bearer ", o.api_key));
-    }
+    Prepare(ctx, o.api_key, std::chrono::seconds(60));
     v1::CreateCollectionRequest req;
     req.set_name(o.collection);
     req.set_index(o.index);
@@ -218,8 +214,7 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
   OnlineReport report;
   report.resumed_from = ReadCheckpoint(o.checkpoint_file, sig);
   Sender sender(o, channel, sig, report.resumed_from);
-  index::CollectionOptions limits;  // the Upsert rules, default limits
-  absl::flat_hash_set<std::string> seen;
+  RecordChecker checker{index::CollectionOptions()};  // default limits
   v1::UpsertRequest batch;
   batch.set_collection(o.collection);
   int64_t consumed = 0;
@@ -242,14 +237,7 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
     return absl::OkStatus();
   };
   auto on_good = [&](Record r) -> absl::Status {
-    absl::Status valid = index::Collection::CheckFields(r.doc, 0, limits);
-    if (valid.ok() && !seen.insert(r.doc.id).second) {
-      valid = absl::InvalidArgumentError(absl::StrCat(
-          "duplicate id \"", r.doc.id, "\" (an earlier record has it)"));
-    }
-    if (!valid.ok()) {
-      std::string why(valid.message());
-      if (absl::StartsWith(why, "documents[0].")) why = why.substr(13);
+    if (std::string why = checker.Problem(r.doc); !why.empty()) {
       return on_bad(r.where, why);
     }
     if (consumed++ < report.resumed_from) return absl::OkStatus();

@@ -313,6 +313,27 @@ absl::Status ReadRecords(const std::string& path, const InputOptions& options,
   return ReadCsv(in, file, format == "csv" ? ',' : '\t', o, good, bad);
 }
 
+std::string InputFingerprint(const std::string& path) {
+  std::error_code ec;
+  if (path == "-" || fs::is_directory(path, ec)) return "";
+  return absl::StrCat(fs::file_size(path, ec), "|",
+                      fs::last_write_time(path, ec).time_since_epoch().count());
+}
+
+std::string RecordChecker::Problem(index::Document& doc) {
+  absl::Status valid = index::Collection::CheckFields(doc, 0, limits_);
+  if (!valid.ok()) {
+    std::string why(valid.message());
+    if (absl::StartsWith(why, "documents[0].")) why = why.substr(13);
+    return why;
+  }
+  if (!seen_.insert(doc.id).second) {
+    return absl::StrCat("duplicate id \"", doc.id,
+                        "\" (an earlier record has it)");
+  }
+  return "";
+}
+
 int64_t InputBytes(const std::string& path, const InputOptions& options) {
   if (path == "-") return 0;
   std::error_code ec;

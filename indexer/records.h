@@ -24,7 +24,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "index/collection.h"
 #include "index/types.h"
 
 namespace diffrank::indexer {
@@ -61,6 +63,27 @@ absl::Status ReadRecords(const std::string& path, const InputOptions& options,
 
 // InputBytes is the total size of the input (0 for stdin), for progress.
 int64_t InputBytes(const std::string& path, const InputOptions& options);
+
+// InputFingerprint identifies the content version of a file input (its
+// size and modification time; "" for stdin and directories), for the
+// resume signatures of both modes.
+std::string InputFingerprint(const std::string& path);
+
+// RecordChecker applies the Upsert rules (index::Collection::CheckFields)
+// to each record before it is written or sent, and refuses an id an
+// earlier record of the input already had.
+class RecordChecker {
+ public:
+  explicit RecordChecker(index::CollectionOptions limits)
+      : limits_(std::move(limits)) {}
+  // Problem returns "" for a good document (metadata canonicalized in
+  // place), else why it is bad.
+  std::string Problem(index::Document& doc);
+
+ private:
+  index::CollectionOptions limits_;
+  absl::flat_hash_set<std::string> seen_;
+};
 
 }  // namespace diffrank::indexer
 
