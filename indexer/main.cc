@@ -119,7 +119,18 @@ int Main(int argc, char** argv) {
   app.add_option(
       "--checkpoint", on.checkpoint_file,
       "online: resume file (default .diffrank-index-<collection>.json)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; every usage error exits 2 (the documented code).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (o.chunk_documents < 1 || o.batch_tokens < 1 || o.max_batch_rows < 1 ||
+      threads < 0) {
+    std::cerr << "diffrank-index: --chunk_documents, --batch_tokens and "
+                 "--batch_rows must be >= 1, --threads >= 0\n";
+    return 2;
+  }
   o.skip_bad = on_error == "skip";
   if (!extensions.empty()) {
     o.input_options.extensions =

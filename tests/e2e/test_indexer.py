@@ -216,3 +216,26 @@ def test_online_mode_retries_busy_servers_and_resumes(tmp_path):
         assert bad.returncode == 3, bad.stderr
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--format", "xml"], "--format"),
+    (["--on-error", "ignore"], "on-error"),
+    (["--precision", "int4"], "precision"),
+    (["--chunk_documents", "0"], "--chunk_documents"),
+    (["--batch_rows", "-3"], "--batch_rows"),
+    (["--online"], "--online needs --server"),
+    (["--online", "--server", "127.0.0.1:1", "--batch_documents", "0"], "--batch_documents"),
+    (["--online", "--server", "127.0.0.1:1", "--in_flight", "0"], "--in_flight"),
+    (["--online", "--server", "127.0.0.1:1", "--tls_ca", "/nonexistent.pem"], "nonexistent.pem"),
+    (["--index", "HNSW1"], "HNSW1"),
+    (["--model", "/nonexistent-model"], "nonexistent-model"),
+    (["--threads", "lots"], "threads"),
+])
+def test_bad_flags_are_refused_with_exit_2(tmp_path, args, needle):
+    inp = str(tmp_path / "d.jsonl")
+    write_jsonl(inp, [{"id": "a", "text": "x"}])
+    r = run_index("--data_dir", str(tmp_path / "data"), "--collection", "c", "--input", inp,
+                  *args, check=False, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert needle in r.stderr, r.stderr
