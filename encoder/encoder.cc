@@ -6,14 +6,41 @@
 #include <iterator>
 #include <thread>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "encoder/cpu_linear.h"
 #include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
 #include "encoder/torch_compat.h"
 #include "encoder/transformer.h"
 
 namespace diffrank::encoder {
+namespace {
+
+// KeepActivationMemory makes glibc's malloc keep freed activation buffers
+// (process-wide, once): by default a buffer above ~32 MiB, or the heap top
+// above its trim threshold, goes back to the kernel on free, and the next
+// forward pass page-faults the same memory in again (15% of the CPU time at
+// 32 x 128 tokens, measured with perf; 1.2-1.5x tokens/s once kept,
+// docs/benchmarks.md). Peak memory is kept resident instead, as an inference
+// server wants (the effect PyTorch's CPU guide gets from jemalloc/tcmalloc).
+void KeepActivationMemory() {
+#ifdef __GLIBC__
+  static const bool once = [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    return true;
+  }();
+  (void)once;
+#endif
+}
+
+}  // namespace
+
 namespace {
 
 absl::Status FromTorchError(const std::exception& e, absl::string_view what) {
@@ -78,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
               ? options.num_threads
               : static_cast<int>(std::thread::hardware_concurrency());
       if (threads > 0) torch::set_num_threads(threads);
+      KeepActivationMemory();
     }
     c10::InferenceMode guard;
     const bool bf16 = options.precision == Precision::kBFloat16 ||
@@ -85,7 +113,8 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
     absl::StatusOr<std::unique_ptr<Transformer>> model = Transformer::Load(
         enc->config_, **file,
         cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU),
-        bf16 ? torch::kBFloat16 : torch::kFloat32, int8);
+        bf16 ? torch::kBFloat16 : torch::kFloat32, int8,
+        options.packed_cpu_linears);
     if (!model.ok()) return model.status();
     enc->model_ = *std::move(model);
   } catch (const std::exception& e) {
@@ -114,7 +143,9 @@ bool OnCuda(Device device) {
 Precision Encoder::FastPrecision(Device device, Precision fallback) {
   if (OnCuda(device)) return fallback;
   if (CpuHasFastBf16()) return Precision::kBFloat16;
-  return QuantizedLinear::Available() ? Precision::kInt8 : fallback;
+  return CpuLinear::Available() || QuantizedLinear::Available()
+             ? Precision::kInt8
+             : fallback;
 }
 
 Precision Encoder::EmbedderPrecision(Device device) {
@@ -124,15 +155,19 @@ Precision Encoder::EmbedderPrecision(Device device) {
 
 std::string Encoder::device() const {
   if (model_->int8_linears()) {
-    return absl::StrCat(model_->device().str(), " (int8 dynamic, ",
-                        QuantizedLinear::Engine(), ")");
+    return model_->packed_linears()
+               ? absl::StrCat(model_->device().str(),
+                              " (int8 dynamic per token, packed onednn)")
+               : absl::StrCat(model_->device().str(), " (int8 dynamic, ",
+                              QuantizedLinear::Engine(), ")");
   }
   const c10::ScalarType t = model_->dtype();
   const char* name = t == c10::kFloat      ? "float32"
                      : t == c10::kBFloat16 ? "bfloat16"
                      : t == c10::kHalf     ? "float16"
                                            : c10::toString(t);
-  return absl::StrCat(model_->device().str(), " (", name, ")");
+  return absl::StrCat(model_->device().str(), " (", name,
+                      model_->packed_linears() ? ", packed onednn" : "", ")");
 }
 
 absl::StatusOr<std::vector<float>> Encoder::Run(const TokenBatch& batch) const {

@@ -57,6 +57,10 @@ struct EncoderOptions {
   Precision precision = Precision::kAuto;
   // CPU threads for LibTorch (a process-wide setting). 0 = all cores.
   int num_threads = 0;
+  // CPU float32 / bfloat16: run the projections on oneDNN with weights packed
+  // once (cpu_linear.h; 1.2-1.9x at::linear's GEMM) where this build has it.
+  // false = LibTorch's at::linear (the reference; kept for A/B benchmarks).
+  bool packed_cpu_linears = true;
 };
 
 // Embeddings is a row-major [rows, dim] matrix of float32.
@@ -79,8 +83,8 @@ class Encoder {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  // device returns "cpu (float32)", "cpu (int8 dynamic, onednn)" or
-  // "cuda:N (bfloat16)".
+  // device returns "cpu (float32, packed onednn)", "cpu (float32)",
+  // "cpu (int8 dynamic, onednn)" or "cuda:N (bfloat16)".
   std::string device() const;
   // dimension is the embedding size (hidden_size) of a bi-encoder.
   int dimension() const { return config_.hidden_size; }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "encoder/cpu_linear.h"
 #include "encoder/model_config.h"
 #include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
@@ -31,10 +32,13 @@ class Transformer {
   // moves them to `device` in `dtype`. With `int8_linears` (CPU, float32
   // only) the q|k|v, output and feed-forward projections run int8 dynamic
   // quantized (quantized_linear.h); embeddings, norms, attention, lambda and
-  // the head stay float32.
+  // the head stay float32. With `packed_linears` (CPU, float32 or bfloat16)
+  // those projections run on oneDNN with weights packed once
+  // (cpu_linear.h) where this build and CPU have it, else at::linear.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
-      torch::Device device, torch::ScalarType dtype, bool int8_linears = false);
+      torch::Device device, torch::ScalarType dtype, bool int8_linears = false,
+      bool packed_linears = true);
 
   // Hidden returns the last hidden states [B, T, d] for int64 ids, type ids
   // and mask [B, T] on this model's device; a segments cross-encoder also
@@ -54,14 +58,19 @@ class Transformer {
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
   bool int8_linears() const { return int8_; }
+  // packed_linears: the projections run on oneDNN with packed weights.
+  bool packed_linears() const { return packed_; }
 
  private:
-  // Projection is one linear layer: float weights, or int8 when quantized.
+  // Projection is one linear layer: float weights for at::linear, packed
+  // for oneDNN, or int8 when quantized.
   struct Projection {
     torch::Tensor w, b;  // b may be undefined
     std::optional<QuantizedLinear> q;
+    std::optional<CpuLinear> packed;
     torch::Tensor operator()(const torch::Tensor& x) const {
-      return q ? q->Apply(x) : at::linear(x, w, b);
+      if (q) return q->Apply(x);
+      return packed ? packed->Apply(x) : at::linear(x, w, b);
     }
   };
   struct Layer {
@@ -95,6 +104,7 @@ class Transformer {
   torch::Device device_;
   torch::ScalarType dtype_;
   bool int8_ = false;
+  bool packed_ = false;
   torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
   torch::Tensor final_norm_w_, final_norm_b_;
   torch::Tensor pooler_w_, pooler_b_, out_w_, out_b_, scale_;

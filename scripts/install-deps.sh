@@ -13,6 +13,8 @@ debs=(
   # LibTorch 1.13 (CPU) and the OpenMP build of OpenBLAS: with the reference
   # BLAS LibTorch on CPU is 30-50x slower.
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
+  # oneDNN (the same library LibTorch links): CPU linears with packed weights
+  libdnnl-dev
   libfaiss-dev libsqlite3-dev sqlite3 zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev

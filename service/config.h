@@ -62,6 +62,10 @@ struct ServerConfig {
   // the 150 ms budget of 20 pairs needs; int8 costs ~0.007 nDCG@10:
   // docs/benchmarks.md, docs/results.md); on CUDA as `precision`.
   std::string reranker_precision = "auto";
+  // CPU float32 / bfloat16 / int8: the projections run on oneDNN with weights
+  // packed once (encoder/cpu_linear.h; 1.5-2x faster at batch 1). false =
+  // LibTorch's own kernels (a fallback should a oneDNN kernel misbehave).
+  bool packed_cpu_linears = true;
   int threads = 0;        // LibTorch CPU threads (0 = all cores)
   bool sync_full = true;  // SQLite synchronous=FULL (power-safe)
   TlsConfig tls;

@@ -103,6 +103,9 @@ int Main(int argc, char** argv) {
       "--reranker_precision", flags.reranker_precision,
       "auto (CPU: bfloat16 with AVX512-BF16/AMX, else int8) | float32 | "
       "bfloat16 | int8");
+  auto* o_packed = app.add_option(
+      "--packed_cpu_linears", flags.packed_cpu_linears,
+      "true (oneDNN with packed weights) | false (LibTorch's kernels)");
   auto* o_threads = app.add_option("--threads", flags.threads,
                                    "LibTorch CPU threads (0 = all cores)");
   auto* o_depth =
@@ -135,6 +138,7 @@ int Main(int argc, char** argv) {
   if (*o_device) config.device = flags.device;
   if (*o_prec) config.precision = flags.precision;
   if (*o_rprec) config.reranker_precision = flags.reranker_precision;
+  if (*o_packed) config.packed_cpu_linears = flags.packed_cpu_linears;
   if (*o_threads) config.threads = flags.threads;
   if (*o_depth) {
     config.limits.default_rerank_depth = flags.limits.default_rerank_depth;
@@ -258,6 +262,8 @@ int Main(int argc, char** argv) {
           : ParsePrecision(config.reranker_precision);
   mo.reranker = {config.reranker_model, ParseDevice(config.device), rprec,
                  config.threads};
+  mo.embedder.packed_cpu_linears = config.packed_cpu_linears;
+  mo.reranker.packed_cpu_linears = config.packed_cpu_linears;
   mo.batcher.max_batch_rows = config.batching.max_batch_rows;
   mo.batcher.max_batch_tokens = config.batching.max_batch_tokens;
   mo.batcher.max_delay =

