@@ -69,18 +69,9 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
   if (!config.ok()) return config.status();
   enc->config_ = *std::move(config);
 
-  TokenizerOptions topts;
-  topts.lower_case = enc->config_.lower_case;
-  topts.max_length = enc->config_.max_length;
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
-      Tokenizer::Create(dir + "/vocab.txt", topts);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::ForModel(dir);
   if (!tok.ok()) return tok.status();
   enc->tokenizer_ = *std::move(tok);
-  if (enc->tokenizer_->vocab_size() != enc->config_.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, "/vocab.txt has ", enc->tokenizer_->vocab_size(),
-        " tokens but config.json says vocab_size ", enc->config_.vocab_size));
-  }
 
   absl::StatusOr<std::unique_ptr<SafetensorsFile>> file =
       SafetensorsFile::Open(dir + "/model.safetensors");

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "encoder/model_config.h"
 #include "encoder/unicode.h"
 
 namespace diffrank::encoder {
@@ -350,6 +351,25 @@ TokenBatch Tokenizer::Pad(const std::vector<Encoding>& encodings) const {
     }
   }
   return b;
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::ForModel(
+    const std::string& model_dir) {
+  absl::StatusOr<ModelConfig> config =
+      LoadModelConfig(model_dir + "/config.json");
+  if (!config.ok()) return config.status();
+  TokenizerOptions options;
+  options.lower_case = config->lower_case;
+  options.max_length = config->max_length;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
+      Create(model_dir + "/vocab.txt", options);
+  if (!tok.ok()) return tok.status();
+  if ((*tok)->vocab_size() != config->vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        model_dir, "/vocab.txt has ", (*tok)->vocab_size(),
+        " tokens but config.json says vocab_size ", config->vocab_size));
+  }
+  return tok;
 }
 
 }  // namespace diffrank::encoder

@@ -76,6 +76,11 @@ class Tokenizer {
   // FromTokens builds a tokenizer from an in-memory vocabulary.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromTokens(
       std::vector<std::string> tokens, TokenizerOptions options);
+  // ForModel loads <model_dir>/vocab.txt with the normalization and length
+  // of that model's config.json (lower_case, max_length, vocab_size checked):
+  // what Encoder::Create uses, for tools that need only the tokenizer.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> ForModel(
+      const std::string& model_dir);
 
   // Tokenize returns the WordPiece ids of `text` without special tokens.
   // Invalid UTF-8 is InvalidArgument naming the byte offset. With `limit`,

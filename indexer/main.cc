@@ -3,7 +3,8 @@
 //   diffrank-index --data_dir DIR --collection NAME --input PATH
 //       [--format auto|jsonl|csv|tsv|beir|dir] [--id_field id] [--title_field
 //       title] [--text_field text] [--metadata_field metadata]
-//       [--extensions .txt,.md] [--index Flat] [--on-error skip|fail]
+//       [--extensions .txt,.md] [--chunk_tokens N [--chunk_overlap K]]
+//       [--index Flat] [--on-error skip|fail]
 //       [--model DIR] [--precision auto|fp32|bf16|int8] [--threads N]
 //       [--server HOST:PORT] [--no-publish]
 //
@@ -88,6 +89,11 @@ int Main(int argc, char** argv) {
   app.add_option("--metadata_field", o.input_options.metadata_field);
   app.add_option("--extensions", extensions,
                  "dir format: comma-separated file extensions (.txt,.md)");
+  app.add_option("--chunk_tokens", o.input_options.chunk_tokens,
+                 "split records into windows of N tokens (ids <id>#<n>; "
+                 "0 = off)");
+  app.add_option("--chunk_overlap", o.input_options.chunk_overlap,
+                 "tokens each window shares with the previous one (0)");
   app.add_option("--index", o.index, "FAISS index string (index/factory.h)");
   app.add_option("--on-error", on_error, "skip | fail: what a bad record does")
       ->check(CLI::IsMember({"skip", "fail"}));
@@ -124,6 +130,27 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help exits 0; every usage error exits 2 (the documented code).
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (o.input_options.chunk_tokens < 0 || o.input_options.chunk_overlap < 0 ||
+      (o.input_options.chunk_tokens > 0 &&
+       o.input_options.chunk_overlap >= o.input_options.chunk_tokens)) {
+    std::cerr << "diffrank-index: --chunk_tokens must be >= 0 and "
+                 "--chunk_overlap in [0, --chunk_tokens)\n";
+    return 2;
+  }
+  if (model.empty()) model = std::string(DIFFRANK_DEFAULT_EMBEDDER);
+  std::unique_ptr<encoder::Tokenizer> chunk_tokenizer;
+  if (online && o.input_options.chunk_tokens > 0) {
+    // Online, tokens are counted with --model's tokenizer (the bundled
+    // embedder's by default, as the server's).
+    absl::StatusOr<std::unique_ptr<encoder::Tokenizer>> t =
+        encoder::Tokenizer::ForModel(model);
+    if (!t.ok()) {
+      std::cerr << "diffrank-index: --model: " << t.status().message() << "\n";
+      return 2;
+    }
+    chunk_tokenizer = *std::move(t);
+    o.input_options.tokenizer = chunk_tokenizer.get();
   }
   if (o.chunk_documents < 1 || o.batch_tokens < 1 || o.max_batch_rows < 1 ||
       threads < 0) {
@@ -196,7 +223,6 @@ int Main(int argc, char** argv) {
             : "");
     return 0;
   }
-  if (model.empty()) model = std::string(DIFFRANK_DEFAULT_EMBEDDER);
   encoder::EncoderOptions eo;
   eo.model_dir = model;
   // "auto" resolves as the server's embedder does (Encoder::
@@ -213,6 +239,7 @@ int Main(int argc, char** argv) {
     std::cerr << "diffrank-index: " << enc.status().message() << "\n";
     return 2;
   }
+  o.input_options.tokenizer = &(*enc)->tokenizer();
   const bool tty = isatty(STDERR_FILENO);
   absl::Time last = absl::InfinitePast();
   o.on_progress = [&](const Progress& p) {

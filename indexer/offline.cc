@@ -31,6 +31,10 @@ std::string Signature(const OfflineOptions& o, const encoder::Encoder& e) {
       o.input_options.text_field, "|", o.input_options.metadata_field, "|",
       o.index, "|", e.config().model_id, "|", e.device());
   for (const auto& x : o.input_options.extensions) absl::StrAppend(&s, "|", x);
+  if (o.input_options.chunk_tokens > 0) {
+    absl::StrAppend(&s, "|chunks ", o.input_options.chunk_tokens, "/",
+                    o.input_options.chunk_overlap);
+  }
   absl::StrAppend(&s, "|", InputFingerprint(o.input));
   return s;
 }

@@ -52,6 +52,10 @@ std::string Signature(const OnlineOptions& o) {
       absl::StrCat("online-v1|", o.server, "|", o.collection, "|", o.input, "|",
                    o.input_options.format, "|", o.input_options.id_field, "|",
                    o.input_options.text_field, "|", o.batch_documents);
+  if (o.input_options.chunk_tokens > 0) {
+    absl::StrAppend(&s, "|chunks ", o.input_options.chunk_tokens, "/",
+                    o.input_options.chunk_overlap);
+  }
   absl::StrAppend(&s, "|", InputFingerprint(o.input));
   return s;
 }
@@ -201,8 +205,22 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
     req.set_name(o.collection);
     req.set_index(o.index);
     v1::CollectionInfo info;
-    const grpc::Status s =
+    grpc::Status s =
         v1::Diffrank::NewStub(channel)->CreateCollection(&ctx, req, &info);
+    if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      // A write key may not create collections but may fill one that
+      // exists: ask whether it does.
+      grpc::ClientContext stats_ctx;
+      Prepare(stats_ctx, o.api_key, std::chrono::seconds(60));
+      v1::CollectionStatsRequest stats_req;
+      stats_req.set_name(o.collection);
+      v1::CollectionStatsResponse stats;
+      if (v1::Diffrank::NewStub(channel)
+              ->CollectionStats(&stats_ctx, stats_req, &stats)
+              .ok()) {
+        s = grpc::Status::OK;
+      }
+    }
     if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
       return absl::Status(
           FromGrpc(s).code(),

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "indexer/chunker.h"
 #include "nlohmann/json.hpp"
 
 namespace diffrank::indexer {
@@ -293,6 +294,20 @@ absl::StatusOr<std::string> ResolveFormat(const std::string& path,
 
 absl::Status ReadRecords(const std::string& path, const InputOptions& options,
                          const GoodSink& good, const BadSink& bad) {
+  if (options.chunk_tokens > 0) {
+    if (options.tokenizer == nullptr) {
+      return absl::InvalidArgumentError("chunking needs a tokenizer");
+    }
+    ChunkOptions c{options.chunk_tokens, options.chunk_overlap};
+    if (c.overlap < 0 || c.overlap >= c.tokens) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--chunk_overlap must be in [0, --chunk_tokens); got ", c.overlap));
+    }
+    InputOptions plain = options;
+    plain.chunk_tokens = 0;
+    return ReadRecords(path, plain,
+                       ChunkingSink(*options.tokenizer, c, good, bad), bad);
+  }
   ASSIGN_OR_RETURN(std::string format, ResolveFormat(path, options));
   if (format == "dir") return ReadDir(path, options, good, bad);
   InputOptions o = options;

@@ -26,6 +26,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "encoder/tokenizer.h"
 #include "index/collection.h"
 #include "index/types.h"
 
@@ -39,6 +40,11 @@ struct InputOptions {
   std::string metadata_field = "metadata";
   std::vector<std::string> extensions = {".txt", ".md"};  // dir
   size_t max_record_bytes = 8 << 20;  // longer lines/files are bad records
+  // Chunking (chunker.h): windows of chunk_tokens tokens (0 = off) sharing
+  // chunk_overlap tokens, counted by `tokenizer` (required when on).
+  int chunk_tokens = 0;
+  int chunk_overlap = 0;
+  const encoder::Tokenizer* tokenizer = nullptr;
 };
 
 struct Record {
@@ -56,8 +62,9 @@ using BadSink = std::function<absl::Status(const std::string& where,
 absl::StatusOr<std::string> ResolveFormat(const std::string& path,
                                           const InputOptions& options);
 
-// ReadRecords streams the records of `path`. NotFound / PermissionDenied
-// when the input itself cannot be opened; bad records go to `bad`.
+// ReadRecords streams the records of `path` (as their chunks when
+// chunk_tokens > 0). NotFound / PermissionDenied when the input itself
+// cannot be opened; bad records go to `bad`.
 absl::Status ReadRecords(const std::string& path, const InputOptions& options,
                          const GoodSink& good, const BadSink& bad);
 

@@ -13,7 +13,8 @@ load:   a --docs document collection of real passages (train/build_data.py outpu
         from the first --embed-tokens tokens, which search latency does not depend on);
 search: Search (hybrid, top_k 10) latency p50/p99 at
         1, 4 and 16 concurrent clients for rerank depth 0, 5, 10, 20 and 50, using
-        held-out SQuAD questions as queries.
+        held-out SQuAD questions as queries, with the mean time per stage (queue, embed,
+        retrieve, fetch, rerank) from the server's stage histogram over each run.
 Prints one JSON object per measurement.
 """
 import argparse
@@ -113,7 +114,21 @@ def bench_embed(a, target, texts):
     print(json.dumps(out), flush=True)
 
 
-def bench_search(a, target):
+def stage_totals(metrics_port):
+    """{stage: (seconds, count)} from the server's diffrank_stage_duration_seconds histogram."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read()
+    out = {}
+    for line in text.decode().splitlines():
+        for suffix, idx in (("_sum", 0), ("_count", 1)):
+            head = "diffrank_stage_duration_seconds" + suffix + "{"
+            if line.startswith(head):
+                stage = line.split('stage="', 1)[1].split('"', 1)[0]
+                out.setdefault(stage, [0.0, 0.0])[idx] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def bench_search(a, target, metrics_port):
     c = Client(target, timeout=3600)
     docs = c.stats("bench").info.documents
     queries = []
@@ -127,9 +142,16 @@ def bench_search(a, target):
             data = [{"collection": "bench", "query": q, "top_k": 10, "rerank": depth > 0,
                      "rerank_depth": depth} for q in queries]
             n = max(a.min_requests, 10 * conc)
+            before = stage_totals(metrics_port)
             r = ghz(target, "Search", data, conc, n, a.ghz)
+            after = stage_totals(metrics_port)
+            # Mean milliseconds per call of each stage during this run.
+            stages = {k: round(1000 * (v[0] - before.get(k, [0, 0])[0]) /
+                               max(1.0, v[1] - before.get(k, [0, 0])[1]), 2)
+                      for k, v in after.items() if v[1] > before.get(k, [0, 0])[1]}
             print(json.dumps({"bench": "search", "documents": docs, "mode": "hybrid",
-                              "rerank_depth": depth, "concurrency": conc, **r}), flush=True)
+                              "rerank_depth": depth, "concurrency": conc, **r,
+                              "stage_mean_ms": stages, "server_args": a.server_arg}), flush=True)
 
 
 def main():
@@ -166,7 +188,7 @@ def main():
         if "embed" in a.phase:
             bench_embed(a, server.target, texts[:a.embed_texts])
         if "search" in a.phase:
-            bench_search(a, server.target)
+            bench_search(a, server.target, server.metrics_port)
     finally:
         server.close()
 

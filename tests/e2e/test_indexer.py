@@ -218,7 +218,45 @@ def test_online_mode_retries_busy_servers_and_resumes(tmp_path):
         s.close()
 
 
+def test_directory_tree_is_chunked_with_overlap(tmp_path):
+    root = tmp_path / "notes"
+    (root / "sub").mkdir(parents=True)
+    words = [f"river{i} bank" for i in range(300)]
+    original = "# Title\n\n" + " ".join(words) + "\n"
+    (root / "long.md").write_text(original)
+    (root / "sub" / "short.txt").write_text("rivers and banks")
+    (root / "skip.bin").write_text("not indexed")
+    data_dir = str(tmp_path / "data")
+    run_index("--data_dir", data_dir, "--collection", "notes", "--input", str(root),
+              "--chunk_tokens", "64", "--chunk_overlap", "16")
+    s = Server(data_dir=data_dir)
+    try:
+        c = Client(s.target, api_key=KEYS["admin"])
+        n = c.stats("notes").info.documents
+        assert n > 5, n  # ~900 tokens in windows of 64
+        ids = [f"long.md#{i}" for i in range(n - 1)] + ["sub/short.txt#0"]
+        got = {d.id: d for d in c.get("notes", ids).documents}
+        assert sorted(got) == sorted(ids)  # nothing else (skip.bin is not .txt/.md)
+        assert got["sub/short.txt#0"].text == "rivers and banks"
+        texts = [got[f"long.md#{i}"].text for i in range(n - 1)]
+        pos = 0
+        for i, t in enumerate(texts):
+            start = original.find(t)
+            assert start >= 0, f"chunk {i} is not a substring of the file"
+            assert start <= pos, f"chunk {i} leaves a gap"
+            if i > 0:
+                assert start < pos, f"chunk {i} does not overlap chunk {i - 1}"
+            pos = start + len(t)
+            meta = json.loads(got[f"long.md#{i}"].metadata)
+            assert meta["source_id"] == "long.md" and meta["chunk"] == i
+        assert pos == len(original.rstrip("\n"))  # the last chunk ends the file
+    finally:
+        s.close()
+
+
 @pytest.mark.parametrize("args,needle", [
+    (["--chunk_tokens", "-1"], "--chunk_tokens"),
+    (["--chunk_tokens", "10", "--chunk_overlap", "10"], "--chunk_overlap"),
     (["--format", "xml"], "--format"),
     (["--on-error", "ignore"], "on-error"),
     (["--precision", "int4"], "precision"),
