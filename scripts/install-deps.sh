@@ -74,13 +74,28 @@ if [ ! -x "$cvenv/bin/python" ] || [ ! -f "$cvenv/.complete" ]; then
 fi
 ln -sfn "$cvenv" "$root/.venv-clients"
 "$root/clients/python/generate.sh" "$cvenv/bin/python"
-# Node client (@grpc/grpc-js) and the Go tools grpcurl and ghz (pinned).
+# Deployment checks: checkov (offline Kubernetes linter) and PyYAML for tests/deploy.
+dreq="$root/deploy/requirements.txt"
+dhash=$(sha256sum "$dreq" | cut -c1-12)
+dvenv="${DIFFRANK_DEPLOY_VENV:-$HOME/.cache/diffrank/venv-deploy-$dhash}"
+if [ ! -x "$dvenv/bin/python" ] || [ ! -f "$dvenv/.complete" ]; then
+  echo "install-deps: creating deploy venv $dvenv"
+  rm -rf "$dvenv"
+  "$py" -m venv "$dvenv"
+  "$dvenv/bin/pip" install -q --upgrade pip
+  "$dvenv/bin/pip" install -q -r "$dreq"
+  touch "$dvenv/.complete"
+fi
+ln -sfn "$dvenv" "$root/.venv-deploy"
+# Node client (@grpc/grpc-js) and the Go tools grpcurl, ghz and kustomize (pinned).
 if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
   (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 gobin="${DIFFRANK_GOBIN:-$HOME/.cache/diffrank/go-bin}"
-for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.120.0; do
+for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.120.0 \
+    sigs.k8s.io/kustomize/kustomize/v5@v5.5.0; do
   name=$(basename "${t%@*}")
+  [[ "$name" =~ ^v[0-9]+$ ]] && name=$(basename "$(dirname "${t%@*}")")  # .../kustomize/v5
   if [ ! -x "$gobin/$name" ]; then
     echo "install-deps: go install $t"
     GOBIN="$gobin" GOFLAGS=-mod=mod go install "$t"
