@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+sys.path.insert(0, HERE)
 from server import Server  # noqa: E402
 from diffrank_client import Client  # noqa: E402
 
@@ -55,7 +56,7 @@ def ghz(target, call, data, concurrency, total, tool):
 
 def passages(data_dir, n):
     """Unique real passages: corpus passages and SQuAD / BEIR / Debian positives first
-    (long, like RAG chunks), WordNet glosses only to fill up to n."""
+    (long, like RAG chunks), WordNet glosses, then generated documents only to fill up to n."""
     seen, out, glosses = set(), [], []
     with open(os.path.join(data_dir, "unlabeled.jsonl")) as f:
         rows = [(json.loads(line)["text"], "unlabeled") for line in f]
@@ -68,7 +69,13 @@ def passages(data_dir, n):
             continue
         seen.add(t)
         (glosses if source.startswith("wordnet") else out).append(t)
-    return (out + glosses)[:n]
+    out += glosses
+    if len(out) < n:
+        # Where build_data.py found fewer passages (no WordNet on the machine), fill up with
+        # documents generated from the apt catalog's descriptions (ingest_bench.py).
+        from ingest_bench import generated
+        out += [d["text"] for d in generated(n - len(out))]
+    return out[:n]
 
 
 def load_collection(a, texts):
