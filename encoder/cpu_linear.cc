@@ -129,7 +129,9 @@ struct CpuLinear::Impl {
                                         Engine());
   }
 
-  const dnnl::matmul& Get(int64_t m) const {
+  // Get returns a copy of the primitive (a shared handle): the map may be
+  // cleared by another thread while this one executes it.
+  dnnl::matmul Get(int64_t m) const {
     {
       std::shared_lock lock(mu);
       auto it = primitives.find(m);
@@ -142,7 +144,7 @@ struct CpuLinear::Impl {
   }
 
   void Execute(int64_t m, void* src, void* dst) const {
-    const dnnl::matmul& p = Get(m);
+    const dnnl::matmul p = Get(m);
     dnnl::memory s({{m, in}, SrcType(), tag::ab}, Engine(), src);
     dnnl::memory d({{m, out}, DstType(), tag::ab}, Engine(), dst);
     std::unordered_map<int, dnnl::memory> args{

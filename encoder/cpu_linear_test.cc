@@ -110,6 +110,28 @@ TEST_P(CpuLinearTest, ConcurrentCallsOfDifferentShapesAgree) {
   }
 }
 
+TEST_P(CpuLinearTest, ManyRowCountsFromManyThreadsOutliveThePrimitiveCache) {
+  // More distinct row counts than the per-projection primitive cache keeps
+  // (512), from 4 threads at once: the cache is cleared while other threads
+  // run primitives they got from it.
+  const Case c = MakeCase(16, 16, true, 8);
+  auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+  if (!linear.ok()) GTEST_SKIP() << linear.status();
+  std::vector<std::thread> threads;
+  std::vector<double> worst(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int64_t m = 1 + t; m <= 700; m += 4) {
+        const torch::Tensor x = torch::randn({m, 16}).to(InputType());
+        worst[t] =
+            std::max(worst[t], RelError(linear->Apply(x), Reference(x, c)));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (double w : worst) EXPECT_LT(w, Bound());
+}
+
 TEST_P(CpuLinearTest, WrongInputIsAnErrorNotACrash) {
   const Case c = MakeCase(16, 8, false, 6);
   auto linear = CpuLinear::Create(c.w, c.b, GetParam());
