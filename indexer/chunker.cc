@@ -2,6 +2,7 @@
 #include "indexer/chunker.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace diffrank::indexer {
@@ -76,6 +77,13 @@ GoodSink ChunkingSink(const encoder::Tokenizer& tokenizer, ChunkOptions options,
                       GoodSink good, BadSink bad) {
   return [&tokenizer, options, good = std::move(good),
           bad = std::move(bad)](Record r) -> absl::Status {
+    // The id goes into the metadata JSON (source_id): it must be UTF-8
+    // (found by fuzz_records: a CSV id with a stray byte threw in dump()).
+    if (const size_t at = Utf8ErrorOffset(r.doc.id);
+        at != absl::string_view::npos) {
+      return bad(r.where,
+                 absl::StrCat("id is not valid UTF-8 (byte ", at, ")"));
+    }
     nlohmann::json meta = nlohmann::json::parse(r.doc.metadata, nullptr,
                                                 /*allow_exceptions=*/false);
     if (meta.is_discarded() || !meta.is_object()) {

@@ -137,9 +137,14 @@ TEST(ChunkingSink, IdsMetadataAndBadRecords) {
   r.doc.metadata = "{}";
   r.doc.text = "w1 \xc3";
   ASSERT_TRUE(sink(r).ok());
-  ASSERT_EQ(bad.size(), 2u);
+  // An id that is not UTF-8 cannot go into the metadata JSON (fuzz_records).
+  r.doc.text = "w1 w2";
+  r.doc.id = "a\xff0";
+  ASSERT_TRUE(sink(r).ok());
+  ASSERT_EQ(bad.size(), 3u);
   EXPECT_NE(bad[0].find("chunk"), std::string::npos) << bad[0];
   EXPECT_NE(bad[1].find("UTF-8"), std::string::npos) << bad[1];
+  EXPECT_NE(bad[2].find("id is not valid UTF-8"), std::string::npos) << bad[2];
   EXPECT_EQ(out.size(), 3u);
 }
 
