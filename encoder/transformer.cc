@@ -106,6 +106,15 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   m->out_w_ = opt("head.out.weight");
   m->out_b_ = opt("head.out.bias");
   m->scale_ = opt("head.scale");
+  // int8: packed oneDNN (per-token activations) where it runs, else
+  // LibTorch's quantized engine; float types: packed oneDNN or at::linear.
+  const bool packed =
+      packed_linears && device.is_cpu() && CpuLinear::Available() &&
+      (int8_linears || dtype == torch::kFloat32 || dtype == torch::kBFloat16);
+  const CpuLinear::Type type = int8_linears ? CpuLinear::Type::kInt8
+                               : dtype == torch::kBFloat16
+                                   ? CpuLinear::Type::kBFloat16
+                                   : CpuLinear::Type::kFloat32;
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string p = absl::StrCat("layers.", l, ".");
     Layer layer;
@@ -135,15 +144,6 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     layer.ffn_norm_w = w[p + "ffn_norm.weight"];
     layer.ffn_norm_b = w[p + "ffn_norm.bias"];
     layer.lambda_init = ModelConfig::LambdaInit(l);
-    // int8: packed oneDNN (per-token activations) where it runs, else
-    // LibTorch's quantized engine; float types: packed oneDNN or at::linear.
-    const bool packed =
-        packed_linears && device.is_cpu() && CpuLinear::Available() &&
-        (int8_linears || dtype == torch::kFloat32 || dtype == torch::kBFloat16);
-    const CpuLinear::Type type = int8_linears ? CpuLinear::Type::kInt8
-                                 : dtype == torch::kBFloat16
-                                     ? CpuLinear::Type::kBFloat16
-                                     : CpuLinear::Type::kFloat32;
     for (Projection* proj : {&layer.qkv, &layer.o, &layer.up, &layer.down}) {
       if (packed) {
         absl::StatusOr<CpuLinear> p = CpuLinear::Create(proj->w, proj->b, type);

@@ -20,9 +20,7 @@ struct Word {
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::pair<size_t, size_t>>> ChunkSpans(
-    const encoder::Tokenizer& tokenizer, absl::string_view text,
-    const ChunkOptions& options) {
+absl::Status ValidateChunkOptions(const ChunkOptions& options) {
   if (options.tokens < 1 || options.overlap < 0 ||
       options.overlap >= options.tokens) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -30,6 +28,13 @@ absl::StatusOr<std::vector<std::pair<size_t, size_t>>> ChunkSpans(
         "got ",
         options.tokens, " and ", options.overlap));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<size_t, size_t>>> ChunkSpans(
+    const encoder::Tokenizer& tokenizer, absl::string_view text,
+    const ChunkOptions& options) {
+  if (absl::Status s = ValidateChunkOptions(options); !s.ok()) return s;
   // Words and their token counts. The tokenizer splits at whitespace first,
   // so the sum over words equals the count of the whole text.
   std::vector<Word> words;

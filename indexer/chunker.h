@@ -31,6 +31,10 @@ struct ChunkOptions {
   int overlap = 0;  // tokens shared with the previous window (< tokens)
 };
 
+// ValidateChunkOptions: InvalidArgument unless tokens >= 1 and overlap is
+// in [0, tokens).
+absl::Status ValidateChunkOptions(const ChunkOptions& options);
+
 // ChunkSpans returns the [begin, end) byte ranges of the windows of `text`
 // (one empty range for a text without words). InvalidArgument for invalid
 // UTF-8 or options out of range.

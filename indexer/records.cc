@@ -298,11 +298,8 @@ absl::Status ReadRecords(const std::string& path, const InputOptions& options,
     if (options.tokenizer == nullptr) {
       return absl::InvalidArgumentError("chunking needs a tokenizer");
     }
-    ChunkOptions c{options.chunk_tokens, options.chunk_overlap};
-    if (c.overlap < 0 || c.overlap >= c.tokens) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--chunk_overlap must be in [0, --chunk_tokens); got ", c.overlap));
-    }
+    const ChunkOptions c{options.chunk_tokens, options.chunk_overlap};
+    RETURN_IF_ERROR(ValidateChunkOptions(c));
     InputOptions plain = options;
     plain.chunk_tokens = 0;
     return ReadRecords(path, plain,

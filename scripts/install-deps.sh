@@ -44,49 +44,43 @@ if [ "$(id -u)" = 0 ]; then
   done
 fi
 
-# Python side: a pinned virtual environment.
-req="$root/train/requirements.txt"
-hash=$(sha256sum "$req" | cut -c1-12)
-venv="${DIFFRANK_VENV:-$HOME/.cache/diffrank/venv-$hash}"
+# Pinned virtual environments, one per requirements file. Each lives outside
+# the work tree, named by the hash of its requirements (clean clones reuse
+# it), and is linked into the tree.
 py="${DIFFRANK_PYTHON:-python3}"
-if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
-  echo "install-deps: creating Python venv $venv"
-  rm -rf "$venv"
-  "$py" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -r "$req"
-  touch "$venv/.complete"
-fi
+# make_venv REQUIREMENTS DIR LINK: create DIR from REQUIREMENTS unless
+# complete, then link it as LINK.
+make_venv() {
+  local req="$1" dir="$2" link="$3"
+  if [ ! -x "$dir/bin/python" ] || [ ! -f "$dir/.complete" ]; then
+    echo "install-deps: creating venv $dir"
+    rm -rf "$dir"
+    "$py" -m venv "$dir"
+    "$dir/bin/pip" install -q --upgrade pip
+    "$dir/bin/pip" install -q -r "$req"
+    touch "$dir/.complete"
+  fi
+  ln -sfn "$dir" "$link"
+}
+hash_of() { sha256sum "$1" | cut -c1-12; }
+
+# Python side (PyTorch reference, training, evaluation).
+req="$root/train/requirements.txt"
+venv="${DIFFRANK_VENV:-$HOME/.cache/diffrank/venv-$(hash_of "$req")}"
 mkdir -p "$root/build"
-ln -sfn "$venv" "$root/.venv"
+make_venv "$req" "$venv" "$root/.venv"
 
 # Client side: Python grpcio client and end-to-end tests (no torch).
 creq="$root/clients/python/requirements.txt"
-chash=$(sha256sum "$creq" | cut -c1-12)
-cvenv="${DIFFRANK_CLIENT_VENV:-$HOME/.cache/diffrank/venv-clients-$chash}"
-if [ ! -x "$cvenv/bin/python" ] || [ ! -f "$cvenv/.complete" ]; then
-  echo "install-deps: creating client venv $cvenv"
-  rm -rf "$cvenv"
-  "$py" -m venv "$cvenv"
-  "$cvenv/bin/pip" install -q --upgrade pip
-  "$cvenv/bin/pip" install -q -r "$creq"
-  touch "$cvenv/.complete"
-fi
-ln -sfn "$cvenv" "$root/.venv-clients"
+cvenv="${DIFFRANK_CLIENT_VENV:-$HOME/.cache/diffrank/venv-clients-$(hash_of "$creq")}"
+make_venv "$creq" "$cvenv" "$root/.venv-clients"
 "$root/clients/python/generate.sh" "$cvenv/bin/python"
-# Deployment checks: checkov (offline Kubernetes linter) and PyYAML for tests/deploy.
+
+# Deployment checks: checkov (offline Kubernetes linter), PyYAML, pytest.
 dreq="$root/deploy/requirements.txt"
-dhash=$(sha256sum "$dreq" | cut -c1-12)
-dvenv="${DIFFRANK_DEPLOY_VENV:-$HOME/.cache/diffrank/venv-deploy-$dhash}"
-if [ ! -x "$dvenv/bin/python" ] || [ ! -f "$dvenv/.complete" ]; then
-  echo "install-deps: creating deploy venv $dvenv"
-  rm -rf "$dvenv"
-  "$py" -m venv "$dvenv"
-  "$dvenv/bin/pip" install -q --upgrade pip
-  "$dvenv/bin/pip" install -q -r "$dreq"
-  touch "$dvenv/.complete"
-fi
-ln -sfn "$dvenv" "$root/.venv-deploy"
+dvenv="${DIFFRANK_DEPLOY_VENV:-$HOME/.cache/diffrank/venv-deploy-$(hash_of "$dreq")}"
+make_venv "$dreq" "$dvenv" "$root/.venv-deploy"
+
 # Node client (@grpc/grpc-js) and the Go tools grpcurl, ghz and kustomize (pinned).
 if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
   (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)

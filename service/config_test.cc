@@ -43,6 +43,9 @@ TEST(Config, UnknownKeysAndWrongTypesNameTheSetting) {
   EXPECT_NE(s.message().find("limits.max_topk"), absl::string_view::npos) << s;
   s = LoadConfigFile(Write("c.json", R"({"threads": "four"})"), c);
   EXPECT_NE(s.message().find("threads"), absl::string_view::npos) << s;
+  s = LoadConfigFile(Write("e.json", R"({"packed_cpu_linears": "yes"})"), c);
+  EXPECT_NE(s.message().find("packed_cpu_linears"), absl::string_view::npos)
+      << s;
   s = LoadConfigFile(Write("d.json", "{oops"), c);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   s = LoadConfigFile("/nonexistent/x.json", c);

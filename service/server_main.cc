@@ -121,7 +121,13 @@ int Main(int argc, char** argv) {
       app.add_option("--tls_key", flags.tls.key_file, "PEM private key");
   auto* o_ca = app.add_option("--tls_client_ca", flags.tls.client_ca_file,
                               "PEM CA for client certificates (mutual TLS)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a flag that cannot be parsed exits 2 like every other
+    // bad setting (CLI11's own codes, e.g. 104, are not documented).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (!config_file.empty()) {
     if (absl::Status s = LoadConfigFile(config_file, config); !s.ok()) {
