@@ -104,12 +104,11 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   }
   ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
                    ParseFilter(req.filter));
-  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
-                   collections_->Get(req.collection));
 
-  // 2. Embed the query (not needed for lexical search).
+  // 2. Embed the query (not needed for lexical search, nor when the store's
+  // shards embed it).
   std::vector<float> query_vector;
-  if (req.mode != SearchMode::kLexical) {
+  if (req.mode != SearchMode::kLexical && store_->wants_vectors()) {
     RETURN_IF_ERROR(ctx.Check("embedding the query"));
     const absl::Time t0 = absl::Now();
     ASSIGN_OR_RETURN(EmbedOutput e,
@@ -123,23 +122,17 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   // 3. Retrieve (and fuse).
   RETURN_IF_ERROR(ctx.Check("retrieval"));
   absl::Time t0 = absl::Now();
-  index::SearchOptions options;
-  options.top_k =
+  RetrieveRequest retrieve;
+  retrieve.collection = req.collection;
+  retrieve.mode = req.mode;
+  retrieve.query = req.query;
+  retrieve.query_vector = std::move(query_vector);
+  retrieve.filter = filter ? &*filter : nullptr;
+  retrieve.filter_json = req.filter;
+  retrieve.top_k =
       req.mode == SearchMode::kHybrid ? wanted : std::max(wanted, candidates);
-  options.filter = filter ? &*filter : nullptr;
-  absl::StatusOr<std::vector<index::Hit>> found;
-  switch (req.mode) {
-    case SearchMode::kDense:
-      found = collection->SearchDense(query_vector, options);
-      break;
-    case SearchMode::kLexical:
-      found = collection->SearchLexical(req.query, options);
-      break;
-    case SearchMode::kHybrid:
-      found = collection->SearchHybrid(query_vector, req.query, options,
-                                       index::FusionOptions(), candidates);
-      break;
-  }
+  retrieve.candidates = candidates;
+  absl::StatusOr<RetrieveResult> found = store_->Retrieve(retrieve, ctx);
   if (!found.ok()) {
     // The collection's InvalidArgument here is about the filter.
     if (found.status().code() == absl::StatusCode::kInvalidArgument) {
@@ -147,7 +140,8 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
     }
     return found.status();
   }
-  std::vector<index::Hit> hits = *std::move(found);
+  std::vector<index::Hit> hits = std::move(found->hits);
+  out.missing_shards = std::move(found->missing_shards);
   if (static_cast<int>(hits.size()) > wanted) hits.resize(wanted);
   t.retrieve = absl::Now() - t0;
 
@@ -166,7 +160,8 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
     for (int i = 0; i < rerank_n; ++i) ids.push_back(hits[i].id);
     index::Collection::GetOptions o;
     o.max_text_bytes = kRerankTextBytes;
-    ASSIGN_OR_RETURN(std::vector<index::Document> got, collection->Get(ids, o));
+    ASSIGN_OR_RETURN(std::vector<index::Document> got,
+                     store_->Fetch(req.collection, ids, o, ctx));
     for (index::Document& d : got) docs[d.id] = std::move(d);
     if (include) {
       ids.clear();
@@ -182,7 +177,7 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
       r.max_total_bytes = size_t(limits_.max_response_bytes);
       r.budget_name = "limits.max_response_bytes";
       ASSIGN_OR_RETURN(std::vector<index::Document> ret,
-                       collection->Get(ids, r));
+                       store_->Fetch(req.collection, ids, r, ctx));
       for (index::Document& d : ret) shown[d.id] = std::move(d);
     }
     t.fetch = absl::Now() - t0;
@@ -333,8 +328,13 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
     RETURN_IF_ERROR(CheckText(d.title, absl::StrCat(f, ".title"), false));
     RETURN_IF_ERROR(CheckText(d.metadata, absl::StrCat(f, ".metadata"), false));
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
-                   collections_->Get(batch.collection));
+  for (index::Document& d : batch.documents) {
+    if (d.metadata.empty()) d.metadata = "{}";
+  }
+  // A store of shard servers embeds on the shards.
+  if (!store_->wants_vectors()) {
+    return store_->Write(batch.collection, std::move(batch.documents), ctx);
+  }
 
   // 2. Embed.
   std::vector<std::string> texts;
@@ -347,18 +347,22 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
                                                    /*truncate=*/true, ctx));
   for (int i = 0; i < n; ++i) {
     index::Document& d = batch.documents[i];
-    if (d.metadata.empty()) d.metadata = "{}";
     d.vector.assign(e.values.begin() + size_t(i) * e.dimension,
                     e.values.begin() + size_t(i + 1) * e.dimension);
   }
 
   // 3. Commit (durable on return). A deadline that passes now is ignored:
   // the work is done and committing it loses nothing.
-  RETURN_IF_ERROR(collection->Upsert(std::move(batch.documents)));
-  return n;
+  return store_->Write(batch.collection, std::move(batch.documents), ctx);
 }
 
-absl::StatusOr<int64_t> Pipeline::Delete(const DeleteRequest& req) const {
+const CallContext& Pipeline::Unbounded() {
+  static const CallContext* ctx = new CallContext();
+  return *ctx;
+}
+
+absl::StatusOr<int64_t> Pipeline::Delete(const DeleteRequest& req,
+                                         const CallContext& ctx) const {
   RETURN_IF_ERROR(Collections::ValidateName(req.collection, "collection"));
   if (req.ids.empty() == req.filter.empty()) {
     return absl::InvalidArgumentError(
@@ -369,21 +373,17 @@ absl::StatusOr<int64_t> Pipeline::Delete(const DeleteRequest& req) const {
   }
   ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
                    ParseFilter(req.filter));
-  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> collection,
-                   collections_->Get(req.collection));
-  if (filter) {
-    absl::StatusOr<int64_t> n = collection->DeleteByFilter(*filter);
-    if (n.status().code() == absl::StatusCode::kInvalidArgument) {
-      return Prefixed("filter", n.status());
-    }
-    return n;
+  absl::StatusOr<int64_t> n = store_->Delete(
+      req.collection, req.ids, filter ? &*filter : nullptr, req.filter, ctx);
+  if (filter && n.status().code() == absl::StatusCode::kInvalidArgument) {
+    return Prefixed("filter", n.status());
   }
-  return collection->Delete(req.ids);
+  return n;
 }
 
 absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
     const std::string& collection, const std::vector<std::string>& ids,
-    int64_t text_max_bytes) const {
+    int64_t text_max_bytes, const CallContext& ctx) const {
   if (text_max_bytes < 0) {
     return absl::InvalidArgumentError(
         "text_max_bytes must be >= 0 (0 = whole texts)");
@@ -396,13 +396,11 @@ absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
   for (int i = 0; i < n; ++i) {
     RETURN_IF_ERROR(CheckText(ids[i], absl::StrCat("ids[", i, "]"), true));
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> c,
-                   collections_->Get(collection));
   index::Collection::GetOptions o;
   o.max_text_bytes = size_t(text_max_bytes);
   o.max_total_bytes = size_t(limits_.max_response_bytes);
   o.budget_name = "limits.max_response_bytes";
-  return c->Get(ids, o);
+  return store_->Fetch(collection, ids, o, ctx);
 }
 
 }  // namespace diffrank::pipeline

@@ -11,25 +11,33 @@
 #define DIFFRANK_PIPELINE_PIPELINE_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/call_context.h"
 #include "pipeline/collections.h"
 #include "pipeline/models.h"
+#include "pipeline/store.h"
 #include "pipeline/types.h"
 
 namespace diffrank::pipeline {
 
 class Pipeline {
  public:
-  // All borrowed; they outlive the pipeline.
+  // All borrowed; they outlive the pipeline. Serves the collections of
+  // this process (a LocalStore over `collections`).
   Pipeline(TextEmbedder* embedder, PairScorer* scorer, Collections* collections,
            Limits limits)
       : embedder_(embedder),
         scorer_(scorer),
-        collections_(collections),
+        local_(std::make_unique<LocalStore>(collections)),
+        store_(local_.get()),
         limits_(limits) {}
+  // Serves the collections of any Store (the router's shards).
+  Pipeline(TextEmbedder* embedder, PairScorer* scorer, const Store* store,
+           Limits limits)
+      : embedder_(embedder), scorer_(scorer), store_(store), limits_(limits) {}
 
   absl::StatusOr<SearchResult> Search(const SearchRequest& req,
                                       const CallContext& ctx) const;
@@ -41,17 +49,20 @@ class Pipeline {
   // (durable when it returns OK). Returns the number of documents written.
   absl::StatusOr<int64_t> Upsert(UpsertBatch batch,
                                  const CallContext& ctx) const;
-  absl::StatusOr<int64_t> Delete(const DeleteRequest& req) const;
+  absl::StatusOr<int64_t> Delete(const DeleteRequest& req,
+                                 const CallContext& ctx = Unbounded()) const;
   // Get returns stored documents, texts cut to `text_max_bytes` (0 =
   // whole), at most limits.max_response_bytes in all (ResourceExhausted).
   absl::StatusOr<std::vector<index::Document>> Get(
       const std::string& collection, const std::vector<std::string>& ids,
-      int64_t text_max_bytes = 0) const;
+      int64_t text_max_bytes = 0, const CallContext& ctx = Unbounded()) const;
+  // A CallContext without deadline (tools and tests).
+  static const CallContext& Unbounded();
 
   const Limits& limits() const { return limits_; }
   const TextEmbedder& embedder() const { return *embedder_; }
   const PairScorer& scorer() const { return *scorer_; }
-  Collections& collections() const { return *collections_; }
+  const Store& store() const { return *store_; }
 
   // The text the models see for a stored document: "title text".
   static std::string PassageText(const index::Document& doc);
@@ -62,7 +73,8 @@ class Pipeline {
 
   TextEmbedder* embedder_;
   PairScorer* scorer_;
-  Collections* collections_;
+  std::unique_ptr<LocalStore> local_;  // when serving local collections
+  const Store* store_;
   const Limits limits_;
 };
 

@@ -67,6 +67,8 @@ struct ScoredDocument {
 struct SearchResult {
   std::vector<ScoredDocument> hits;
   int reranked = 0;
+  // Shards that did not answer (router with shard_failure "partial").
+  std::vector<std::string> missing_shards;
   Timing timing;
 };
 

@@ -98,6 +98,7 @@ void ToProto(const pipeline::SearchResult& in, v1::SearchResponse& out) {
     h->set_metadata(d.metadata);
   }
   out.set_reranked(in.reranked);
+  for (const std::string& s : in.missing_shards) out.add_missing_shards(s);
   ToProto(in.timing, *out.mutable_timing());
 }
 

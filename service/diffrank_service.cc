@@ -142,8 +142,8 @@ grpc::ServerUnaryReactor* DiffrankService::Delete(
     v1::DeleteResponse* resp) {
   return Unary(ctx, "Delete", Role::kWrite, *req,
                [req, resp](const pipeline::Pipeline& p,
-                           const CallContext&) -> absl::Status {
-                 absl::StatusOr<int64_t> n = p.Delete(FromProto(*req));
+                           const CallContext& call) -> absl::Status {
+                 absl::StatusOr<int64_t> n = p.Delete(FromProto(*req), call);
                  if (!n.ok()) return n.status();
                  resp->set_deleted(*n);
                  return absl::OkStatus();
@@ -155,11 +155,11 @@ grpc::ServerUnaryReactor* DiffrankService::Get(grpc::CallbackServerContext* ctx,
                                                v1::GetResponse* resp) {
   return Unary(ctx, "Get", Role::kRead, *req,
                [req, resp](const pipeline::Pipeline& p,
-                           const CallContext&) -> absl::Status {
+                           const CallContext& call) -> absl::Status {
                  std::vector<std::string> ids(req->ids().begin(),
                                               req->ids().end());
                  absl::StatusOr<std::vector<index::Document>> docs =
-                     p.Get(req->collection(), ids, req->text_max_bytes());
+                     p.Get(req->collection(), ids, req->text_max_bytes(), call);
                  if (!docs.ok()) return docs.status();
                  for (const index::Document& d : *docs) {
                    ToProto(d, *resp->add_documents());
@@ -181,9 +181,9 @@ grpc::ServerUnaryReactor* DiffrankService::CreateCollection(
     v1::CollectionInfo* resp) {
   return Unary(ctx, "CreateCollection", Role::kAdmin, *req,
                [this, req, resp](const pipeline::Pipeline& p,
-                                 const CallContext&) -> absl::Status {
+                                 const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
-                     p.collections().Create(req->name(), req->index());
+                     p.store().Create(req->name(), req->index(), call);
                  if (!s.ok()) return s.status();
                  CollectionInfoOf(*s, *resp);
                  return absl::OkStatus();
@@ -195,8 +195,11 @@ grpc::ServerUnaryReactor* DiffrankService::ListCollections(
     v1::ListCollectionsResponse* resp) {
   return Unary(ctx, "ListCollections", Role::kRead, *req,
                [this, resp](const pipeline::Pipeline& p,
-                            const CallContext&) -> absl::Status {
-                 for (const auto& s : p.collections().List()) {
+                            const CallContext& call) -> absl::Status {
+                 absl::StatusOr<std::vector<pipeline::CollectionSummary>> all =
+                     p.store().List(call);
+                 if (!all.ok()) return all.status();
+                 for (const auto& s : *all) {
                    CollectionInfoOf(s, *resp->add_collections());
                  }
                  return absl::OkStatus();
@@ -208,9 +211,9 @@ grpc::ServerUnaryReactor* DiffrankService::PublishCollection(
     v1::CollectionInfo* resp) {
   return Unary(ctx, "PublishCollection", Role::kAdmin, *req,
                [this, req, resp](const pipeline::Pipeline& p,
-                                 const CallContext&) -> absl::Status {
+                                 const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
-                     p.collections().Publish(req->name(), req->version());
+                     p.store().Publish(req->name(), req->version(), call);
                  if (!s.ok()) return s.status();
                  CollectionInfoOf(*s, *resp);
                  return absl::OkStatus();
@@ -220,11 +223,11 @@ grpc::ServerUnaryReactor* DiffrankService::PublishCollection(
 grpc::ServerUnaryReactor* DiffrankService::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse*) {
-  return Unary(
-      ctx, "DropCollection", Role::kAdmin, *req,
-      [req](const pipeline::Pipeline& p, const CallContext&) -> absl::Status {
-        return p.collections().Drop(req->name());
-      });
+  return Unary(ctx, "DropCollection", Role::kAdmin, *req,
+               [req](const pipeline::Pipeline& p,
+                     const CallContext& call) -> absl::Status {
+                 return p.store().Drop(req->name(), call);
+               });
 }
 
 grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
@@ -232,9 +235,9 @@ grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
     v1::CollectionStatsResponse* resp) {
   return Unary(ctx, "CollectionStats", Role::kRead, *req,
                [this, req, resp](const pipeline::Pipeline& p,
-                                 const CallContext&) -> absl::Status {
+                                 const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
-                     p.collections().Describe(req->name());
+                     p.store().Describe(req->name(), call);
                  if (!s.ok()) return s.status();
                  CollectionInfoOf(*s, *resp->mutable_info());
                  resp->set_index_vectors(s->stats.index_vectors);

@@ -1,0 +1,128 @@
+// store.h: where the collections a Pipeline serves live.
+//
+// Store is the one seam between the request pipeline and the collections:
+// LocalStore (below) holds them in this process (Collections over SQLite +
+// FAISS); router/remote_store.h spreads each collection over shard servers
+// and reaches them over gRPC. Pipeline validates every request before it
+// reaches a Store, so Store methods see well-formed arguments; a Store
+// reports the collection's own errors (NotFound, filter fields, ...) and,
+// remote, the shards' (Unavailable naming the shard).
+// Thread-safety: implementations are thread-safe.
+#ifndef DIFFRANK_PIPELINE_STORE_H_
+#define DIFFRANK_PIPELINE_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/call_context.h"
+#include "index/collection.h"
+#include "pipeline/collections.h"
+#include "pipeline/types.h"
+
+namespace diffrank::pipeline {
+
+// RetrieveRequest is the first stage of Search, validated.
+struct RetrieveRequest {
+  std::string collection;
+  SearchMode mode = SearchMode::kHybrid;
+  std::string query;                // text (lexical; remote stores embed it)
+  std::vector<float> query_vector;  // set when the store wants_vectors()
+  const index::Filter* filter = nullptr;  // parsed from filter_json
+  std::string filter_json;                // "" = none
+  int top_k = 10;       // hits wanted (fused hits in hybrid mode)
+  int candidates = 40;  // per retriever before fusion (hybrid)
+};
+
+struct RetrieveResult {
+  std::vector<index::Hit> hits;  // best first, at most top_k
+  // Shards that did not answer when the store allows partial answers.
+  std::vector<std::string> missing_shards;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // True when Search and Upsert hand over embeddings (local collections);
+  // false when the store embeds texts itself (shard servers do).
+  virtual bool wants_vectors() const = 0;
+
+  virtual absl::StatusOr<RetrieveResult> Retrieve(
+      const RetrieveRequest& req, const CallContext& ctx) const = 0;
+  // Fetch returns the stored documents among `ids`, in the order asked,
+  // skipping missing ones.
+  virtual absl::StatusOr<std::vector<index::Document>> Fetch(
+      const std::string& collection, const std::vector<std::string>& ids,
+      const index::Collection::GetOptions& options,
+      const CallContext& ctx) const = 0;
+  // Write commits documents (with vectors iff wants_vectors()); durable on
+  // return. Returns the number written.
+  virtual absl::StatusOr<int64_t> Write(const std::string& collection,
+                                        std::vector<index::Document> docs,
+                                        const CallContext& ctx) const = 0;
+  // Delete by ids, or by filter when `filter` is set.
+  virtual absl::StatusOr<int64_t> Delete(const std::string& collection,
+                                         const std::vector<std::string>& ids,
+                                         const index::Filter* filter,
+                                         const std::string& filter_json,
+                                         const CallContext& ctx) const = 0;
+
+  // Collection admin (Collections' semantics).
+  virtual absl::StatusOr<CollectionSummary> Create(
+      const std::string& name, const std::string& factory,
+      const CallContext& ctx) const = 0;
+  virtual absl::Status Drop(const std::string& name,
+                            const CallContext& ctx) const = 0;
+  virtual absl::StatusOr<std::vector<CollectionSummary>> List(
+      const CallContext& ctx) const = 0;
+  virtual absl::StatusOr<CollectionSummary> Describe(
+      const std::string& name, const CallContext& ctx) const = 0;
+  virtual absl::StatusOr<CollectionSummary> Publish(
+      const std::string& name, const std::string& version,
+      const CallContext& ctx) const = 0;
+};
+
+// LocalStore serves the collections of this process's data directory.
+class LocalStore final : public Store {
+ public:
+  explicit LocalStore(Collections* collections) : collections_(collections) {}
+
+  bool wants_vectors() const override { return true; }
+  absl::StatusOr<RetrieveResult> Retrieve(
+      const RetrieveRequest& req, const CallContext& ctx) const override;
+  absl::StatusOr<std::vector<index::Document>> Fetch(
+      const std::string& collection, const std::vector<std::string>& ids,
+      const index::Collection::GetOptions& options,
+      const CallContext& ctx) const override;
+  absl::StatusOr<int64_t> Write(const std::string& collection,
+                                std::vector<index::Document> docs,
+                                const CallContext& ctx) const override;
+  absl::StatusOr<int64_t> Delete(const std::string& collection,
+                                 const std::vector<std::string>& ids,
+                                 const index::Filter* filter,
+                                 const std::string& filter_json,
+                                 const CallContext& ctx) const override;
+  absl::StatusOr<CollectionSummary> Create(
+      const std::string& name, const std::string& factory,
+      const CallContext& ctx) const override;
+  absl::Status Drop(const std::string& name,
+                    const CallContext& ctx) const override;
+  absl::StatusOr<std::vector<CollectionSummary>> List(
+      const CallContext& ctx) const override;
+  absl::StatusOr<CollectionSummary> Describe(
+      const std::string& name, const CallContext& ctx) const override;
+  absl::StatusOr<CollectionSummary> Publish(
+      const std::string& name, const std::string& version,
+      const CallContext& ctx) const override;
+
+  Collections& collections() const { return *collections_; }
+
+ private:
+  Collections* collections_;  // not owned
+};
+
+}  // namespace diffrank::pipeline
+
+#endif  // DIFFRANK_PIPELINE_STORE_H_
