@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,9 @@ struct CallContext {
   std::atomic<bool> cancelled{false};
   // Optional: asks the transport whether the caller went away.
   std::function<bool()> is_cancelled;
+  // The caller's `authorization` header ("" = none): a router forwards it
+  // to the shard servers, which check the key's role themselves.
+  std::string authorization;
 
   // Check returns DeadlineExceeded / Cancelled (naming `stage`) or OK.
   absl::Status Check(absl::string_view stage) const {

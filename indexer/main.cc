@@ -4,13 +4,15 @@
 //       [--format auto|jsonl|csv|tsv|beir|dir] [--id_field id] [--title_field
 //       title] [--text_field text] [--metadata_field metadata]
 //       [--extensions .txt,.md] [--chunk_tokens N [--chunk_overlap K]]
+//       [--shard I --shards N]
 //       [--index Flat] [--on-error skip|fail]
 //       [--model DIR] [--precision auto|fp32|bf16|int8] [--threads N]
 //       [--server HOST:PORT] [--no-publish]
 //
 // Builds a new version of the collection in <data_dir>/.staging (offline.h),
 // then publishes it: through a running server's PublishCollection RPC when
-// --server is given (API key from DIFFRANK_API_KEY), else directly (taking
+// --server is given (API key from DIFFRANK_API_KEY, or the file named by
+// DIFFRANK_API_KEY_FILE, e.g. a mounted Secret), else directly (taking
 // the data directory's lock: no server may run on it then). Re-running an
 // interrupted command resumes it. Progress: a line that updates in place on
 // a terminal, a plain line every 10 s otherwise; a final report.
@@ -24,9 +26,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -66,6 +70,22 @@ encoder::Precision ParsePrecision(const std::string& s) {
                        : encoder::Precision::kAuto;
 }
 
+// ApiKey: DIFFRANK_API_KEY, else the first line of DIFFRANK_API_KEY_FILE
+// ("" when neither is set). Exits 2 when the file is named but unreadable.
+std::string ApiKey() {
+  if (const char* key = std::getenv("DIFFRANK_API_KEY")) return key;
+  const char* path = std::getenv("DIFFRANK_API_KEY_FILE");
+  if (path == nullptr) return "";
+  std::ifstream f(path);
+  std::string key;
+  if (!f || !std::getline(f, key)) {
+    std::cerr << "diffrank-index: cannot read DIFFRANK_API_KEY_FILE " << path
+              << "\n";
+    std::exit(2);
+  }
+  return std::string(absl::StripAsciiWhitespace(key));
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{
       "diffrank-index: bulk-load documents into a diffrank collection"};
@@ -94,6 +114,11 @@ int Main(int argc, char** argv) {
                  "0 = off)");
   app.add_option("--chunk_overlap", o.input_options.chunk_overlap,
                  "tokens each window shares with the previous one (0)");
+  app.add_option("--shard", o.input_options.shard,
+                 "keep only the documents of shard I (0-based) of --shards N "
+                 "(router id hash; an Indexed Job's completion index)");
+  app.add_option("--shards", o.input_options.shards,
+                 "number of shards behind the router (1 = all documents)");
   app.add_option("--index", o.index, "FAISS index string (index/factory.h)");
   app.add_option("--on-error", on_error, "skip | fail: what a bad record does")
       ->check(CLI::IsMember({"skip", "fail"}));
@@ -130,6 +155,12 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help exits 0; every usage error exits 2 (the documented code).
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (o.input_options.shards < 1 || o.input_options.shard < 0 ||
+      o.input_options.shard >= o.input_options.shards) {
+    std::cerr << "diffrank-index: --shards must be >= 1 and --shard in [0, "
+                 "--shards)\n";
+    return 2;
   }
   if (o.input_options.chunk_tokens < 0 || o.input_options.chunk_overlap < 0 ||
       (o.input_options.chunk_tokens > 0 &&
@@ -181,7 +212,7 @@ int Main(int argc, char** argv) {
       return 2;
     }
     on.server = server;
-    if (const char* key = std::getenv("DIFFRANK_API_KEY")) on.api_key = key;
+    on.api_key = ApiKey();
     on.collection = o.collection;
     on.index = o.index;
     on.input = o.input;
@@ -290,7 +321,7 @@ int Main(int argc, char** argv) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::minutes(10));
-    if (const char* key = std::getenv("DIFFRANK_API_KEY")) {
+    if (const std::string key = ApiKey(); !key.empty()) {
       ctx.AddMetadata("authorization", absl::StrCat("Bearer ", key));
     }
     v1::PublishCollectionRequest req;

@@ -56,6 +56,10 @@ std::string Signature(const OnlineOptions& o) {
     absl::StrAppend(&s, "|chunks ", o.input_options.chunk_tokens, "/",
                     o.input_options.chunk_overlap);
   }
+  if (o.input_options.shards > 1) {
+    absl::StrAppend(&s, "|shard ", o.input_options.shard, "/",
+                    o.input_options.shards);
+  }
   absl::StrAppend(&s, "|", InputFingerprint(o.input));
   return s;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/shard_hash.h"
 #include "common/status_macros.h"
 #include "indexer/chunker.h"
 #include "nlohmann/json.hpp"
@@ -294,6 +295,21 @@ absl::StatusOr<std::string> ResolveFormat(const std::string& path,
 
 absl::Status ReadRecords(const std::string& path, const InputOptions& options,
                          const GoodSink& good, const BadSink& bad) {
+  if (options.shards > 1) {
+    if (options.shard < 0 || options.shard >= options.shards) {
+      return absl::InvalidArgumentError("shard must be in [0, shards)");
+    }
+    InputOptions all = options;
+    all.shards = 1;
+    // Applied to the final ids (after chunking): the ids the router routes.
+    const GoodSink mine = [&options, &good](Record r) {
+      if (ShardOf(r.doc.id, options.shards) != options.shard) {
+        return absl::OkStatus();
+      }
+      return good(std::move(r));
+    };
+    return ReadRecords(path, all, mine, bad);
+  }
   if (options.chunk_tokens > 0) {
     if (options.tokenizer == nullptr) {
       return absl::InvalidArgumentError("chunking needs a tokenizer");

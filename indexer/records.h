@@ -45,6 +45,11 @@ struct InputOptions {
   int chunk_tokens = 0;
   int chunk_overlap = 0;
   const encoder::Tokenizer* tokenizer = nullptr;
+  // Sharding (common/shard_hash.h): keep only the records (chunks) whose
+  // id ShardOf maps to `shard` of `shards` (1 = keep all): one shard's
+  // version of a collection served by a router.
+  int shard = 0;
+  int shards = 1;
 };
 
 struct Record {

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -206,8 +208,7 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   RETURN_IF_ERROR(ValidateName(name, "name"));
   RETURN_IF_ERROR(ValidateName(version, "version"));
   const std::string n(name);
-  const std::string staged =
-      (fs::path(StagingDir()) / std::string(version)).string();
+  std::string staged = (fs::path(StagingDir()) / std::string(version)).string();
   if (!fs::exists(fs::path(staged) / "manifest.json")) {
     return absl::NotFoundError(absl::StrCat("version \"", version,
                                             "\" is not a built collection in ",
@@ -224,6 +225,30 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
           absl::StrCat("version \"", version,
                        "\" cannot be published: ", probe.status().message()));
     }
+  }
+  // A staging directory on another file system (a volume shared with a
+  // bulk-indexing Job, deploy/README.md): copy the version next to the live
+  // collections first, durably, so the switch below stays one rename.
+  const std::string source = staged;
+  if (struct stat a, b; ::stat(staged.c_str(), &a) == 0 &&
+                        ::stat(options_.data_dir.c_str(), &b) == 0 &&
+                        a.st_dev != b.st_dev) {
+    const fs::path incoming =
+        fs::path(options_.data_dir) / ".incoming" / std::string(version);
+    std::error_code ec;
+    fs::remove_all(incoming, ec);
+    fs::create_directories(incoming.parent_path(), ec);
+    fs::copy(staged, incoming, fs::copy_options::recursive, ec);
+    const int fd = ::open(options_.data_dir.c_str(), O_RDONLY | O_DIRECTORY);
+    const bool synced = fd >= 0 && ::syncfs(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (ec || !synced) {
+      fs::remove_all(incoming, ec);
+      return absl::InternalError(absl::StrCat(
+          "cannot copy version \"", version, "\" from ", staged, " to ",
+          incoming.string(), " (is the data volume full?)"));
+    }
+    staged = incoming.string();
   }
   std::unique_lock<std::mutex> l(mu_);
   dropped_cv_.wait(l, [&] { return !dropping_.count(n); });
@@ -285,6 +310,7 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   old.reset();
   std::error_code ec;
   fs::remove_all(staged, ec);
+  if (source != staged) fs::remove_all(source, ec);  // the copied original
   return CollectionSummary{n, shared->Stats()};
 }
 

@@ -4,6 +4,7 @@
 // of one name while writes and searches run.
 #include "pipeline/collections.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -269,6 +270,54 @@ TEST_F(CollectionsTest, PublishSwapsInABuiltVersionWhileSearchesRun) {
   cs = *Collections::Open(Options());
   EXPECT_EQ((*cs->Get("c"))->Stats().documents, 50);
   EXPECT_EQ((*cs->Get("c"))->Get({"new7"})->size(), 1u);
+}
+
+// A staging directory on another file system (the volume a bulk-indexing Job
+// shares with a shard): Publish copies the version next to the collections,
+// switches to it, and removes both copies of the staged files.
+TEST_F(CollectionsTest, PublishFromAnotherFileSystemCopiesThenSwitches) {
+  const fs::path shm = "/dev/shm";
+  struct stat a, b;
+  fs::create_directories(dir_);
+  if (::stat(shm.c_str(), &a) != 0 || ::stat(dir_.c_str(), &b) != 0 ||
+      a.st_dev == b.st_dev) {
+    GTEST_SKIP() << "no second file system (/dev/shm) here";
+  }
+  auto cs = *Collections::Open(Options());
+  const fs::path elsewhere =
+      shm / absl::StrCat("diffrank-staging-", ::getpid());
+  fs::remove_all(elsewhere);
+  fs::create_directories(elsewhere);
+  fs::remove_all(cs->StagingDir());
+  fs::create_directory_symlink(elsewhere, cs->StagingDir());
+  std::mt19937 rng(3);
+  for (const std::string version : {"v1", "v2"}) {
+    index::CollectionOptions o;
+    o.dir = (elsewhere / version).string();
+    o.model_id = "m";
+    o.dimension = kDim;
+    auto c = *index::Collection::Create(o);
+    std::vector<index::Document> docs;
+    for (int i = 0; i < 20; ++i)
+      docs.push_back(Doc(version + "-" + std::to_string(i), rng));
+    ASSERT_TRUE(c->Upsert(docs).ok());
+  }
+  auto first = cs->Publish("c", "v1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = cs->Publish("c", "v2");  // replaces a live version too
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->stats.documents, 20);
+  auto col = *cs->Get("c");
+  EXPECT_EQ(col->Get({"v2-0", "v1-0"})->size(), 1u);
+  EXPECT_FALSE(fs::exists(elsewhere / "v1"));
+  EXPECT_FALSE(fs::exists(elsewhere / "v2"));
+  EXPECT_FALSE(fs::exists(dir_ / ".incoming" / "v2"));
+  // It survives a reopen (the copy was made durable before the switch).
+  col.reset();
+  cs.reset();
+  auto again = *Collections::Open(Options());
+  EXPECT_EQ((*again->Get("c"))->Stats().documents, 20);
+  fs::remove_all(elsewhere);
 }
 
 }  // namespace

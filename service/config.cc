@@ -145,6 +145,11 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
                {"max_response_bytes", Set(l.max_response_bytes)},
                {"default_rerank_fusion_weight",
                 Set(l.default_rerank_fusion_weight)}})},
+      {"router",
+       nested("router", {{"shards", Set(c.router.shards)},
+                         {"shard_timeout_s", Set(c.router.shard_timeout_s)},
+                         {"write_timeout_s", Set(c.router.write_timeout_s)},
+                         {"shard_failure", Set(c.router.shard_failure)}})},
       {"server",
        nested("server",
               {{"workers", Set(c.server.workers)},
@@ -165,6 +170,27 @@ absl::Status Validate(const ServerConfig& c) {
         "config: data_dir is empty; set --data_dir to a writable directory");
   }
   if (auto s = HostPort(c.listen, "listen"); !s.ok()) return s;
+  for (size_t i = 0; i < c.router.shards.size(); ++i) {
+    if (auto s = HostPort(c.router.shards[i],
+                          absl::StrCat("router.shards[", i, "]"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [v, name] :
+       {std::pair{c.router.shard_timeout_s, "router.shard_timeout_s"},
+        std::pair{c.router.write_timeout_s, "router.write_timeout_s"}}) {
+    if (!(v > 0) || v > 3600) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: ", name, " must be in (0, 3600] seconds, got ", v));
+    }
+  }
+  if (c.router.shard_failure != "fail" && c.router.shard_failure != "partial") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: router.shard_failure must be fail or partial, "
+                     "got \"",
+                     c.router.shard_failure, "\""));
+  }
   if (!c.metrics_listen.empty()) {
     if (auto s = HostPort(c.metrics_listen, "metrics_listen"); !s.ok())
       return s;

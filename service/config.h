@@ -9,6 +9,7 @@
 #define DIFFRANK_SERVICE_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +41,15 @@ struct ServerLimits {
   double drain_timeout_s = 30;       // SIGTERM: time to finish in-flight work
 };
 
+// RouterConfig: set `shards` to run diffrank-server as a router in front of
+// shard servers (router/remote_store.h, deploy/README.md "Sharded").
+struct RouterConfig {
+  std::vector<std::string> shards;     // host:port per shard, in shard order
+  double shard_timeout_s = 5;          // per shard call of Search, List, Stats
+  double write_timeout_s = 60;         // per shard call of writes and admin
+  std::string shard_failure = "fail";  // "fail" | "partial" (Search only)
+};
+
 struct ServerConfig {
   std::string data_dir = "./diffrank-data";
   std::string listen = "127.0.0.1:50051";
@@ -68,6 +78,7 @@ struct ServerConfig {
   bool packed_cpu_linears = true;
   int threads = 0;        // LibTorch CPU threads (0 = all cores)
   bool sync_full = true;  // SQLite synchronous=FULL (power-safe)
+  RouterConfig router;
   TlsConfig tls;
   BatchingConfig batching;
   pipeline::Limits limits;

@@ -57,6 +57,10 @@ std::shared_ptr<CallContext> DiffrankService::MakeCallContext(
     call->deadline = absl::FromChrono(deadline);
   }
   call->is_cancelled = [ctx] { return ctx->IsCancelled(); };
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("authorization"); it != md.end()) {
+    call->authorization.assign(it->second.data(), it->second.size());
+  }
   return call;
 }
 

@@ -15,6 +15,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -23,6 +25,7 @@
 #include "pipeline/collections.h"
 #include "pipeline/data_dir_lock.h"
 #include "pipeline/pipeline.h"
+#include "router/remote_store.h"
 #include "service/auth.h"
 #include "service/config.h"
 #include "service/diffrank_service.h"
@@ -121,6 +124,17 @@ int Main(int argc, char** argv) {
       app.add_option("--tls_key", flags.tls.key_file, "PEM private key");
   auto* o_ca = app.add_option("--tls_client_ca", flags.tls.client_ca_file,
                               "PEM CA for client certificates (mutual TLS)");
+  std::string shards_flag;
+  auto* o_shards = app.add_option(
+      "--shards", shards_flag,
+      "router role: comma-separated host:port of the shard servers, in "
+      "shard order (no data directory is opened)");
+  auto* o_shard_timeout =
+      app.add_option("--shard_timeout_s", flags.router.shard_timeout_s,
+                     "router: deadline of each shard call (seconds)");
+  auto* o_shard_failure =
+      app.add_option("--shard_failure", flags.router.shard_failure,
+                     "router: fail | partial (Search without a down shard)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -153,6 +167,15 @@ int Main(int argc, char** argv) {
     config.limits.default_rerank_fusion_weight =
         flags.limits.default_rerank_fusion_weight;
   }
+  if (*o_shards) {
+    config.router.shards = absl::StrSplit(shards_flag, ',', absl::SkipEmpty());
+  }
+  if (*o_shard_timeout) {
+    config.router.shard_timeout_s = flags.router.shard_timeout_s;
+  }
+  if (*o_shard_failure)
+    config.router.shard_failure = flags.router.shard_failure;
+  const bool is_router = !config.router.shards.empty();
   if (*o_cert) config.tls.cert_file = flags.tls.cert_file;
   if (*o_key) config.tls.key_file = flags.tls.key_file;
   if (*o_ca) config.tls.client_ca_file = flags.tls.client_ca_file;
@@ -173,9 +196,14 @@ int Main(int argc, char** argv) {
   }
 
   // One server per data directory; checked before the slow model load.
-  absl::StatusOr<std::unique_ptr<pipeline::DataDirLock>> dir_lock =
-      pipeline::DataDirLock::Acquire(config.data_dir);
-  if (!dir_lock.ok()) return Fail(dir_lock.status());
+  // (A router keeps no data.)
+  std::shared_ptr<pipeline::DataDirLock> dir_lock;
+  if (!is_router) {
+    absl::StatusOr<std::unique_ptr<pipeline::DataDirLock>> lock =
+        pipeline::DataDirLock::Acquire(config.data_dir);
+    if (!lock.ok()) return Fail(lock.status());
+    dir_lock = *std::move(lock);
+  }
 
   ApiKeys keys;
   if (!config.api_keys_file.empty()) {
@@ -294,39 +322,73 @@ int Main(int argc, char** argv) {
                    " (", ed.architecture, ", ", ed.device, "), reranker ",
                    rd.id, " (", rd.architecture, ", ", rd.device, ")"));
 
-  pipeline::CollectionsOptions co;
-  co.data_dir = config.data_dir;
-  co.model_id = ed.id;
-  co.dimension = ed.dimension;
-  co.collection.sync_full = config.sync_full;
-  co.collection.max_text_bytes = size_t(config.limits.max_text_bytes);
-  co.lock = std::move(*dir_lock);
-  absl::StatusOr<std::unique_ptr<pipeline::Collections>> collections =
-      pipeline::Collections::Open(co);
-  if (!collections.ok()) {
-    server->Shutdown();
-    return Fail(collections.status());
-  }
-  pipeline::Pipeline pipe((*models)->embedder(), (*models)->scorer(),
-                          collections->get(), config.limits);
+  // The collections: this process's data directory, or (router) the
+  // shard servers.
+  std::unique_ptr<pipeline::Collections> local;
+  std::unique_ptr<router::RemoteStore> remote;
+  std::unique_ptr<pipeline::Pipeline> pipe;
   pipeline::BatchedModels* m = models->get();
-  pipeline::Collections* cs = collections->get();
+  if (is_router) {
+    router::RemoteStoreOptions ro;
+    ro.shards = config.router.shards;
+    ro.shard_timeout =
+        absl::Milliseconds(int64_t(config.router.shard_timeout_s * 1000));
+    ro.write_timeout =
+        absl::Milliseconds(int64_t(config.router.write_timeout_s * 1000));
+    ro.failure = config.router.shard_failure == "partial"
+                     ? router::ShardFailure::kPartial
+                     : router::ShardFailure::kFail;
+    ro.document_limits.max_text_bytes = size_t(config.limits.max_text_bytes);
+    ro.max_top_k = config.limits.max_top_k;
+    ro.max_texts_per_request = config.limits.max_texts_per_request;
+    remote = std::make_unique<router::RemoteStore>(ro);
+    pipe = std::make_unique<pipeline::Pipeline>(m->embedder(), m->scorer(),
+                                                remote.get(), config.limits);
+  } else {
+    pipeline::CollectionsOptions co;
+    co.data_dir = config.data_dir;
+    co.model_id = ed.id;
+    co.dimension = ed.dimension;
+    co.collection.sync_full = config.sync_full;
+    co.collection.max_text_bytes = size_t(config.limits.max_text_bytes);
+    co.lock = std::move(dir_lock);
+    absl::StatusOr<std::unique_ptr<pipeline::Collections>> collections =
+        pipeline::Collections::Open(co);
+    if (!collections.ok()) {
+      server->Shutdown();
+      return Fail(collections.status());
+    }
+    local = *std::move(collections);
+    pipe = std::make_unique<pipeline::Pipeline>(m->embedder(), m->scorer(),
+                                                local.get(), config.limits);
+  }
+  pipeline::Collections* cs = local.get();  // null for a router
   metrics.SetScrapeHook([m, cs](Metrics& mx) {
     for (int k = 0; k < encoder::kNumTaskKinds; ++k) {
       auto kind = static_cast<encoder::TaskKind>(k);
       mx.SetQueueRows(kind, m->QueueRows(kind));
     }
+    if (cs == nullptr) return;
     std::map<std::string, int64_t> docs;
     for (const auto& c : cs->List()) docs[c.name] = c.stats.documents;
     mx.SetCollectionDocuments(docs);
   });
-  for (const auto& [name, why] : cs->Unavailable()) {
-    Log(absl::StrCat("WARNING: ", why.message()));
+  if (cs != nullptr) {
+    for (const auto& [name, why] : cs->Unavailable()) {
+      Log(absl::StrCat("WARNING: ", why.message()));
+    }
   }
-  service.SetPipeline(&pipe);
+  service.SetPipeline(pipe.get());
   health->SetServingStatus(true);
-  Log(absl::StrCat("serving ", cs->List().size(), " collection(s) from ",
-                   config.data_dir, "; health SERVING"));
+  if (cs != nullptr) {
+    Log(absl::StrCat("serving ", cs->List().size(), " collection(s) from ",
+                     config.data_dir, "; health SERVING"));
+  } else {
+    Log(absl::StrCat("router over ", config.router.shards.size(), " shard(s) (",
+                     absl::StrJoin(config.router.shards, ", "),
+                     "; shard_failure ", config.router.shard_failure,
+                     "); health SERVING"));
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -346,7 +408,7 @@ int Main(int argc, char** argv) {
       std::chrono::milliseconds(int64_t(config.server.drain_timeout_s * 1000)));
   pool.Shutdown();
   metrics.SetScrapeHook(nullptr);
-  if (absl::Status s = cs->Flush(); !s.ok()) {
+  if (absl::Status s = cs ? cs->Flush() : absl::OkStatus(); !s.ok()) {
     Log(absl::StrCat("snapshot on exit failed (data is safe in SQLite): ",
                      s.message()));
   }

@@ -42,10 +42,21 @@ def workloads(objs):
     return [o for o in objs if o["kind"] in ("Deployment", "StatefulSet", "Job")]
 
 
-def server_config(objs):
-    cms = [o for o in objs if o["kind"] == "ConfigMap" and "config.json" in o.get("data", {})]
+def server_config(objs, workload=None):
+    """The config.json a workload mounts (default: the first server ConfigMap)."""
+    cms = {o["metadata"]["name"]: o for o in objs
+           if o["kind"] == "ConfigMap" and "config.json" in o.get("data", {})}
     assert cms, "no server ConfigMap"
-    return json.loads(cms[0]["data"]["config.json"])
+    name = next(iter(cms))
+    if workload is not None:
+        vols = workload["spec"]["template"]["spec"]["volumes"]
+        name = next(v["configMap"]["name"] for v in vols if v["name"] == "config")
+    return json.loads(cms[name]["data"]["config.json"])
+
+
+def servers(objs):
+    """Workloads that run diffrank-server (the Job runs diffrank-index)."""
+    return [w for w in workloads(objs) if w["kind"] != "Job"]
 
 
 def port_of(listen):
@@ -53,14 +64,14 @@ def port_of(listen):
 
 
 def test_overlays_exist():
-    assert {"cpu", "gpu"} <= set(OVERLAYS), OVERLAYS
+    assert {"cpu", "gpu", "sharded"} <= set(OVERLAYS), OVERLAYS
 
 
 def test_ports_probes_and_drain_match_the_server(rendered):
     name, objs = rendered
-    cfg = server_config(objs)
-    grpc_port, metrics_port = port_of(cfg["listen"]), port_of(cfg["metrics_listen"])
-    for w in workloads(objs):
+    for w in servers(objs):
+        cfg = server_config(objs, w)
+        grpc_port, metrics_port = port_of(cfg["listen"]), port_of(cfg["metrics_listen"])
         spec = w["spec"]["template"]["spec"]
         for c in spec["containers"]:
             ports = {p["name"]: p["containerPort"] for p in c["ports"]}
@@ -116,6 +127,8 @@ def test_single_writer_objects(rendered):
             # One pod per data volume: the server locks the data directory.
             assert d["spec"]["replicas"] == 1
             assert d["spec"]["strategy"]["type"] == "Recreate"
+        elif "router" not in server_config(objs, d):
+            pytest.fail(f"{d['metadata']['name']}: a data server without a data volume")
     secret = next(o for o in objs if o["kind"] == "Secret")
     assert secret["stringData"]["api_keys"].strip() == "", "no key may be published in git"
 
@@ -133,3 +146,56 @@ def test_checkov_passes(rendered, tmp_path):
     failed = [f"{c['check_id']} {c['check_name']} ({c['resource']})"
               for rep in reports for c in rep.get("results", {}).get("failed_checks", [])]
     assert not failed, "\n".join(failed)
+
+
+def test_sharded_topology_agrees_with_itself():
+    objs = kustomize(os.path.join(K8S, "overlays", "sharded"))
+    by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+    sts = by[("StatefulSet", "diffrank-shard")]
+    router = by[("Deployment", "diffrank")]
+    job = by[("Job", "diffrank-index")]
+    n = sts["spec"]["replicas"]
+    rcfg = server_config(objs, router)
+    scfg = server_config(objs, sts)
+    # The router lists every shard by its stable StatefulSet DNS name and port.
+    svc = sts["spec"]["serviceName"]
+    assert by[("Service", svc)]["spec"]["clusterIP"] == "None"
+    assert rcfg["router"]["shards"] == [
+        f"{sts['metadata']['name']}-{i}.{svc}:{port_of(scfg['listen'])}" for i in range(n)]
+    assert rcfg["router"]["shard_failure"] in ("fail", "partial")
+    assert "router" not in scfg
+    # The router is stateless (no claim), so it may run several replicas and autoscale.
+    rvols = router["spec"]["template"]["spec"]["volumes"]
+    assert not any("persistentVolumeClaim" in v for v in rvols)
+    assert ("PersistentVolumeClaim", "diffrank-data") not in by
+    hpa = by[("HorizontalPodAutoscaler", "diffrank")]
+    assert router["spec"]["replicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    # Each shard owns one data volume.
+    assert [t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]] == ["data"]
+    # The Indexed Job builds shard i's part into the folder shard i mounts as .staging.
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == n
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    args = dict(a.lstrip("-").split("=", 1) for a in c["args"])
+    assert args["shards"] == str(n) and args["shard"] == "$(JOB_COMPLETION_INDEX)"
+    assert args["server"] == f"{sts['metadata']['name']}-$(JOB_COMPLETION_INDEX).{svc}:50051"
+    job_staging = next(m for m in c["volumeMounts"] if m["name"] == "staging")
+    assert job_staging["mountPath"] == os.path.join(args["data_dir"], ".staging")
+    assert job_staging["subPathExpr"] == f"{sts['metadata']['name']}-$(JOB_COMPLETION_INDEX)"
+    sc = sts["spec"]["template"]["spec"]["containers"][0]
+    shard_staging = next(m for m in sc["volumeMounts"] if m["name"] == "staging")
+    assert shard_staging["mountPath"] == os.path.join(scfg["data_dir"], ".staging")
+    assert shard_staging["subPathExpr"] == "$(POD_NAME)"
+    assert any(e["name"] == "POD_NAME" for e in sc["env"])
+    claim = lambda w: next(v["persistentVolumeClaim"]["claimName"]  # noqa: E731
+                           for v in w["spec"]["template"]["spec"]["volumes"] if v["name"] == "staging")
+    assert claim(job) == claim(sts)
+    assert by[("PersistentVolumeClaim", claim(sts))]["spec"]["accessModes"] == ["ReadWriteMany"]
+    # Network: the router may reach the shards; shards accept only the router and the Job.
+    rpol = by[("NetworkPolicy", "diffrank")]
+    assert any(r.get("to", [{}])[0].get("podSelector", {}).get("matchLabels", {}).get(
+        "app.kubernetes.io/component") == "shard" for r in rpol["spec"]["egress"])
+    spol = by[("NetworkPolicy", "diffrank-shard")]
+    allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+               for p in spol["spec"]["ingress"][0]["from"]}
+    assert allowed == {"server", "index"}

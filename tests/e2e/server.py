@@ -24,10 +24,11 @@ def free_port():
 
 
 class Server:
-    def __init__(self, data_dir=None, extra_args=(), keys=True, config=None, wait=True):
+    def __init__(self, data_dir=None, extra_args=(), keys=True, config=None, wait=True,
+                 port=None):
         self.tmp = tempfile.TemporaryDirectory()
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
-        self.port, self.metrics_port = free_port(), free_port()
+        self.port, self.metrics_port = port or free_port(), free_port()
         self.target = f"127.0.0.1:{self.port}"
         binary = os.environ.get("DIFFRANK_SERVER",
                                 os.path.join(ROOT, "build", "service", "diffrank-server"))
