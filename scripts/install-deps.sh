@@ -24,6 +24,8 @@ debs=(
   # promtool (checks the /metrics exposition in the end-to-end tests), openssl
   # (test certificates)
   prometheus openssl
+  # the CPU container image from Debian packages (deploy/images/build-cpu.sh)
+  mmdebstrap umoci
 )
 
 missing=()

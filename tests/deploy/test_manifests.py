@@ -199,3 +199,39 @@ def test_sharded_topology_agrees_with_itself():
     allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
                for p in spol["spec"]["ingress"][0]["from"]}
     assert allowed == {"server", "index"}
+
+
+# checkov's Dockerfile checks we do not take on the CUDA recipe, with the reason.
+CUDA_SKIPPED = {
+    "CKV_DOCKER_2": "HEALTHCHECK: Kubernetes probes the server over grpc.health.v1 "
+                    "(deploy/k8s); a Docker HEALTHCHECK would need a second probe binary",
+}
+
+
+def test_cuda_recipe_lints_and_matches_the_cpu_image(tmp_path):
+    path = os.path.join(ROOT, "deploy", "images", "Containerfile.cuda")
+    text = open(path).read()
+    checkov = os.path.join(os.path.dirname(sys.executable), "checkov")
+    # checkov recognises Dockerfiles by name.
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(text)
+    r = subprocess.run([checkov, "-f", str(dockerfile), "--framework", "dockerfile", "--quiet",
+                        "--compact", "--skip-download", "-o", "json",
+                        "--skip-check", ",".join(CUDA_SKIPPED)],
+                       capture_output=True, text=True, timeout=600)
+    report = json.loads(r.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed = [f"{c['check_id']} {c['check_name']}"
+              for rep in reports for c in rep.get("results", {}).get("failed_checks", [])]
+    assert not failed, "\n".join(failed)
+    # The same contract as the CPU image (deploy/images/build-cpu.sh) and the manifests.
+    froms = [l.split()[1] for l in text.splitlines() if l.startswith("FROM ")]
+    assert all(":" in f and not f.endswith(":latest") for f in froms), froms
+    assert "USER 10001:10001" in text
+    assert 'ENTRYPOINT ["/usr/local/bin/diffrank-server"]' in text
+    assert "EXPOSE 50051 9464" in text
+    cpu = open(os.path.join(ROOT, "deploy", "images", "build-cpu.sh")).read()
+    assert "/usr/local/share/diffrank/models" in text and "/usr/local/share/diffrank/models" in cpu
+    gpu = kustomize(os.path.join(K8S, "overlays", "gpu"))
+    image = next(w for w in workloads(gpu))["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(":0.1.0-cuda"), image
