@@ -46,6 +46,12 @@ TEST(Config, UnknownKeysAndWrongTypesNameTheSetting) {
   s = LoadConfigFile(Write("e.json", R"({"packed_cpu_linears": "yes"})"), c);
   EXPECT_NE(s.message().find("packed_cpu_linears"), absl::string_view::npos)
       << s;
+  s = LoadConfigFile(Write("f.json", R"({"router": {"shards": "a:1,b:2"}})"),
+                     c);
+  EXPECT_NE(s.message().find("router.shards"), absl::string_view::npos) << s;
+  s = LoadConfigFile(Write("g.json", R"({"router": {"shard_timeout": 1}})"), c);
+  EXPECT_NE(s.message().find("router.shard_timeout"), absl::string_view::npos)
+      << s;
   s = LoadConfigFile(Write("d.json", "{oops"), c);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   s = LoadConfigFile("/nonexistent/x.json", c);
@@ -96,6 +102,30 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   c.metrics_require_key = true;  // without a keys file
   EXPECT_NE(Validate(c).message().find("metrics_require_key"),
             absl::string_view::npos);
+  c = Valid();
+  c.router.shards = {"10.0.0.1:50051", "shard-1"};  // no port
+  EXPECT_NE(Validate(c).message().find("router.shards[1]"),
+            absl::string_view::npos);
+  for (double bad : {0.0, -1.0, 1e6, std::nan("")}) {
+    c = Valid();
+    c.router.shard_timeout_s = bad;
+    EXPECT_NE(Validate(c).message().find("router.shard_timeout_s"),
+              absl::string_view::npos)
+        << bad;
+    c = Valid();
+    c.router.write_timeout_s = bad;
+    EXPECT_NE(Validate(c).message().find("router.write_timeout_s"),
+              absl::string_view::npos)
+        << bad;
+  }
+  c = Valid();
+  c.router.shard_failure = "maybe";
+  EXPECT_NE(Validate(c).message().find("router.shard_failure"),
+            absl::string_view::npos);
+  c = Valid();
+  c.router.shards = {"a:1", "b:2"};
+  c.router.shard_failure = "partial";
+  EXPECT_TRUE(Validate(c).ok()) << Validate(c);
   c = Valid();
   c.limits.max_response_bytes = 0;
   EXPECT_NE(Validate(c).message().find("limits.max_response_bytes"),

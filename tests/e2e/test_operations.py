@@ -159,6 +159,10 @@ def test_int8_reranker_serves_and_ranks():
     (["--tls_cert", "/etc/hostname"], "tls.key_file"),
     (["--reranker_precision", "int4"], "reranker_precision"),
     (["--device", "cuda", "--reranker_precision", "int8"], "int8"),
+    (["--shards", "127.0.0.1:1,shard-2"], "router.shards[1]"),
+    (["--shards", "127.0.0.1:1", "--shard_failure", "maybe"], "router.shard_failure"),
+    (["--shards", "127.0.0.1:1", "--shard_timeout_s", "0"], "router.shard_timeout_s"),
+    (["--shards", "127.0.0.1:1", "--shard_timeout_s", "soon"], "shard_timeout_s"),
 ])
 def test_bad_settings_fail_at_start_naming_the_setting(args, needle):
     binary = os.environ.get("DIFFRANK_SERVER", os.path.join(ROOT, "build", "service", "diffrank-server"))
