@@ -50,6 +50,7 @@ class Embedder : public TextEmbedder {
             model_->config().max_length, "; shorten it or set truncate"));
       }
       out.truncated.push_back(e->truncated());
+      out.tokens.push_back(static_cast<int>(e->ids.size()));
       rows.push_back(*std::move(e));
     }
     ASSIGN_OR_RETURN(

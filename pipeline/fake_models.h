@@ -34,6 +34,7 @@ class FakeEmbedder : public TextEmbedder {
       }
       out.values.insert(out.values.end(), v.begin(), v.end());
       out.truncated.push_back(false);
+      out.tokens.push_back(1);
     }
     return out;
   }

@@ -36,6 +36,7 @@ struct EmbedOutput {
   int dimension = 0;
   std::vector<float> values;
   std::vector<bool> truncated;
+  std::vector<int> tokens;  // tokens the model read per text (usage counts)
   absl::Duration queued;
 };
 

@@ -113,6 +113,7 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
       {"data_dir", Set(c.data_dir)},
       {"listen", Set(c.listen)},
       {"metrics_listen", Set(c.metrics_listen)},
+      {"http_listen", Set(c.http_listen)},
       {"api_keys_file", Set(c.api_keys_file)},
       {"metrics_require_key", Set(c.metrics_require_key)},
       {"embedder_model", Set(c.embedder_model)},
@@ -194,6 +195,14 @@ absl::Status Validate(const ServerConfig& c) {
   if (!c.metrics_listen.empty()) {
     if (auto s = HostPort(c.metrics_listen, "metrics_listen"); !s.ok())
       return s;
+  }
+  if (!c.http_listen.empty()) {
+    if (auto s = HostPort(c.http_listen, "http_listen"); !s.ok()) return s;
+    if (!c.tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "config: http_listen does not support tls.client_ca_file (mutual "
+          "TLS) yet; serve HTTP without it or leave http_listen empty");
+    }
   }
   if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat(

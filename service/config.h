@@ -54,6 +54,9 @@ struct ServerConfig {
   std::string data_dir = "./diffrank-data";
   std::string listen = "127.0.0.1:50051";
   std::string metrics_listen = "127.0.0.1:9464";  // "" = no metrics server
+  // HTTP/JSON front (service/http_api.h: OpenAI / TEI / Cohere shapes and
+  // the gRPC API's JSON mapping); "" = off.
+  std::string http_listen;
   // /metrics needs `Authorization: Bearer <key>` (any role); needs
   // api_keys_file. Off by default: bind metrics_listen to a private address.
   bool metrics_require_key = false;

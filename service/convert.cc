@@ -120,6 +120,7 @@ void ToProto(const pipeline::EmbedOutput& in, v1::EmbedResponse& out) {
     e->mutable_values()->Add(in.values.begin() + size_t(i) * in.dimension,
                              in.values.begin() + size_t(i + 1) * in.dimension);
     e->set_truncated(i < int(in.truncated.size()) && in.truncated[i]);
+    if (i < int(in.tokens.size())) e->set_tokens(in.tokens[i]);
   }
   out.set_dimension(in.dimension);
 }

@@ -5,6 +5,8 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -12,38 +14,96 @@
 
 namespace diffrank::service {
 
+// Pending is one request being received (MHD's per-request pointer).
+struct HttpPending {
+  std::string body;
+  bool too_large = false;
+};
+
 struct HttpServerAccess {
+  static MHD_Result CollectHeader(void* cls, MHD_ValueKind, const char* key,
+                                  const char* value) {
+    auto* headers = static_cast<std::map<std::string, std::string>*>(cls);
+    std::string k = key;
+    for (char& c : k) c = static_cast<char>(std::tolower(c));
+    (*headers)[k] = value ? value : "";
+    return MHD_YES;
+  }
+
+  static void Completed(void*, MHD_Connection*, void** con_cls,
+                        MHD_RequestTerminationCode) {
+    delete static_cast<HttpPending*>(*con_cls);
+    *con_cls = nullptr;
+  }
+
   static MHD_Result Handle(void* cls, MHD_Connection* conn, const char* url,
                            const char* method, const char* /*version*/,
-                           const char* /*upload_data*/,
-                           size_t* upload_data_size, void** con_cls) {
+                           const char* upload_data, size_t* upload_data_size,
+                           void** con_cls) {
     auto* self = static_cast<HttpServer*>(cls);
     HttpResponse out;
     const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                      std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    const size_t max_body = self->options_.max_body_bytes;
     if (*con_cls == nullptr) {
-      *con_cls = self;  // first call: headers are in
-      if (get) {
-        // fall through and answer now
-      } else {
+      *con_cls = new HttpPending();  // first call: headers are in
+      if (!get && max_body == 0) {
         out = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
         return Queue(conn, out, /*allow=*/true);
       }
-    } else if (*upload_data_size != 0) {
+      if (!get) {
+        // A declared body over the limit is refused before it is read.
+        const char* cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     "Content-Length");
+        uint64_t n = 0;
+        if (cl != nullptr && absl::SimpleAtoi(cl, &n) && n > max_body) {
+          static_cast<HttpPending*>(*con_cls)->too_large = true;
+        }
+        return MHD_YES;  // the body (if any) comes in the next calls
+      }
+    }
+    auto* pending = static_cast<HttpPending*>(*con_cls);
+    if (*upload_data_size != 0) {
+      if (!get && !pending->too_large) {
+        if (pending->body.size() + *upload_data_size > max_body) {
+          pending->too_large = true;
+          pending->body.clear();
+          pending->body.shrink_to_fit();
+        } else {
+          pending->body.append(upload_data, *upload_data_size);
+        }
+      }
       *upload_data_size = 0;  // a body on GET: ignored
       return MHD_YES;
     }
+    if (pending->too_large) {
+      out = {413, "application/json",
+             absl::StrCat(R"js({"error":{"code":"RESOURCE_EXHAUSTED",)js",
+                          R"js("type":"invalid_request_error","message":)js",
+                          R"js("the request body is over )js", max_body,
+                          R"js( bytes (limits.max_request_bytes)"}})js",
+                          "\n")};
+      return Queue(conn, out, /*allow=*/false);
+    }
     auto it = self->routes_.find(url);
-    if (it == self->routes_.end()) {
+    const HttpHandler* handler =
+        it != self->routes_.end() ? &it->second
+        : self->options_.fallback ? &self->options_.fallback
+                                  : nullptr;
+    if (handler == nullptr) {
       out = {404, "text/plain; charset=utf-8", "not found\n"};
     } else {
       HttpRequest req;
+      req.method = method;
       req.path = url;
       if (const char* a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                       "Authorization")) {
         req.authorization = a;
       }
-      out = it->second(req);
+      MHD_get_connection_values(conn, MHD_HEADER_KIND, &CollectHeader,
+                                &req.headers);
+      req.body = std::move(pending->body);
+      out = (*handler)(req);
     }
     return Queue(conn, out, /*allow=*/false);
   }
@@ -99,6 +159,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   }
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->routes_ = std::move(routes);
+  s->options_ = options;
+  const bool tls = !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
+  if (tls) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      return absl::UnavailableError("this libmicrohttpd has no TLS support");
+    }
+    flags |= MHD_USE_TLS;
+  }
   s->daemon_ =
       MHD_start_daemon(flags, static_cast<uint16_t>(port), nullptr, nullptr,
                        &HttpServerAccess::Handle, s.get(), MHD_OPTION_SOCK_ADDR,
@@ -109,7 +177,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                        MHD_OPTION_CONNECTION_TIMEOUT,
                        static_cast<unsigned>(options.idle_timeout_s),
                        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                       static_cast<size_t>(32 * 1024), MHD_OPTION_END);
+                       static_cast<size_t>(32 * 1024),
+                       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed,
+                       nullptr, MHD_OPTION_THREAD_POOL_SIZE,
+                       static_cast<unsigned>(std::max(1, options.threads)),
+                       MHD_OPTION_END);
   if (s->daemon_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", host_port, " (in use or not a local address)"));

@@ -1,5 +1,6 @@
-// http_server.h: a small HTTP/1.1 server for operational endpoints
-// (/metrics, /healthz), on GNU libmicrohttpd.
+// http_server.h: a small HTTP/1.1 server on GNU libmicrohttpd, for the
+// operational endpoints (/metrics, /healthz) and the HTTP/JSON API front
+// (service/http_api.h).
 //
 // Why libmicrohttpd: prometheus-cpp's civetweb exposer cannot start its
 // threads next to Debian's LibTorch (fixed 100 KiB stacks vs. static TLS),
@@ -9,10 +10,13 @@
 // epoll thread: a slow client costs a socket, not a thread. Bounds: at most
 // `max_connections` connections (`per_ip_connections` from one address),
 // each closed after `idle_timeout_s` without progress, request headers
-// limited to the connection memory (32 KiB). Only GET and HEAD are served;
-// request bodies are refused.
-// Thread-safety: handlers run on the server's thread, one at a time; they
-// must be thread-safe with respect to the rest of the program.
+// limited to the connection memory (32 KiB). By default only GET and HEAD
+// are served and request bodies are refused; with max_body_bytes > 0 any
+// method is passed on with its body (a larger body is answered 413 without
+// reading it into memory).
+// Thread-safety: handlers run on the server's `threads` threads (each
+// multiplexes its share of the connections), concurrently when threads > 1;
+// they must be thread-safe.
 #ifndef DIFFRANK_SERVICE_HTTP_SERVER_H_
 #define DIFFRANK_SERVICE_HTTP_SERVER_H_
 
@@ -29,8 +33,12 @@ struct MHD_Daemon;
 namespace diffrank::service {
 
 struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
   std::string path;
   std::optional<std::string> authorization;  // the Authorization header
+  // Request headers by lower-case name (the last value when repeated).
+  std::map<std::string, std::string> headers;
+  std::string body;
 };
 
 struct HttpResponse {
@@ -45,6 +53,12 @@ struct HttpServerOptions {
   int max_connections = 256;
   int per_ip_connections = 64;
   int idle_timeout_s = 10;
+  size_t max_body_bytes = 0;  // 0: GET/HEAD only, bodies refused
+  int threads = 1;            // handler threads
+  // PEM certificate chain and key: serve HTTPS (GnuTLS) when both are set.
+  std::string tls_cert_pem, tls_key_pem;
+  // Serves paths no route matches (when set); else 404.
+  HttpHandler fallback;
 };
 
 class HttpServer {
@@ -61,6 +75,7 @@ class HttpServer {
  private:
   HttpServer() = default;
   std::map<std::string, HttpHandler> routes_;
+  HttpServerOptions options_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   friend struct HttpServerAccess;

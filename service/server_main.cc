@@ -29,6 +29,8 @@
 #include "service/auth.h"
 #include "service/config.h"
 #include "service/diffrank_service.h"
+#include "service/http_api.h"
+#include "service/http_server.h"
 #include "service/metrics.h"
 #include "service/worker_pool.h"
 
@@ -124,6 +126,9 @@ int Main(int argc, char** argv) {
       app.add_option("--tls_key", flags.tls.key_file, "PEM private key");
   auto* o_ca = app.add_option("--tls_client_ca", flags.tls.client_ca_file,
                               "PEM CA for client certificates (mutual TLS)");
+  auto* o_http = app.add_option(
+      "--http_listen", flags.http_listen,
+      "HTTP/JSON front host:port (OpenAI / TEI / Cohere routes); off if unset");
   std::string shards_flag;
   auto* o_shards = app.add_option(
       "--shards", shards_flag,
@@ -167,6 +172,7 @@ int Main(int argc, char** argv) {
     config.limits.default_rerank_fusion_weight =
         flags.limits.default_rerank_fusion_weight;
   }
+  if (*o_http) config.http_listen = flags.http_listen;
   if (*o_shards) {
     config.router.shards = absl::StrSplit(shards_flag, ',', absl::SkipEmpty());
   }
@@ -281,6 +287,39 @@ int Main(int argc, char** argv) {
   Log(absl::StrCat("gRPC on ", config.listen, " (port ", port, ")",
                    config.tls.cert_file.empty() ? "" : ", TLS",
                    "; health NOT_SERVING while models load"));
+
+  // The HTTP/JSON front calls this server's own gRPC service in-process:
+  // one validation, auth, metrics and error path.
+  std::unique_ptr<HttpApi> http_api;
+  std::unique_ptr<HttpServer> http;
+  if (!config.http_listen.empty()) {
+    http_api = std::make_unique<HttpApi>(
+        server->InProcessChannel(grpc::ChannelArguments()),
+        config.limits.max_texts_per_request);
+    HttpServerOptions ho;
+    ho.max_body_bytes = size_t(config.limits.max_request_bytes);
+    ho.threads = workers;
+    ho.max_connections = 1024;
+    ho.idle_timeout_s = 60;  // keep-alive connections of RAG frameworks
+    ho.fallback = [api = http_api.get()](const HttpRequest& r) {
+      return api->Handle(r);
+    };
+    if (!config.tls.cert_file.empty()) {
+      ho.tls_cert_pem = ReadFile(config.tls.cert_file);
+      ho.tls_key_pem = ReadFile(config.tls.key_file);
+    }
+    absl::StatusOr<std::unique_ptr<HttpServer>> h =
+        HttpServer::Start(config.http_listen, {}, ho);
+    if (!h.ok()) {
+      server->Shutdown();
+      return Fail(absl::UnavailableError(
+          absl::StrCat("http_listen: ", h.status().message())));
+    }
+    http = *std::move(h);
+    Log(absl::StrCat("HTTP/JSON on ", config.http_listen, " (port ",
+                     http->port(), ")",
+                     config.tls.cert_file.empty() ? "" : ", TLS"));
+  }
 
   pipeline::BatchedModelsOptions mo;
   mo.embedder = {
@@ -403,6 +442,7 @@ int Main(int argc, char** argv) {
   }).detach();
   health->SetServingStatus(false);
   service.StartDraining();
+  http.reset();  // new HTTP calls refused; running ones finish (draining)
   server->Shutdown(
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(int64_t(config.server.drain_timeout_s * 1000)));

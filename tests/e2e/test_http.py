@@ -1,0 +1,165 @@
+"""The HTTP/JSON front (service/http_api.h) called by the real SDKs and a RAG framework's own
+integration class, against the same server's gRPC answers for the same inputs; errors, keys,
+limits and deadlines on the HTTP side."""
+import json
+import os
+
+import cohere
+import grpc
+import httpx
+import pytest
+from langchain_openai import OpenAIEmbeddings
+from openai import OpenAI
+
+from server import KEYS, Server, free_port
+from diffrank_client import Client, pb
+
+DOCS = ["Paris is the capital and largest city of France.",
+        "Tea is brewed by pouring hot water over dried leaves.",
+        "The Eiffel Tower is a wrought-iron lattice tower in Paris.",
+        "Bread is baked from flour, water and yeast."]
+QUERY = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def srv():
+    port = free_port()
+    s = Server(extra_args=["--http_listen", f"127.0.0.1:{port}"])
+    s.http = f"http://127.0.0.1:{port}"
+    yield s
+    s.close()
+
+
+def grpc_embed(s, texts):
+    r = Client(s.target, api_key=KEYS["read"]).embed(texts, kind=pb.EMBED_KIND_DOCUMENT)
+    return [list(e.values) for e in r.embeddings], sum(e.tokens for e in r.embeddings)
+
+
+def close(a, b, tol=1e-6):
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def test_openai_sdk_embeddings_equal_grpc(srv):
+    want, tokens = grpc_embed(srv, DOCS)
+    client = OpenAI(api_key=KEYS["read"], base_url=srv.http + "/v1")
+    for fmt in ("float", "base64"):  # the SDK asks for base64 by default and decodes it
+        kw = {"encoding_format": fmt} if fmt == "float" else {}
+        r = client.embeddings.create(model="diffrank-embed-v2", input=DOCS, **kw)
+        assert [d.index for d in r.data] == list(range(len(DOCS)))
+        for d, w in zip(r.data, want):
+            assert close(d.embedding, w), fmt
+        assert r.usage.prompt_tokens == tokens == r.usage.total_tokens
+        assert r.model == "diffrank-embed-v2"
+    one = client.embeddings.create(model="m", input=DOCS[0], encoding_format="float")
+    assert close(one.data[0].embedding, want[0])
+    # More texts than one gRPC call takes are split, in order.
+    many = [f"text number {i}" for i in range(300)]
+    r = client.embeddings.create(model="m", input=many, encoding_format="float")
+    assert len(r.data) == 300 and r.data[299].index == 299
+    assert close(r.data[299].embedding, grpc_embed(srv, [many[299]])[0][0])
+
+
+def test_langchain_openai_embeddings_class(srv):
+    want, _ = grpc_embed(srv, DOCS)
+    emb = OpenAIEmbeddings(model="diffrank-embed-v2", base_url=srv.http + "/v1",
+                           api_key=KEYS["read"], check_embedding_ctx_length=False)
+    got = emb.embed_documents(DOCS)
+    assert all(close(g, w, 1e-5) for g, w in zip(got, want))
+    assert close(emb.embed_query(DOCS[0]), want[0], 1e-5)
+
+
+def test_cohere_sdk_rerank_v1_and_v2_equal_grpc(srv):
+    want = Client(srv.target, api_key=KEYS["read"]).rerank(QUERY, DOCS).results
+    want = [(r.index, r.relevance_score) for r in want]
+    co = cohere.Client(api_key=KEYS["read"], base_url=srv.http)
+    r = co.rerank(model="diffrank-rerank-v2", query=QUERY, documents=DOCS, top_n=3,
+                  return_documents=True)
+    assert [(x.index, round(x.relevance_score, 6)) for x in r.results] == \
+        [(i, round(s, 6)) for i, s in want[:3]]
+    assert r.results[0].document.text == DOCS[want[0][0]]
+    co2 = cohere.ClientV2(api_key=KEYS["read"], base_url=srv.http)
+    r2 = co2.rerank(model="diffrank-rerank-v2", query=QUERY, documents=DOCS)
+    assert [x.index for x in r2.results] == [i for i, _ in want]
+
+
+def test_tei_routes(srv):
+    want, _ = grpc_embed(srv, DOCS[:2])
+    with httpx.Client(base_url=srv.http, headers={"Authorization": f"Bearer {KEYS['read']}"}) as h:
+        r = h.post("/embed", json={"inputs": DOCS[:2]})
+        assert r.status_code == 200 and all(close(a, b) for a, b in zip(r.json(), want))
+        r = h.post("/rerank", json={"query": QUERY, "texts": DOCS, "return_text": True})
+        assert r.status_code == 200
+        body = r.json()
+        assert body[0]["index"] == 0 and body[0]["text"] == DOCS[0]
+        assert [x["score"] for x in body] == sorted((x["score"] for x in body), reverse=True)
+        raw = h.post("/rerank", json={"query": QUERY, "texts": DOCS, "raw_scores": True}).json()
+        assert raw[0]["score"] > 1  # a logit, not a probability
+        long = "word " * 2000
+        r = h.post("/embed", json={"inputs": [long]})  # TEI: truncate defaults to false
+        assert r.status_code == 400 and "inputs[0]" in r.json()["error"]["message"]
+        assert h.post("/embed", json={"inputs": [long], "truncate": True}).status_code == 200
+
+
+def test_collections_routes_and_grpc_json_mapping_equal_grpc(srv):
+    admin = {"Authorization": f"Bearer {KEYS['admin']}"}
+    with httpx.Client(base_url=srv.http, headers=admin, timeout=60) as h:
+        assert h.post("/v1/collections", json={"name": "web"}).status_code == 200
+        docs = [{"id": f"d{i}", "text": t, "metadata": json.dumps({"i": i})}
+                for i, t in enumerate(DOCS)]
+        r = h.post("/v1/collections/web/upsert", json={"documents": docs})
+        assert r.status_code == 200 and r.json()["upserted"] in ("4", 4)
+        assert h.get("/v1/collections").json()["collections"][0]["name"] == "web"
+        assert h.get("/v1/collections/web").json()["info"]["documents"] in ("4", 4)
+        http_hits = h.post("/v1/collections/web/search",
+                           json={"query": QUERY, "top_k": 3}).json()["hits"]
+        mapped = h.post("/diffrank.v1.Diffrank/Search",
+                        json={"collection": "web", "query": QUERY, "top_k": 3}).json()["hits"]
+        grpc_hits = Client(srv.target, api_key=KEYS["read"]).search("web", QUERY, top_k=3).hits
+        assert [x["id"] for x in http_hits] == [x["id"] for x in mapped] == [x.id for x in grpc_hits]
+        got = h.post("/v1/collections/web/get", json={"ids": ["d1", "zz"]}).json()["documents"]
+        assert [d["id"] for d in got] == ["d1"] and got[0]["text"] == DOCS[1]
+        r = h.post("/v1/collections/web/delete", json={"filter": json.dumps({"field": "i", "gte": 2})})
+        assert r.json()["deleted"] in ("2", 2)
+        r = h.post("/v1/collections/web/search", json={"collection": "other", "query": "x"})
+        assert r.status_code == 400 and "differs" in r.json()["error"]["message"]
+        assert h.delete("/v1/collections/web").status_code == 200
+        assert h.get("/v1/collections/web").status_code == 404
+
+
+def test_errors_keys_limits_and_deadlines(srv):
+    with httpx.Client(base_url=srv.http, timeout=60) as h:
+        r = h.post("/v1/embeddings", json={"input": "x"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHENTICATED"
+        read = {"Authorization": f"Bearer {KEYS['read']}"}
+        r = h.post("/v1/collections", json={"name": "nope"}, headers=read)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "PERMISSION_DENIED"
+        r = h.post("/v1/collections/missing/search", json={"query": "x"}, headers=read)
+        assert r.status_code == 404 and "missing" in r.json()["error"]["message"]
+        for body in (b"{oops", b"[1, 2]", "\"\\ud800\"".encode()):
+            r = h.post("/v1/embeddings", content=body, headers=read)
+            assert r.status_code == 400, body
+        r = h.post("/v1/embeddings", json={"input": [[1, 2, 3]]}, headers=read)
+        assert r.status_code == 400 and "token ids" in r.json()["error"]["message"]
+        r = h.post("/v1/embeddings", json={"input": "x", "encoding_format": "int8"}, headers=read)
+        assert r.status_code == 400 and "encoding_format" in r.json()["error"]["message"]
+        r = h.post("/v1/embeddings", json={"input": "x", "dimensions": 7}, headers=read)
+        assert r.status_code == 400 and "dimensions" in r.json()["error"]["message"]
+        r = h.post("/v1/embeddings", json={"input": ["ok", "\xff".encode("latin-1").decode("latin-1"), ""]},
+                   headers=read)
+        assert r.status_code == 400 and "input[2]" in r.json()["error"]["message"]
+        r = h.post("/diffrank.v1.Diffrank/Search", json={"collection": "x", "top_kk": 1}, headers=read)
+        assert r.status_code == 400 and "top_kk" in r.json()["error"]["message"]
+        assert h.post("/diffrank.v1.Diffrank/Nope", json={}, headers=read).status_code == 404
+        assert h.post("/no/such/route", json={}, headers=read).status_code == 404
+        assert h.get("/v1/embeddings", headers=read).status_code == 405
+        limit = Client(srv.target, api_key=KEYS["read"]).info().limits.max_request_bytes
+        big = b'{"input": "' + b"a" * limit + b'"}'
+        r = h.post("/v1/embeddings", content=big, headers=read)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+        many = {"query": QUERY, "documents": DOCS * 50}
+        r = h.post("/v1/rerank", json=many, headers={**read, "X-Timeout-Ms": "1"})
+        assert r.status_code == 504 and r.json()["error"]["code"] == "DEADLINE_EXCEEDED"
+        r = h.post("/v1/rerank", json=many, headers={**read, "X-Timeout-Ms": "soon"})
+        assert r.status_code == 400 and "X-Timeout-Ms" in r.json()["error"]["message"]
+        # The server still answers, and the metrics count the HTTP calls as RPCs.
+        assert h.post("/v1/embeddings", json={"input": "still fine"}, headers=read).status_code == 200
