@@ -83,13 +83,13 @@ dreq="$root/deploy/requirements.txt"
 dvenv="${DIFFRANK_DEPLOY_VENV:-$HOME/.cache/diffrank/venv-deploy-$(hash_of "$dreq")}"
 make_venv "$dreq" "$dvenv" "$root/.venv-deploy"
 
-# Node client (@grpc/grpc-js) and the Go tools grpcurl, ghz and kustomize (pinned).
+# Node client (@grpc/grpc-js) and the Go tools grpcurl, ghz, kustomize and hey (pinned).
 if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
   (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 gobin="${DIFFRANK_GOBIN:-$HOME/.cache/diffrank/go-bin}"
 for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.120.0 \
-    sigs.k8s.io/kustomize/kustomize/v5@v5.5.0; do
+    sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 github.com/rakyll/hey@v0.1.4; do
   name=$(basename "${t%@*}")
   [[ "$name" =~ ^v[0-9]+$ ]] && name=$(basename "$(dirname "${t%@*}")")  # .../kustomize/v5
   if [ ! -x "$gobin/$name" ]; then

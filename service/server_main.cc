@@ -298,7 +298,10 @@ int Main(int argc, char** argv) {
         config.limits.max_texts_per_request);
     HttpServerOptions ho;
     ho.max_body_bytes = size_t(config.limits.max_request_bytes);
-    ho.threads = workers;
+    // A handler thread blocks while its call runs (the batcher, not the
+    // thread, is the bottleneck): enough threads that concurrent clients'
+    // calls reach the batcher together instead of queueing in HTTP.
+    ho.threads = std::max(workers, 64);
     ho.max_connections = 1024;
     ho.idle_timeout_s = 60;  // keep-alive connections of RAG frameworks
     ho.fallback = [api = http_api.get()](const HttpRequest& r) {
