@@ -25,23 +25,40 @@ namespace pbu = google::protobuf::util;
 
 const char* CodeName(grpc::StatusCode c) {
   switch (c) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    default: return "UNKNOWN";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -57,10 +74,10 @@ HttpResponse Error(grpc::StatusCode code, const std::string& message) {
                      : status == 429 ? "rate_limit_error"
                      : status < 500  ? "invalid_request_error"
                                      : "server_error";
-  return Json(status, {{"error",
-                        {{"code", CodeName(code)},
-                         {"message", message},
-                         {"type", type}}}});
+  return Json(
+      status,
+      {{"error",
+        {{"code", CodeName(code)}, {"message", message}, {"type", type}}}});
 }
 
 HttpResponse BadRequest(const std::string& message) {
@@ -111,10 +128,11 @@ std::optional<HttpResponse> Texts(const json& j, const char* field,
   for (size_t i = 0; i < it->size(); ++i) {
     const json& v = (*it)[i];
     if (!v.is_string()) {
-      return BadRequest(absl::StrCat(
-          field, "[", i, "] must be a string",
-          v.is_number() || v.is_array() ? " (token ids are not accepted: send text)"
-                                        : ""));
+      return BadRequest(
+          absl::StrCat(field, "[", i, "] must be a string",
+                       v.is_number() || v.is_array()
+                           ? " (token ids are not accepted: send text)"
+                           : ""));
     }
     out.push_back(v.get<std::string>());
   }
@@ -122,8 +140,7 @@ std::optional<HttpResponse> Texts(const json& j, const char* field,
 }
 
 template <typename T>
-std::optional<HttpResponse> Optional(const json& j, const char* field,
-                                     T& out) {
+std::optional<HttpResponse> Optional(const json& j, const char* field, T& out) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::nullopt;
   try {
@@ -159,21 +176,33 @@ std::optional<HttpResponse> FromJson(const std::string& body,
 
 int HttpStatusOf(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return 200;
+    case grpc::StatusCode::OK:
+      return 200;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::OUT_OF_RANGE:
-    case grpc::StatusCode::FAILED_PRECONDITION: return 400;
-    case grpc::StatusCode::UNAUTHENTICATED: return 401;
-    case grpc::StatusCode::PERMISSION_DENIED: return 403;
-    case grpc::StatusCode::NOT_FOUND: return 404;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return 400;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return 401;
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return 403;
+    case grpc::StatusCode::NOT_FOUND:
+      return 404;
     case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::ABORTED: return 409;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return 429;
-    case grpc::StatusCode::CANCELLED: return 499;
-    case grpc::StatusCode::UNIMPLEMENTED: return 501;
-    case grpc::StatusCode::UNAVAILABLE: return 503;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return 504;
-    default: return 500;
+    case grpc::StatusCode::ABORTED:
+      return 409;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return 429;
+    case grpc::StatusCode::CANCELLED:
+      return 499;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return 501;
+    case grpc::StatusCode::UNAVAILABLE:
+      return 503;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return 504;
+    default:
+      return 500;
   }
 }
 
@@ -187,7 +216,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   if (auto it = req.headers.find("x-timeout-ms"); it != req.headers.end()) {
     int64_t ms = 0;
     if (!absl::SimpleAtoi(it->second, &ms) || ms <= 0) {
-      return BadRequest("X-Timeout-Ms must be a positive integer (milliseconds)");
+      return BadRequest(
+          "X-Timeout-Ms must be a positive integer (milliseconds)");
     }
     deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(ms);
   }
@@ -274,8 +304,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
         e["embedding"] = absl::Base64Escape(absl::string_view(
             reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
       } else {
-        e["embedding"] = std::vector<float>(out[i].values().begin(),
-                                            out[i].values().end());
+        e["embedding"] =
+            std::vector<float>(out[i].values().begin(), out[i].values().end());
       }
       data.push_back(std::move(e));
     }
@@ -334,8 +364,9 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
                  d["text"].is_string()) {
         r.add_documents(d["text"].get<std::string>());  // Cohere v1 objects
       } else {
-        return BadRequest(absl::StrCat(field, "[", i, "] must be a string",
-                                       tei_rerank ? "" : " or {\"text\": ...}"));
+        return BadRequest(
+            absl::StrCat(field, "[", i, "] must be a string",
+                         tei_rerank ? "" : " or {\"text\": ...}"));
       }
     }
     int top_n = 0;
@@ -371,12 +402,13 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     }
     if (tei_rerank) return Json(200, results);
     static std::atomic<uint64_t> counter{0};
-    return Json(200, {{"id", absl::StrCat("rerank-", ++counter)},
-                      {"results", std::move(results)},
-                      {"meta",
-                       {{"api_version",
-                         {{"version", path == "/v2/rerank" ? "2" : "1"}}},
-                        {"billed_units", {{"search_units", 1}}}}}});
+    return Json(
+        200,
+        {{"id", absl::StrCat("rerank-", ++counter)},
+         {"results", std::move(results)},
+         {"meta",
+          {{"api_version", {{"version", path == "/v2/rerank" ? "2" : "1"}}},
+           {"billed_units", {{"search_units", 1}}}}}});
   }
 
   // protobuf JSON for one RPC: parse `Req`, call, print `Resp`.
@@ -399,8 +431,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   };
   // Sets the collection from the path; a different one in the body is
   // refused (which collection was meant is ambiguous).
-  auto collection = [](auto& m, const std::string& name)
-      -> std::optional<HttpResponse> {
+  auto collection = [](auto& m,
+                       const std::string& name) -> std::optional<HttpResponse> {
     if (!m.collection().empty() && m.collection() != name) {
       return BadRequest(absl::StrCat("collection \"", m.collection(),
                                      "\" in the body differs from \"", name,
@@ -409,8 +441,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     m.set_collection(name);
     return std::nullopt;
   };
-  auto named = [](auto& m, const std::string& name)
-      -> std::optional<HttpResponse> {
+  auto named = [](auto& m,
+                  const std::string& name) -> std::optional<HttpResponse> {
     if (!m.name().empty() && m.name() != name) {
       return BadRequest(absl::StrCat("name \"", m.name(),
                                      "\" in the body differs from \"", name,
@@ -425,8 +457,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   using S = v1::Diffrank::Stub;
   auto upsert = [&](const std::string& body,
                     const std::string& name) -> HttpResponse {
-    json j = json::parse(body.empty() ? std::string("{}") : body, nullptr,
-                         false);
+    json j =
+        json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
     if (j.is_discarded()) return BadRequest("the body is not valid JSON");
     std::vector<json> parts;
     if (j.is_array()) {
@@ -460,16 +492,30 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     if (auto r = only_post()) return *r;
     const std::string m(path.substr(kRpc.size()));
     const std::map<std::string, Unary> rpcs = {
-        {"Search", unary(&S::Search, v1::SearchRequest(), v1::SearchResponse(), none)},
-        {"Rerank", unary(&S::Rerank, v1::RerankRequest(), v1::RerankResponse(), none)},
-        {"Embed", unary(&S::Embed, v1::EmbedRequest(), v1::EmbedResponse(), none)},
-        {"Delete", unary(&S::Delete, v1::DeleteRequest(), v1::DeleteResponse(), none)},
+        {"Search",
+         unary(&S::Search, v1::SearchRequest(), v1::SearchResponse(), none)},
+        {"Rerank",
+         unary(&S::Rerank, v1::RerankRequest(), v1::RerankResponse(), none)},
+        {"Embed",
+         unary(&S::Embed, v1::EmbedRequest(), v1::EmbedResponse(), none)},
+        {"Delete",
+         unary(&S::Delete, v1::DeleteRequest(), v1::DeleteResponse(), none)},
         {"Get", unary(&S::Get, v1::GetRequest(), v1::GetResponse(), none)},
-        {"CreateCollection", unary(&S::CreateCollection, v1::CreateCollectionRequest(), v1::CollectionInfo(), none)},
-        {"ListCollections", unary(&S::ListCollections, v1::ListCollectionsRequest(), v1::ListCollectionsResponse(), none)},
-        {"DropCollection", unary(&S::DropCollection, v1::DropCollectionRequest(), v1::DropCollectionResponse(), none)},
-        {"CollectionStats", unary(&S::CollectionStats, v1::CollectionStatsRequest(), v1::CollectionStatsResponse(), none)},
-        {"PublishCollection", unary(&S::PublishCollection, v1::PublishCollectionRequest(), v1::CollectionInfo(), none)},
+        {"CreateCollection",
+         unary(&S::CreateCollection, v1::CreateCollectionRequest(),
+               v1::CollectionInfo(), none)},
+        {"ListCollections",
+         unary(&S::ListCollections, v1::ListCollectionsRequest(),
+               v1::ListCollectionsResponse(), none)},
+        {"DropCollection",
+         unary(&S::DropCollection, v1::DropCollectionRequest(),
+               v1::DropCollectionResponse(), none)},
+        {"CollectionStats",
+         unary(&S::CollectionStats, v1::CollectionStatsRequest(),
+               v1::CollectionStatsResponse(), none)},
+        {"PublishCollection",
+         unary(&S::PublishCollection, v1::PublishCollectionRequest(),
+               v1::CollectionInfo(), none)},
         {"Info", unary(&S::Info, v1::InfoRequest(), v1::InfoResponse(), none)},
     };
     if (m == "Upsert") return upsert(req.body, "");
@@ -484,9 +530,9 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   // /v1/collections[/{name}[/{op}]]
   constexpr absl::string_view kCollections = "/v1/collections";
   if (path == kCollections || absl::StartsWith(path, "/v1/collections/")) {
-    std::vector<std::string> parts = absl::StrSplit(
-        absl::string_view(path).substr(kCollections.size()), '/',
-        absl::SkipEmpty());
+    std::vector<std::string> parts =
+        absl::StrSplit(absl::string_view(path).substr(kCollections.size()), '/',
+                       absl::SkipEmpty());
     if (parts.empty()) {
       if (req.method == "GET") {
         return unary(&S::ListCollections, v1::ListCollectionsRequest(),
@@ -518,8 +564,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
                      collection)(req.body, name);
       }
       if (op == "get") {
-        return unary(&S::Get, v1::GetRequest(), v1::GetResponse(),
-                     collection)(req.body, name);
+        return unary(&S::Get, v1::GetRequest(), v1::GetResponse(), collection)(
+            req.body, name);
       }
       if (op == "publish") {
         return unary(&S::PublishCollection, v1::PublishCollectionRequest(),

@@ -81,15 +81,14 @@ struct HttpServerAccess {
              absl::StrCat(R"js({"error":{"code":"RESOURCE_EXHAUSTED",)js",
                           R"js("type":"invalid_request_error","message":)js",
                           R"js("the request body is over )js", max_body,
-                          R"js( bytes (limits.max_request_bytes)"}})js",
-                          "\n")};
+                          R"js( bytes (limits.max_request_bytes)"}})js", "\n")};
       return Queue(conn, out, /*allow=*/false);
     }
     auto it = self->routes_.find(url);
-    const HttpHandler* handler =
-        it != self->routes_.end() ? &it->second
-        : self->options_.fallback ? &self->options_.fallback
-                                  : nullptr;
+    const HttpHandler* handler = it != self->routes_.end() ? &it->second
+                                 : self->options_.fallback
+                                     ? &self->options_.fallback
+                                     : nullptr;
     if (handler == nullptr) {
       out = {404, "text/plain; charset=utf-8", "not found\n"};
     } else {
@@ -160,28 +159,27 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->routes_ = std::move(routes);
   s->options_ = options;
-  const bool tls = !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
+  const bool tls =
+      !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
   if (tls) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
       return absl::UnavailableError("this libmicrohttpd has no TLS support");
     }
     flags |= MHD_USE_TLS;
   }
-  s->daemon_ =
-      MHD_start_daemon(flags, static_cast<uint16_t>(port), nullptr, nullptr,
-                       &HttpServerAccess::Handle, s.get(), MHD_OPTION_SOCK_ADDR,
-                       &addr, MHD_OPTION_CONNECTION_LIMIT,
-                       static_cast<unsigned>(options.max_connections),
-                       MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                       static_cast<unsigned>(options.per_ip_connections),
-                       MHD_OPTION_CONNECTION_TIMEOUT,
-                       static_cast<unsigned>(options.idle_timeout_s),
-                       MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                       static_cast<size_t>(32 * 1024),
-                       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed,
-                       nullptr, MHD_OPTION_THREAD_POOL_SIZE,
-                       static_cast<unsigned>(std::max(1, options.threads)),
-                       MHD_OPTION_END);
+  s->daemon_ = MHD_start_daemon(
+      flags, static_cast<uint16_t>(port), nullptr, nullptr,
+      &HttpServerAccess::Handle, s.get(), MHD_OPTION_SOCK_ADDR, &addr,
+      MHD_OPTION_CONNECTION_LIMIT,
+      static_cast<unsigned>(options.max_connections),
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      static_cast<unsigned>(options.per_ip_connections),
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(options.idle_timeout_s),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
+      MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed, nullptr,
+      MHD_OPTION_THREAD_POOL_SIZE,
+      static_cast<unsigned>(std::max(1, options.threads)), MHD_OPTION_END);
   if (s->daemon_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", host_port, " (in use or not a local address)"));

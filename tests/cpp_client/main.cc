@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
   if (auto s = client.Upsert("cpp", docs, &up, 64); !s.ok()) {
     return Fail("upsert", s);
   }
-  if (up.upserted() != 300 || up.batches() != 5) return Fail("upsert count", {});
+  if (up.upserted() != 300 || up.batches() != 5)
+    return Fail("upsert count", {});
   diffrank::v1::SearchRequest q;
   q.set_collection("cpp");
   q.set_query("which river passes Basel?");
@@ -71,9 +72,9 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   diffrank::v1::SearchResponse none;
   grpc::Status s = nobody.Search(q, &none, {std::chrono::milliseconds(1000)});
-  const double took = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - t0)
-                          .count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
   if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
       s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Fail("dead server code", s);

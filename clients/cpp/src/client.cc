@@ -23,11 +23,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ClientOptions& o) {
 
 }  // namespace
 
-Client::Client(ClientOptions options)
-    : Client(options, MakeChannel(options)) {}
+Client::Client(ClientOptions options) : Client(options, MakeChannel(options)) {}
 
 Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
     : options_(std::move(options)),
+      channel_(channel),
       stub_(v1::Diffrank::NewStub(std::move(channel))) {}
 
 void Client::Prepare(grpc::ClientContext& c, CallOptions o) const {
@@ -78,8 +78,8 @@ grpc::Status Client::Rerank(const v1::RerankRequest& req,
   });
 }
 
-grpc::Status Client::Embed(const v1::EmbedRequest& req,
-                           v1::EmbedResponse* resp, CallOptions o) const {
+grpc::Status Client::Embed(const v1::EmbedRequest& req, v1::EmbedResponse* resp,
+                           CallOptions o) const {
   return Run(true, o, [&](grpc::ClientContext& c) {
     return stub_->Embed(&c, req, resp);
   });
@@ -87,9 +87,8 @@ grpc::Status Client::Embed(const v1::EmbedRequest& req,
 
 grpc::Status Client::Get(const v1::GetRequest& req, v1::GetResponse* resp,
                          CallOptions o) const {
-  return Run(true, o, [&](grpc::ClientContext& c) {
-    return stub_->Get(&c, req, resp);
-  });
+  return Run(true, o,
+             [&](grpc::ClientContext& c) { return stub_->Get(&c, req, resp); });
 }
 
 grpc::Status Client::Delete(const v1::DeleteRequest& req,
@@ -167,7 +166,8 @@ grpc::Status Client::Upsert(const std::string& collection,
     req.set_collection(collection);
     const size_t end = std::min(documents.size(), i + batch_size);
     for (size_t j = i; j < end; ++j) *req.add_documents() = documents[j];
-    if (!writer->Write(req)) break;  // the server ended the stream: Finish says why
+    if (!writer->Write(req))
+      break;  // the server ended the stream: Finish says why
   }
   writer->WritesDone();
   return writer->Finish();

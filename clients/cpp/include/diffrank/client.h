@@ -26,10 +26,10 @@
 namespace diffrank {
 
 struct ClientOptions {
-  std::string target = "127.0.0.1:50051";  // host:port
-  std::string api_key;                      // "" = send none
-  bool tls = false;                         // TLS (system roots unless set)
-  std::string tls_root_certs_pem;           // CA bundle for the server
+  std::string target = "127.0.0.1:50051";     // host:port
+  std::string api_key;                        // "" = send none
+  bool tls = false;                           // TLS (system roots unless set)
+  std::string tls_root_certs_pem;             // CA bundle for the server
   std::chrono::milliseconds deadline{30000};  // per call unless overridden
   int max_attempts = 4;  // retries of idempotent calls on UNAVAILABLE
   std::chrono::milliseconds initial_backoff{100};
@@ -83,6 +83,8 @@ class Client {
                       CallOptions o = {}) const;
 
   v1::Diffrank::Stub& stub() const { return *stub_; }
+  // The channel (for other services on the same server, e.g. health).
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
 
  private:
   void Prepare(grpc::ClientContext& c, CallOptions o) const;
@@ -92,6 +94,7 @@ class Client {
   grpc::Status Run(bool idempotent, CallOptions o, Call call) const;
 
   ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Diffrank::Stub> stub_;
 };
 
