@@ -1,0 +1,114 @@
+"""The asyncio client (grpc.aio): the same calls and retry policy as Client, awaited."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Optional, Sequence
+
+import grpc
+
+from diffrank.v1 import diffrank_pb2 as pb
+from diffrank.v1 import diffrank_pb2_grpc as pb_grpc
+
+from ._common import Document, RetryPolicy, metadata, retryable, search_request, upsert_batches
+
+
+class AsyncClient:
+    """Typed async calls of diffrank.v1.Diffrank over one grpc.aio channel."""
+
+    def __init__(self, target: str, api_key: Optional[str] = None, timeout: float = 30.0,
+                 credentials: Optional[grpc.ChannelCredentials] = None,
+                 retry: RetryPolicy = RetryPolicy()):
+        options = [("grpc.max_receive_message_length", -1)]
+        self.channel = (grpc.aio.secure_channel(target, credentials, options) if credentials
+                        else grpc.aio.insecure_channel(target, options))
+        self.stub = pb_grpc.DiffrankStub(self.channel)
+        self.metadata = metadata(api_key)
+        self.timeout = timeout
+        self.retry = retry
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    def _kw(self, timeout: Optional[float]) -> dict:
+        return {"metadata": self.metadata, "timeout": timeout or self.timeout}
+
+    async def _idempotent(self, method, request, timeout: Optional[float]):
+        end = time.monotonic() + (timeout or self.timeout)
+        delays = self.retry.delays()
+        while True:
+            left = end - time.monotonic()
+            try:
+                return await method(request, metadata=self.metadata, timeout=max(left, 0.001))
+            except grpc.aio.AioRpcError as e:
+                delay = next(delays, None) if retryable(e) else None
+                if delay is None or time.monotonic() + delay >= end:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def create_collection(self, name: str, index: str = "Flat",
+                                timeout: Optional[float] = None) -> pb.CollectionInfo:
+        return await self.stub.CreateCollection(pb.CreateCollectionRequest(name=name, index=index),
+                                                **self._kw(timeout))
+
+    async def list_collections(self, timeout: Optional[float] = None) -> pb.ListCollectionsResponse:
+        return await self._idempotent(self.stub.ListCollections, pb.ListCollectionsRequest(),
+                                      timeout)
+
+    async def drop_collection(self, name: str, timeout: Optional[float] = None) -> None:
+        await self.stub.DropCollection(pb.DropCollectionRequest(name=name), **self._kw(timeout))
+
+    async def stats(self, name: str,
+                    timeout: Optional[float] = None) -> pb.CollectionStatsResponse:
+        return await self._idempotent(self.stub.CollectionStats,
+                                      pb.CollectionStatsRequest(name=name), timeout)
+
+    async def publish(self, name: str, version: str,
+                      timeout: Optional[float] = None) -> pb.CollectionInfo:
+        return await self.stub.PublishCollection(
+            pb.PublishCollectionRequest(name=name, version=version), **self._kw(timeout))
+
+    async def upsert(self, collection: str, documents: Sequence[Document], batch_size: int = 64,
+                     timeout: Optional[float] = None) -> pb.UpsertResponse:
+        """Streams documents in batches (never retried; see Client.upsert)."""
+        return await self.stub.Upsert(iter(list(upsert_batches(collection, documents,
+                                                                batch_size))),
+                                      **self._kw(timeout))
+
+    async def get(self, collection: str, ids: Sequence[str],
+                  timeout: Optional[float] = None) -> pb.GetResponse:
+        return await self._idempotent(self.stub.Get, pb.GetRequest(collection=collection, ids=ids),
+                                      timeout)
+
+    async def delete(self, collection: str, ids: Sequence[str] = (), filter: str = "",
+                     timeout: Optional[float] = None) -> pb.DeleteResponse:
+        req = pb.DeleteRequest(collection=collection, ids=list(ids), filter=filter)
+        if filter:
+            return await self.stub.Delete(req, **self._kw(timeout))
+        return await self._idempotent(self.stub.Delete, req, timeout)
+
+    async def search(self, collection: str, query: str, timeout: Optional[float] = None,
+                     **kw) -> pb.SearchResponse:
+        return await self._idempotent(self.stub.Search, search_request(collection, query, **kw),
+                                      timeout)
+
+    async def rerank(self, query: str, documents: Sequence[str], top_n: int = 0,
+                     return_documents: bool = False, timeout: Optional[float] = None,
+                     **kw) -> pb.RerankResponse:
+        req = pb.RerankRequest(query=query, documents=documents, top_n=top_n,
+                               return_documents=return_documents, **kw)
+        return await self._idempotent(self.stub.Rerank, req, timeout)
+
+    async def embed(self, texts: Sequence[str], kind: int = pb.EMBED_KIND_DOCUMENT,
+                    timeout: Optional[float] = None, **kw) -> pb.EmbedResponse:
+        return await self._idempotent(self.stub.Embed,
+                                      pb.EmbedRequest(texts=texts, kind=kind, **kw), timeout)
+
+    async def info(self, timeout: Optional[float] = None) -> pb.InfoResponse:
+        return await self._idempotent(self.stub.Info, pb.InfoRequest(), timeout)
