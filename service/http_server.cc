@@ -179,7 +179,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed, nullptr,
       MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned>(std::max(1, options.threads)), MHD_OPTION_END);
+      static_cast<unsigned>(std::max(1, options.threads)),
+      // TLS: the key and certificate (the list ends here without TLS).
+      tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END,
+      s->options_.tls_key_pem.c_str(), MHD_OPTION_HTTPS_MEM_CERT,
+      s->options_.tls_cert_pem.c_str(), MHD_OPTION_END);
   if (s->daemon_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", host_port, " (in use or not a local address)"));

@@ -163,3 +163,21 @@ def test_errors_keys_limits_and_deadlines(srv):
         assert r.status_code == 400 and "X-Timeout-Ms" in r.json()["error"]["message"]
         # The server still answers, and the metrics count the HTTP calls as RPCs.
         assert h.post("/v1/embeddings", json={"input": "still fine"}, headers=read).status_code == 200
+
+
+def test_https_with_the_grpc_ports_certificate(tmp_path):
+    from test_operations import make_pki
+    d = str(tmp_path)
+    make_pki(d)
+    port = free_port()
+    s = Server(extra_args=["--tls_cert", f"{d}/server.pem", "--tls_key", f"{d}/server.key",
+                           "--http_listen", f"127.0.0.1:{port}"], keys=False, wait=False)
+    try:
+        s.wait_serving(credentials=grpc.ssl_channel_credentials(open(f"{d}/ca.pem", "rb").read()))
+        with httpx.Client(verify=f"{d}/ca.pem", timeout=60) as h:
+            r = h.post(f"https://127.0.0.1:{port}/v1/embeddings", json={"input": "secure"})
+            assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 384
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", json={"input": "x"}, timeout=5)
+    finally:
+        s.close()
