@@ -27,6 +27,7 @@
 
 #include "CLI/CLI.hpp"
 #include "diffrank/client.h"
+#include "eval.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/generic/generic_stub.h"
 
@@ -162,6 +163,13 @@ int main(int argc, char** argv) {
   drop->add_option("name", name)->required();
   auto* health = app.add_subcommand("health", "grpc.health.v1 status");
   auto* info = app.add_subcommand("info", "models, versions, limits");
+  diffrank::cli::EvalOptions eval_options;
+  auto* eval = app.add_subcommand(
+      "eval", "index a BEIR folder through the API and print its metrics");
+  eval->add_option("--beir", eval_options.beir_dir, "BEIR folder")->required();
+  eval->add_option("--collection", eval_options.collection,
+                   "collection to use (default: a scratch one)");
+  eval->add_flag("--keep", eval_options.keep, "keep the collection");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -372,6 +380,8 @@ int main(int argc, char** argv) {
           : (void)std::printf("{\"status\": \"%s\"}\n",
                               serving ? "SERVING" : "NOT_SERVING");
     return serving ? 0 : 3;
+  } else if (*eval) {
+    return diffrank::cli::RunEval(c, eval_options, &Report);
   } else if (*info) {
     v1::InfoResponse resp;
     if (s = c.Info(&resp); !s.ok()) return Report(s);
