@@ -181,3 +181,57 @@ def test_https_with_the_grpc_ports_certificate(tmp_path):
             httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", json={"input": "x"}, timeout=5)
     finally:
         s.close()
+
+
+def test_garbage_bodies_on_every_route_get_json_errors_and_the_server_lives(srv):
+    """A bounded mutation fuzz of the HTTP front (the libFuzzer project has no gRPC): valid
+    bodies of every route, truncated, byte-flipped, spliced and retyped, 1,500 calls."""
+    import random
+    rng = random.Random(7)
+    seeds = {
+        "/v1/embeddings": {"input": ["a", "b"], "encoding_format": "base64", "dimensions": 384},
+        "/embed": {"inputs": "x", "truncate": True},
+        "/rerank": {"query": "q", "texts": ["a", "b"], "raw_scores": True},
+        "/v1/rerank": {"query": "q", "documents": [{"text": "a"}, "b"], "top_n": 1},
+        "/v2/rerank": {"query": "q", "documents": ["a"], "return_documents": True},
+        "/v1/collections": {"name": "fz", "index": "HNSW32"},
+        "/v1/collections/fz/search": {"query": "q", "top_k": 3, "filter": '{"field": "k", "eq": 1}'},
+        "/v1/collections/fz/upsert": [{"documents": [{"id": "1", "text": "t"}]}],
+        "/v1/collections/fz/delete": {"ids": ["1"]},
+        "/v1/collections/fz/get": {"ids": ["1"]},
+        "/diffrank.v1.Diffrank/Search": {"collection": "fz", "query": "q", "mode": "SEARCH_MODE_DENSE"},
+        "/diffrank.v1.Diffrank/Upsert": {"collection": "fz", "documents": [{"id": "2", "text": "u"}]},
+    }
+    junk = [b"", b"null", b"[]", b"{}", b"\x00\xff", b'{"input": 1e999}', b'{"a":' * 300,
+            b'"\\ud800"', b'{"documents": {"text": 5}}', "é".encode() * 50]
+
+    def mutate(body):
+        b = bytearray(body)
+        for _ in range(rng.randint(1, 4)):
+            op = rng.randrange(4)
+            if op == 0 and b:
+                del b[rng.randrange(len(b)):]
+            elif op == 1 and b:
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            elif op == 2:
+                b[rng.randrange(len(b) + 1):0] = rng.choice(junk)
+            else:
+                b = bytearray(json.dumps(rng.choice([1, "x", None, [1], {"k": []}, True])).encode())
+        return bytes(b)
+
+    admin = {"Authorization": f"Bearer {KEYS['admin']}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=srv.http, headers=admin, timeout=60) as h:
+        h.post("/v1/collections", json={"name": "fz"})
+        statuses = {}
+        for i in range(1500):
+            path = rng.choice(list(seeds))
+            body = mutate(json.dumps(seeds[path]).encode()) if i % 10 else rng.choice(junk)
+            method = rng.choice(["POST"] * 8 + ["GET", "DELETE", "PUT"])
+            r = h.request(method, path, content=body)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            assert r.status_code < 500 or r.status_code == 501, (path, body[:200], r.text)
+            if r.status_code >= 400:
+                assert "error" in r.json(), (path, r.text)
+        assert statuses.get(200, 0) > 0 and statuses.get(400, 0) > 100, statuses
+        assert h.post("/v1/embeddings", json={"input": "alive"}).status_code == 200
+        h.delete("/v1/collections/fz")
