@@ -96,7 +96,13 @@ int RunEval(const Client& client, const EvalOptions& o,
                                   : j["_id"].dump());
     d.set_title(j.value("title", ""));
     d.set_text(j.value("text", ""));
-    if (d.text().empty()) d.set_text(d.title().empty() ? d.id() : d.title());
+    // Text is required: a document with a title only is indexed as its text
+    // (so the passage, "title text", is the title once, as scripts/eval has
+    // it); one with neither gets its id.
+    if (d.text().empty()) {
+      d.set_text(d.title().empty() ? d.id() : d.title());
+      d.clear_title();
+    }
     docs.push_back(std::move(d));
   }
   std::map<std::string, std::string> queries;
