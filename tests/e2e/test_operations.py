@@ -160,6 +160,7 @@ def test_int8_reranker_serves_and_ranks():
     (["--reranker_precision", "int4"], "reranker_precision"),
     (["--device", "cuda", "--reranker_precision", "int8"], "int8"),
     (["--shards", "127.0.0.1:1,shard-2"], "router.shards[1]"),
+    (["--http_listen", "nonsense"], "http_listen"),
     (["--shards", "127.0.0.1:1", "--shard_failure", "maybe"], "router.shard_failure"),
     (["--shards", "127.0.0.1:1", "--shard_timeout_s", "0"], "router.shard_timeout_s"),
     (["--shards", "127.0.0.1:1", "--shard_timeout_s", "soon"], "shard_timeout_s"),
