@@ -17,7 +17,7 @@ debs=(
   libdnnl-dev
   libfaiss-dev libsqlite3-dev sqlite3 zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev libmicrohttpd-dev nlohmann-json3-dev libcli11-dev
+  libabsl-dev prometheus-cpp-dev libmicrohttpd-dev libgnutls28-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # clang with libFuzzer and its sanitizers (fuzz/), omp.h for clang
   clang libomp-14-dev

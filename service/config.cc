@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "pipeline/rerank_fusion.h"
+#include "service/tls_pem.h"
 
 namespace diffrank::service {
 namespace {
@@ -78,6 +79,13 @@ absl::Status Readable(const std::string& path, absl::string_view name) {
   if (path.empty() || access(path.c_str(), R_OK) == 0) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("config: ", name, " \"", path, "\" is not a readable file"));
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace
@@ -198,11 +206,6 @@ absl::Status Validate(const ServerConfig& c) {
   }
   if (!c.http_listen.empty()) {
     if (auto s = HostPort(c.http_listen, "http_listen"); !s.ok()) return s;
-    if (!c.tls.client_ca_file.empty()) {
-      return absl::InvalidArgumentError(
-          "config: http_listen does not support tls.client_ca_file (mutual "
-          "TLS) yet; serve HTTP without it or leave http_listen empty");
-    }
   }
   if (c.device != "auto" && c.device != "cpu" && c.device != "cuda") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -254,6 +257,23 @@ absl::Status Validate(const ServerConfig& c) {
         std::pair{c.tls.key_file, "tls.key_file"},
         std::pair{c.tls.client_ca_file, "tls.client_ca_file"}}) {
     if (auto s = Readable(p, name); !s.ok()) return s;
+  }
+  // The contents too: gRPC and libmicrohttpd only say "cannot listen".
+  if (!c.tls.cert_file.empty()) {
+    if (absl::Status s =
+            CheckPemKeyPair(Slurp(c.tls.cert_file), Slurp(c.tls.key_file));
+        !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config: tls.cert_file and tls.key_file: ", s.message()));
+    }
+  }
+  if (!c.tls.client_ca_file.empty()) {
+    if (absl::Status s = CheckPemCaBundle(Slurp(c.tls.client_ca_file));
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: tls.client_ca_file \"", c.tls.client_ca_file,
+                       "\" ", s.message()));
+    }
   }
   const pipeline::Limits& l = c.limits;
   for (const auto& [v, name] :

@@ -86,6 +86,13 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   EXPECT_NE(Validate(c).message().find("tls.key_file"),
             absl::string_view::npos);
   c = Valid();
+  c.tls.cert_file = "/etc/hostname";  // readable, but no certificate
+  c.tls.key_file = "/etc/hostname";
+  EXPECT_NE(Validate(c).message().find("tls.cert_file and tls.key_file: not "
+                                       "a PEM certificate"),
+            absl::string_view::npos)
+      << Validate(c);
+  c = Valid();
   c.reranker_precision = "int4";
   EXPECT_NE(Validate(c).message().find("reranker_precision"),
             absl::string_view::npos);

@@ -2,6 +2,7 @@
 #include "service/http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
@@ -11,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "service/tls_pem.h"
 
 namespace diffrank::service {
 
@@ -30,6 +32,31 @@ struct HttpServerAccess {
     return MHD_YES;
   }
 
+  // Mutual TLS: libmicrohttpd only *requests* a client certificate when it
+  // has a trust list (MHD_OPTION_HTTPS_MEM_TRUST) and leaves verification to
+  // the application. Each new connection's GnuTLS session (set up, handshake
+  // not started) is switched to *require* one and to verify it against the
+  // trust list during the handshake, so an unauthenticated client never
+  // gets a request through, as on the gRPC port.
+  static void ConnectionStarted(void* cls, MHD_Connection* conn, void**,
+                                MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<HttpServer*>(cls);
+    if (code != MHD_CONNECTION_NOTIFY_STARTED ||
+        self->options_.tls_client_ca_pem.empty()) {
+      return;
+    }
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (info == nullptr || info->tls_session == nullptr) {
+      // Cannot happen with MHD_USE_TLS; refuse rather than serve unverified.
+      self->unverifiable_.store(true);
+      return;
+    }
+    auto session = static_cast<gnutls_session_t>(info->tls_session);
+    gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+    gnutls_session_set_verify_cert(session, /*hostname=*/nullptr, 0);
+  }
+
   static void Completed(void*, MHD_Connection*, void** con_cls,
                         MHD_RequestTerminationCode) {
     delete static_cast<HttpPending*>(*con_cls);
@@ -42,6 +69,11 @@ struct HttpServerAccess {
                            void** con_cls) {
     auto* self = static_cast<HttpServer*>(cls);
     HttpResponse out;
+    if (self->unverifiable_.load()) {
+      out = {503, "text/plain; charset=utf-8",
+             "mutual TLS: the client certificate cannot be verified\n"};
+      return Queue(conn, out, /*allow=*/false);
+    }
     const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                      std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     const size_t max_body = self->options_.max_body_bytes;
@@ -166,6 +198,25 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       return absl::UnavailableError("this libmicrohttpd has no TLS support");
     }
     flags |= MHD_USE_TLS;
+  } else if (!options.tls_client_ca_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "mutual TLS needs a certificate and key (TLS) as well");
+  }
+  const bool mtls = tls && !options.tls_client_ca_pem.empty();
+  if (tls) {
+    if (absl::Status st =
+            CheckPemKeyPair(options.tls_cert_pem, options.tls_key_pem);
+        !st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS certificate/key: ", st.message()));
+    }
+  }
+  if (mtls) {
+    if (absl::Status st = CheckPemCaBundle(options.tls_client_ca_pem);
+        !st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS client CA: ", st.message()));
+    }
   }
   s->daemon_ = MHD_start_daemon(
       flags, static_cast<uint16_t>(port), nullptr, nullptr,
@@ -178,12 +229,16 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       static_cast<unsigned>(options.idle_timeout_s),
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed, nullptr,
-      MHD_OPTION_THREAD_POOL_SIZE,
+      MHD_OPTION_NOTIFY_CONNECTION, &HttpServerAccess::ConnectionStarted,
+      s.get(), MHD_OPTION_THREAD_POOL_SIZE,
       static_cast<unsigned>(std::max(1, options.threads)),
-      // TLS: the key and certificate (the list ends here without TLS).
+      // TLS: the key and certificate, then the client CAs for mutual TLS
+      // (the list ends early without them).
       tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END,
       s->options_.tls_key_pem.c_str(), MHD_OPTION_HTTPS_MEM_CERT,
-      s->options_.tls_cert_pem.c_str(), MHD_OPTION_END);
+      s->options_.tls_cert_pem.c_str(),
+      mtls ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+      s->options_.tls_client_ca_pem.c_str(), MHD_OPTION_END);
   if (s->daemon_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", host_port, " (in use or not a local address)"));

@@ -20,6 +20,7 @@
 #ifndef DIFFRANK_SERVICE_HTTP_SERVER_H_
 #define DIFFRANK_SERVICE_HTTP_SERVER_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,6 +58,11 @@ struct HttpServerOptions {
   int threads = 1;            // handler threads
   // PEM certificate chain and key: serve HTTPS (GnuTLS) when both are set.
   std::string tls_cert_pem, tls_key_pem;
+  // PEM CA certificates (with TLS only): mutual TLS. Every client must
+  // present a certificate that chains to one of them, checked in the TLS
+  // handshake as the gRPC port does (no certificate, or an untrusted one,
+  // fails the handshake; no request reaches a handler).
+  std::string tls_client_ca_pem;
   // Serves paths no route matches (when set); else 404.
   HttpHandler fallback;
 };
@@ -78,6 +84,9 @@ class HttpServer {
   HttpServerOptions options_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
+  // Set if a TLS session could not be switched to verify client certificates
+  // (mutual TLS): every request is then refused (fail closed).
+  std::atomic<bool> unverifiable_{false};
   friend struct HttpServerAccess;
 };
 

@@ -145,5 +145,20 @@ TEST(HttpServer, BadAddressesAreInvalidArgument) {
             absl::StatusCode::kUnavailable);
 }
 
+TEST(HttpServer, BadTlsMaterialIsNamedNotServed) {
+  HttpServerOptions o;
+  o.tls_client_ca_pem = "-----BEGIN CERTIFICATE-----";  // mTLS without TLS
+  auto s = HttpServer::Start("127.0.0.1:0", {}, o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "certificate and key"))
+      << s.status();
+  o.tls_cert_pem = "not a certificate";
+  o.tls_key_pem = "not a key";
+  s = HttpServer::Start("127.0.0.1:0", {}, o);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "not a PEM certificate"))
+      << s.status();
+}
+
 }  // namespace
 }  // namespace diffrank::service

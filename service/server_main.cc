@@ -310,6 +310,7 @@ int Main(int argc, char** argv) {
     if (!config.tls.cert_file.empty()) {
       ho.tls_cert_pem = ReadFile(config.tls.cert_file);
       ho.tls_key_pem = ReadFile(config.tls.key_file);
+      ho.tls_client_ca_pem = ReadFile(config.tls.client_ca_file);
     }
     absl::StatusOr<std::unique_ptr<HttpServer>> h =
         HttpServer::Start(config.http_listen, {}, ho);
@@ -321,7 +322,9 @@ int Main(int argc, char** argv) {
     http = *std::move(h);
     Log(absl::StrCat("HTTP/JSON on ", config.http_listen, " (port ",
                      http->port(), ")",
-                     config.tls.cert_file.empty() ? "" : ", TLS"));
+                     config.tls.cert_file.empty()        ? ""
+                     : config.tls.client_ca_file.empty() ? ", TLS"
+                                                         : ", mutual TLS"));
   }
 
   pipeline::BatchedModelsOptions mo;

@@ -174,11 +174,64 @@ def test_https_with_the_grpc_ports_certificate(tmp_path):
                            "--http_listen", f"127.0.0.1:{port}"], keys=False, wait=False)
     try:
         s.wait_serving(credentials=grpc.ssl_channel_credentials(open(f"{d}/ca.pem", "rb").read()))
-        with httpx.Client(verify=f"{d}/ca.pem", timeout=60) as h:
+        with httpx.Client(verify=tls_context(f"{d}/ca.pem"), timeout=60) as h:
             r = h.post(f"https://127.0.0.1:{port}/v1/embeddings", json={"input": "secure"})
             assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 384
         with pytest.raises(httpx.HTTPError):
             httpx.post(f"http://127.0.0.1:{port}/v1/embeddings", json={"input": "x"}, timeout=5)
+    finally:
+        s.close()
+
+
+def tls_context(ca, cert=None):
+    """A client TLS context trusting `ca`, presenting `cert` = (pem, key) when given (httpx
+    0.28 ignores its own cert= argument when verify is a path)."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+def test_https_mutual_tls_requires_a_client_certificate_from_the_ca(tmp_path):
+    """--tls_client_ca covers the HTTP port as the gRPC port: a client certificate signed by
+    the CA is required in the handshake; none, or one from another CA, gets no request through."""
+    from test_operations import make_pki
+    d, other = tmp_path / "pki", tmp_path / "other"
+    d.mkdir()
+    other.mkdir()
+    make_pki(str(d))
+    make_pki(str(other))  # a second CA with its own client certificate
+    port = free_port()
+    s = Server(extra_args=["--tls_cert", f"{d}/server.pem", "--tls_key", f"{d}/server.key",
+                           "--tls_client_ca", f"{d}/ca.pem", "--http_listen", f"127.0.0.1:{port}"],
+               wait=False)
+    url = f"https://127.0.0.1:{port}"
+    read_key = {"Authorization": f"Bearer {KEYS['read']}"}
+    try:
+        read = lambda n: open(f"{d}/{n}", "rb").read()  # noqa: E731
+        s.wait_serving(credentials=grpc.ssl_channel_credentials(
+            read("ca.pem"), read("client.key"), read("client.pem")))
+        good = tls_context(f"{d}/ca.pem", (f"{d}/client.pem", f"{d}/client.key"))
+        with httpx.Client(verify=good, timeout=60, headers=read_key) as h:
+            r = h.post(f"{url}/v1/embeddings", json={"input": "mutual"})
+            assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 384
+            # Keys and roles still apply on an authenticated connection.
+            r = h.post(f"{url}/v1/collections", json={"name": "nope"})
+            assert r.status_code == 403, r.text
+        # The openai SDK over mutual TLS (its http_client carries the certificate).
+        sdk = OpenAI(base_url=f"{url}/v1", api_key=KEYS["read"],
+                     http_client=httpx.Client(verify=good), max_retries=0)
+        assert len(sdk.embeddings.create(model="diffrank", input=["a", "b"]).data) == 2
+        for ctx in (tls_context(f"{d}/ca.pem"),
+                    tls_context(f"{d}/ca.pem", (f"{other}/client.pem", f"{other}/client.key"))):
+            with pytest.raises(httpx.TransportError):
+                with httpx.Client(verify=ctx, timeout=10, headers=read_key) as h:
+                    h.post(f"{url}/v1/embeddings", json={"input": "no"})
+        # Refused handshakes leave the server serving.
+        with httpx.Client(verify=good, timeout=60, headers=read_key) as h:
+            r = h.post(f"{url}/embed", json={"inputs": "after"})
+            assert r.status_code == 200, r.text
     finally:
         s.close()
 
