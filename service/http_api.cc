@@ -345,6 +345,15 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
       return *e;
     }
     if (auto e = Optional(j, "raw_scores", raw)) return *e;
+    // Cohere v2's per-document token cap (Haystack sends 4096): checked; the
+    // cross-encoder cuts each pair to its own window (model card) anyway.
+    int max_tokens_per_doc = 1;
+    if (auto e = Optional(j, "max_tokens_per_doc", max_tokens_per_doc)) {
+      return *e;
+    }
+    if (max_tokens_per_doc < 1) {
+      return BadRequest("max_tokens_per_doc must be >= 1");
+    }
     r.set_top_n(top_n);
     v1::RerankResponse resp;
     grpc::ClientContext c;

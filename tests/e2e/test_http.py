@@ -82,6 +82,35 @@ def test_cohere_sdk_rerank_v1_and_v2_equal_grpc(srv):
     assert [x.index for x in r2.results] == [i for i, _ in want]
 
 
+def test_haystack_cohere_ranker_and_openai_embedder_classes(srv, monkeypatch):
+    """Haystack's own integration classes pointed at diffrank: CohereRanker (cohere-haystack,
+    Cohere v2 rerank with api_base_url) in a Pipeline, and OpenAITextEmbedder."""
+    monkeypatch.setenv("HAYSTACK_TELEMETRY_ENABLED", "False")
+    from haystack import Document, Pipeline
+    from haystack.components.embedders import OpenAIDocumentEmbedder, OpenAITextEmbedder
+    from haystack.utils import Secret
+    from haystack_integrations.components.rankers.cohere import CohereRanker
+
+    want = Client(srv.target, api_key=KEYS["read"]).rerank(QUERY, DOCS).results
+    key = Secret.from_token(KEYS["read"])
+    p = Pipeline()
+    p.add_component("ranker", CohereRanker(model="diffrank-rerank-v2", api_key=key,
+                                           api_base_url=srv.http, top_k=3))
+    docs = [Document(content=t, meta={"i": i}) for i, t in enumerate(DOCS)]
+    out = p.run({"ranker": {"query": QUERY, "documents": docs}})["ranker"]["documents"]
+    assert [(d.meta["i"], round(d.score, 6)) for d in out] == \
+        [(r.index, round(r.relevance_score, 6)) for r in want[:3]]
+    # Embeddings through Haystack's OpenAI embedders equal gRPC Embed (the OpenAI route embeds
+    # as documents unless the body says "input_type": "query"; OpenAI's API has no kind).
+    want_emb, _ = grpc_embed(srv, DOCS)
+    text = OpenAITextEmbedder(api_key=key, model="diffrank-embed-v2", api_base_url=srv.http + "/v1")
+    assert close(text.run(DOCS[0])["embedding"], want_emb[0], 1e-5)
+    doc_emb = OpenAIDocumentEmbedder(api_key=key, model="diffrank-embed-v2",
+                                     api_base_url=srv.http + "/v1")
+    got = doc_emb.run([Document(content=t) for t in DOCS])["documents"]
+    assert all(close(g.embedding, w, 1e-5) for g, w in zip(got, want_emb))
+
+
 def test_tei_routes(srv):
     want, _ = grpc_embed(srv, DOCS[:2])
     with httpx.Client(base_url=srv.http, headers={"Authorization": f"Bearer {KEYS['read']}"}) as h:
@@ -149,6 +178,10 @@ def test_errors_keys_limits_and_deadlines(srv):
         assert r.status_code == 400 and "input[2]" in r.json()["error"]["message"]
         r = h.post("/diffrank.v1.Diffrank/Search", json={"collection": "x", "top_kk": 1}, headers=read)
         assert r.status_code == 400 and "top_kk" in r.json()["error"]["message"]
+        for cap in (0, "many"):
+            r = h.post("/v2/rerank", json={"query": "q", "documents": ["d"], "max_tokens_per_doc": cap},
+                       headers=read)
+            assert r.status_code == 400 and "max_tokens_per_doc" in r.json()["error"]["message"]
         assert h.post("/diffrank.v1.Diffrank/Nope", json={}, headers=read).status_code == 404
         assert h.post("/no/such/route", json={}, headers=read).status_code == 404
         assert h.get("/v1/embeddings", headers=read).status_code == 405
