@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """HTTP/JSON front vs gRPC, same server, same run (docs/benchmarks.md "HTTP front").
 
-  .venv-clients/bin/python service/bench/http_bench.py [--requests 400]
+  .venv-clients/bin/python service/bench/http_bench.py [--requests 400] [--tls]
 
 Embed (one text per call: what a RAG framework sends for a query) through gRPC Embed (ghz)
 and through OpenAI's POST /v1/embeddings (hey, float JSON), and Search (hybrid, top_k 10, no
 rerank, so the transport is a visible share) through gRPC Search (ghz) and POST
 /v1/collections/{name}/search (hey), at 1 and 16 concurrent clients, alternating per round.
 Both tools are Go load generators with keep-alive connections. Prints one JSON object per
-run and the median-latency ratios HTTP / gRPC.
+run and the median-latency ratios HTTP / gRPC. --tls serves both ports with TLS (a test CA made
+with openssl; ghz trusts it; hey skips verification) to price HTTPS against gRPC over TLS.
 """
 import argparse
 import csv
@@ -18,6 +19,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+
+import grpc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -33,7 +37,10 @@ QUERY = "which passage explains how the index is rebuilt after a crash?"
 
 
 def hey(url, body, concurrency, total):
-    p = subprocess.run([os.path.join(GOBIN, "hey"), "-n", str(total), "-c", str(concurrency),
+    # -host without the port: hey uses the Host value as the TLS server name, and GnuTLS
+    # refuses an SNI holding ":port" (RFC 6066 allows host names only).
+    p = subprocess.run([os.path.join(GOBIN, "hey"), "-host", "127.0.0.1",
+                        "-n", str(total), "-c", str(concurrency),
                         "-m", "POST", "-T", "application/json", "-d", json.dumps(body),
                         "-o", "csv", url], capture_output=True, text=True, timeout=3600)
     rows = list(csv.DictReader(io.StringIO(p.stdout)))
@@ -52,12 +59,23 @@ def main():
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", default="1,16")
+    ap.add_argument("--tls", action="store_true", help="TLS on both ports")
     a = ap.parse_args()
     port = free_port()
-    s = Server(keys=False, extra_args=["--http_listen", f"127.0.0.1:{port}"])
-    http = f"http://127.0.0.1:{port}"
+    args, creds, cacert = ["--http_listen", f"127.0.0.1:{port}"], None, None
+    pki = tempfile.TemporaryDirectory()
+    if a.tls:
+        from test_operations import make_pki
+        make_pki(pki.name)
+        cacert = os.path.join(pki.name, "ca.pem")
+        args += ["--tls_cert", os.path.join(pki.name, "server.pem"),
+                 "--tls_key", os.path.join(pki.name, "server.key")]
+        creds = grpc.ssl_channel_credentials(open(cacert, "rb").read())
+    s = Server(keys=False, extra_args=args, wait=False)
+    s.wait_serving(credentials=creds)
+    http = f"{'https' if a.tls else 'http'}://127.0.0.1:{port}"
     try:
-        c = Client(s.target, timeout=600)
+        c = Client(s.target, timeout=600, credentials=creds)
         c.create_collection("bench")
         docs = [{"id": f"d{i}", "text": f"document {i}: the index is rebuilt from SQLite "
                  f"after a crash; passage {i} talks about topic {i % 37}"} for i in range(2000)]
@@ -74,7 +92,7 @@ def main():
             for name, (gbody, method, path, hbody) in cases.items():
                 for conc in map(int, a.concurrency.split(",")):
                     g = ghz(s.target, method, gbody, conc, a.requests,
-                            os.path.join(GOBIN, "ghz"))
+                            os.path.join(GOBIN, "ghz"), cacert)
                     h = hey(http + path, hbody, conc, a.requests)
                     for proto, r in (("grpc", g), ("http", h)):
                         med.setdefault((name, conc, proto), []).append(r["p50_ms"])
@@ -84,11 +102,12 @@ def main():
             for conc in map(int, a.concurrency.split(",")):
                 g = statistics.median(med[(name, conc, "grpc")])
                 h = statistics.median(med[(name, conc, "http")])
-                print(json.dumps({"call": name, "concurrency": conc, "grpc_p50_ms": round(g, 2),
+                print(json.dumps({"call": name, "concurrency": conc, "tls": a.tls, "grpc_p50_ms": round(g, 2),
                                   "http_p50_ms": round(h, 2), "http_over_grpc": round(h / g, 3)}),
                       flush=True)
     finally:
         s.close()
+        pki.cleanup()
 
 
 if __name__ == "__main__":

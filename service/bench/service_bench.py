@@ -38,10 +38,12 @@ PROTO = ["--proto", os.path.join(ROOT, "proto", "diffrank", "v1", "diffrank.prot
          "--import-paths", os.path.join(ROOT, "proto")]
 
 
-def ghz(target, call, data, concurrency, total, tool):
+def ghz(target, call, data, concurrency, total, tool, cacert=None):
+    """ghz over plaintext, or TLS trusting `cacert` (a PEM file) when given."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(data, f)
-    p = subprocess.run([tool, "--insecure", *PROTO, "--call", f"diffrank.v1.Diffrank.{call}",
+    security = ["--cacert", cacert] if cacert else ["--insecure"]
+    p = subprocess.run([tool, *security, *PROTO, "--call", f"diffrank.v1.Diffrank.{call}",
                         "--data-file", f.name, "-c", str(concurrency), "-n", str(total),
                         "--connections", "1", "--timeout", "60s", "-O", "json", target],
                        capture_output=True, text=True, timeout=3600)
