@@ -73,6 +73,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       r.include_text = in.ConsumeBool();
       r.include_metadata = in.ConsumeBool();
       r.text_max_bytes = in.ConsumeIntegralInRange<int64_t>(-1, 100000);
+      if (in.ConsumeBool()) {  // a caller's embedding, right length or not
+        const int n = in.ConsumeBool() ? pipeline::testing_fakes::kDim
+                                       : in.ConsumeIntegralInRange<int>(1, 40);
+        for (int i = 0; i < n; ++i) {
+          r.query_vector.push_back(in.ConsumeFloatingPoint<float>());
+        }
+      }
       Check(w.pipe->Search(r, ctx).status(), "search");
       break;
     }

@@ -68,6 +68,41 @@ absl::Status Pipeline::CheckText(absl::string_view text,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<float>> Pipeline::CheckQueryVector(
+    const SearchRequest& req) const {
+  if (req.mode == SearchMode::kLexical) {
+    return absl::InvalidArgumentError(
+        "query_vector: lexical search uses no vector (mode LEXICAL); leave "
+        "it empty or search DENSE or HYBRID");
+  }
+  const int dim = embedder_->description().dimension;
+  if (static_cast<int>(req.query_vector.size()) != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("query_vector has ", req.query_vector.size(),
+                     " values; the embedder's dimension is ", dim,
+                     " (Info.embedder.dimension)"));
+  }
+  double norm = 0;
+  for (size_t i = 0; i < req.query_vector.size(); ++i) {
+    const float v = req.query_vector[i];
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("query_vector[", i, "] is not a finite number"));
+    }
+    norm += double(v) * v;
+  }
+  norm = std::sqrt(norm);
+  if (!(norm > 0) || !std::isfinite(norm)) {
+    return absl::InvalidArgumentError(
+        "query_vector has no direction (all zeros or too small)");
+  }
+  std::vector<float> unit(req.query_vector.size());
+  for (size_t i = 0; i < unit.size(); ++i) {
+    unit[i] = static_cast<float>(req.query_vector[i] / norm);
+  }
+  return unit;
+}
+
 absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
                                               const CallContext& ctx) const {
   const absl::Time start = absl::Now();
@@ -76,7 +111,6 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
 
   // 1. Validate.
   RETURN_IF_ERROR(Collections::ValidateName(req.collection, "collection"));
-  RETURN_IF_ERROR(CheckText(req.query, "query", /*required=*/true));
   const int top_k = req.top_k == 0 ? 10 : req.top_k;
   if (top_k < 1 || top_k > limits_.max_top_k) {
     return OutOfRange("top_k", req.top_k, 1, limits_.max_top_k);
@@ -85,6 +119,21 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
       req.rerank ? req.rerank_depth.value_or(limits_.default_rerank_depth) : 0;
   if (depth < 0 || depth > limits_.max_rerank_depth) {
     return OutOfRange("rerank_depth", depth, 0, limits_.max_rerank_depth);
+  }
+  const bool given_vector = !req.query_vector.empty();
+  // With a query_vector the text is read only by BM25 and the reranker.
+  const bool text_needed =
+      !given_vector || req.mode != SearchMode::kDense || depth > 0;
+  if (given_vector && text_needed &&
+      absl::StripAsciiWhitespace(req.query).empty()) {
+    return absl::InvalidArgumentError(
+        "query is required with a query_vector unless mode is DENSE and "
+        "rerank is false (BM25 and the reranker read the text)");
+  }
+  RETURN_IF_ERROR(CheckText(req.query, "query", text_needed));
+  std::vector<float> query_vector;
+  if (given_vector) {
+    ASSIGN_OR_RETURN(query_vector, CheckQueryVector(req));
   }
   const double fusion_weight =
       req.rerank_fusion_weight.value_or(limits_.default_rerank_fusion_weight);
@@ -105,10 +154,9 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
                    ParseFilter(req.filter));
 
-  // 2. Embed the query (not needed for lexical search, nor when the store's
-  // shards embed it).
-  std::vector<float> query_vector;
-  if (req.mode != SearchMode::kLexical && store_->wants_vectors()) {
+  // 2. Embed the query (not for lexical search, nor when the caller gave its
+  // vector). A router embeds here too: its shards get the vector.
+  if (req.mode != SearchMode::kLexical && !given_vector) {
     RETURN_IF_ERROR(ctx.Check("embedding the query"));
     const absl::Time t0 = absl::Now();
     ASSIGN_OR_RETURN(EmbedOutput e,

@@ -70,6 +70,10 @@ class Pipeline {
  private:
   absl::Status CheckText(absl::string_view text, absl::string_view field,
                          bool required) const;
+  // CheckQueryVector validates a caller's query_vector and returns it at
+  // unit length.
+  absl::StatusOr<std::vector<float>> CheckQueryVector(
+      const SearchRequest& req) const;
 
   TextEmbedder* embedder_;
   PairScorer* scorer_;

@@ -144,6 +144,80 @@ TEST_F(PipelineTest, LexicalSearchDoesNotEmbed) {
   EXPECT_EQ(embedder_.calls, before);
 }
 
+TEST_F(PipelineTest, QueryVectorSearchesLikeTheEmbeddedQuery) {
+  ASSERT_TRUE(PutRiverDocs().ok());
+  CallContext ctx;
+  auto ids = [](const SearchResult& r) {
+    std::vector<std::string> out;
+    for (const auto& h : r.hits) out.push_back(h.id);
+    return out;
+  };
+  for (SearchMode mode : {SearchMode::kDense, SearchMode::kHybrid}) {
+    SearchRequest text;
+    text.collection = "docs";
+    text.query = "river bank";
+    text.mode = mode;
+    text.rerank = false;
+    auto want = pipeline_->Search(text, ctx);
+    ASSERT_TRUE(want.ok()) << want.status();
+    auto e = embedder_.Embed({"river bank"}, EmbedKind::kQuery, true, ctx);
+    ASSERT_TRUE(e.ok());
+    SearchRequest vec = text;
+    for (float v : e->values) vec.query_vector.push_back(3 * v);  // any length
+    if (mode == SearchMode::kDense) vec.query = "";  // text not needed
+    const int calls = embedder_.calls;
+    auto got = pipeline_->Search(vec, ctx);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(embedder_.calls, calls) << "a given vector is not re-embedded";
+    EXPECT_EQ(ids(*got), ids(*want));
+    ASSERT_FALSE(got->hits.empty());
+    if (mode == SearchMode::kDense) {
+      EXPECT_LE(*got->hits[0].dense_score, 1.0 + 1e-5) << "unit length";
+    }
+  }
+}
+
+TEST_F(PipelineTest, QueryVectorValidationNamesTheProblem) {
+  ASSERT_TRUE(PutRiverDocs().ok());
+  CallContext ctx;
+  SearchRequest ok;
+  ok.collection = "docs";
+  ok.query = "river";
+  ok.mode = SearchMode::kDense;
+  ok.query_vector.assign(kDim, 0.5f);
+  ASSERT_TRUE(pipeline_->Search(ok, ctx).ok());
+  auto expect = [&](SearchRequest r, absl::string_view needle) {
+    auto res = pipeline_->Search(r, ctx);
+    EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument)
+        << res.status();
+    EXPECT_NE(res.status().message().find(needle), absl::string_view::npos)
+        << res.status();
+  };
+  SearchRequest r = ok;
+  r.query_vector.pop_back();
+  expect(r, "dimension is 16");
+  r = ok;
+  r.query_vector[3] = std::nanf("");
+  expect(r, "query_vector[3] is not a finite");
+  r = ok;
+  r.query_vector[0] = INFINITY;
+  expect(r, "query_vector[0]");
+  r = ok;
+  r.query_vector.assign(kDim, 0.0f);
+  expect(r, "no direction");
+  r = ok;
+  r.mode = SearchMode::kLexical;
+  expect(r, "LEXICAL");
+  r = ok;
+  r.query = "";  // reranking (the default) reads the text
+  expect(r, "query is required with a query_vector");
+  r.mode = SearchMode::kHybrid;
+  r.rerank = false;  // BM25 reads it
+  expect(r, "query is required with a query_vector");
+  r.mode = SearchMode::kDense;
+  EXPECT_TRUE(pipeline_->Search(r, ctx).ok());
+}
+
 TEST_F(PipelineTest, SearchValidationNamesTheField) {
   CallContext ctx;
   auto expect = [&](SearchRequest r, absl::StatusCode code,

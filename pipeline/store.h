@@ -27,8 +27,8 @@ namespace diffrank::pipeline {
 struct RetrieveRequest {
   std::string collection;
   SearchMode mode = SearchMode::kHybrid;
-  std::string query;                // text (lexical; remote stores embed it)
-  std::vector<float> query_vector;  // set when the store wants_vectors()
+  std::string query;                      // text (lexical; may be "" in DENSE)
+  std::vector<float> query_vector;        // unit length; set unless LEXICAL
   const index::Filter* filter = nullptr;  // parsed from filter_json
   std::string filter_json;                // "" = none
   int top_k = 10;       // hits wanted (fused hits in hybrid mode)
@@ -45,8 +45,9 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  // True when Search and Upsert hand over embeddings (local collections);
-  // false when the store embeds texts itself (shard servers do).
+  // True when Upsert hands over document embeddings (local collections);
+  // false when the store embeds documents itself (shard servers do). Search
+  // always hands over the query's embedding (a router embeds it once).
   virtual bool wants_vectors() const = 0;
 
   virtual absl::StatusOr<RetrieveResult> Retrieve(

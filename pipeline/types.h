@@ -50,6 +50,9 @@ struct SearchRequest {
   bool include_text = false;
   bool include_metadata = false;
   int64_t text_max_bytes = 0;  // 0 = whole texts
+  // Set: search with this embedding instead of embedding `query` (see
+  // SearchRequest.query_vector in the .proto).
+  std::vector<float> query_vector;
 };
 
 // Timing of one request's stages.

@@ -202,6 +202,12 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
   r.set_mode(ToProto(mode));
   r.set_rerank(false);
   r.set_filter(req.filter_json);
+  if (mode != SearchMode::kLexical) {
+    // Embedded once here: the shards search with it instead of each
+    // embedding the text again.
+    r.mutable_query_vector()->Assign(req.query_vector.begin(),
+                                     req.query_vector.end());
+  }
   std::vector<v1::SearchRequest> requests(all.size(), r);
   auto answers = Fan<v1::SearchRequest, v1::SearchResponse>(
       all, requests, ctx, /*read=*/true,

@@ -37,6 +37,7 @@ pipeline::SearchRequest FromProto(const v1::SearchRequest& r) {
   o.include_text = r.include_text();
   o.text_max_bytes = r.text_max_bytes();
   o.include_metadata = r.include_metadata();
+  o.query_vector.assign(r.query_vector().begin(), r.query_vector().end());
   return o;
 }
 

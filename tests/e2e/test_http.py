@@ -145,6 +145,17 @@ def test_collections_routes_and_grpc_json_mapping_equal_grpc(srv):
                         json={"collection": "web", "query": QUERY, "top_k": 3}).json()["hits"]
         grpc_hits = Client(srv.target, api_key=KEYS["read"]).search("web", QUERY, top_k=3).hits
         assert [x["id"] for x in http_hits] == [x["id"] for x in mapped] == [x.id for x in grpc_hits]
+        # Search by a caller's vector (an OpenAI-route query embedding): DENSE, no text.
+        vec = h.post("/v1/embeddings", json={"input": QUERY, "input_type": "query"}).json()
+        vec = vec["data"][0]["embedding"]
+        by_vec = h.post("/v1/collections/web/search",
+                        json={"query_vector": vec, "mode": "SEARCH_MODE_DENSE", "rerank": False,
+                              "top_k": 3}).json()["hits"]
+        by_text = Client(srv.target, api_key=KEYS["read"]).search(
+            "web", QUERY, top_k=3, mode=pb.SEARCH_MODE_DENSE, rerank=False).hits
+        assert [x["id"] for x in by_vec] == [x.id for x in by_text]
+        r = h.post("/v1/collections/web/search", json={"query_vector": vec[:10], "query": "x"})
+        assert r.status_code == 400 and "dimension" in r.json()["error"]["message"]
         got = h.post("/v1/collections/web/get", json={"ids": ["d1", "zz"]}).json()["documents"]
         assert [d["id"] for d in got] == ["d1"] and got[0]["text"] == DOCS[1]
         r = h.post("/v1/collections/web/delete", json={"filter": json.dumps({"field": "i", "gte": 2})})

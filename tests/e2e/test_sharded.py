@@ -150,6 +150,41 @@ def test_router_answers_as_one_server(topology):
     assert summary["rerank_overlap"] >= 0.9, summary
 
 
+def query_embed_batches(server):
+    import re
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics",
+                                  timeout=10).read().decode()
+    m = re.search(r'diffrank_batch_rows_count\{kind="query_embed"\} (\d+)', text)
+    return int(m.group(1)) if m else 0
+
+
+def test_the_router_embeds_each_query_once_and_shards_search_its_vector(topology):
+    t = topology
+    r, one = t["r"], t["one"]
+    before = [query_embed_batches(s) for s in t["shards"]]
+    router_before = query_embed_batches(t["router"])
+    qs = [q["text"] for q in t["queries"][:5]]
+    for q in qs:
+        for mode in (pb.SEARCH_MODE_DENSE, pb.SEARCH_MODE_HYBRID):
+            r.search("lisa", q, top_k=10, mode=mode, rerank=False)
+    assert [query_embed_batches(s) for s in t["shards"]] == before  # no shard embedded
+    assert query_embed_batches(t["router"]) >= router_before + len(qs)
+    # A caller's own query_vector (SearchRequest.query_vector) through the router equals
+    # the text search; DENSE without rerank needs no text.
+    for q in qs:
+        vec = list(one.embed([q], kind=pb.EMBED_KIND_QUERY).embeddings[0].values)
+        want = [h.id for h in one.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
+                                         rerank=False).hits]
+        got = r.search("lisa", "", top_k=10, mode=pb.SEARCH_MODE_DENSE, rerank=False,
+                       query_vector=[2 * v for v in vec])
+        assert [h.id for h in got.hits] == want
+    with pytest.raises(grpc.RpcError) as e:
+        r.search("lisa", "", top_k=10, mode=pb.SEARCH_MODE_DENSE, query_vector=vec)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "query is required with a query_vector" in e.value.details()
+
+
 def test_admin_calls_reach_every_shard(topology):
     t = topology
     r = t["r"]

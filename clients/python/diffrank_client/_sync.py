@@ -97,7 +97,7 @@ class Client:
     def search(self, collection: str, query: str, timeout: Optional[float] = None,
                **kw) -> pb.SearchResponse:
         """kw: the SearchRequest fields (top_k, mode, candidates, rerank, rerank_depth, filter,
-        include_text, include_metadata, rerank_fusion_weight, text_max_bytes)."""
+        include_text, include_metadata, rerank_fusion_weight, text_max_bytes, query_vector)."""
         return self._idempotent(self.stub.Search, search_request(collection, query, **kw),
                                 timeout)
 
