@@ -1,7 +1,8 @@
 """The evaluation harness's retrieval runs, shared by eval.py and sweep_reranker.py.
 
 A Collection holds one BEIR folder (texts, judged queries, the FTS5 BM25 top 100 per query);
-dense_run() ranks it with a bi-encoder (corpus embeddings cached per model file); rerank()
+dense_run() ranks it with a bi-encoder (corpus embeddings cached per model file, and per
+precision and diffrank-encode binary for the C++ runtime); rerank()
 reorders the head of a run with a cross-encoder, as the service does (rerank_run() with any
 scorer); cpp_scores() scores
 pairs with the C++ runtime (diffrank-encode) in any of its precisions.
@@ -61,7 +62,12 @@ def dense_run(col, model_dir, cache, cpp=None):
     t0 = time.time()
     model, tok, mid = load_model(model_dir)
     st = os.stat(os.path.join(model_dir, "model.safetensors"))
-    tag = f"-cpp-{cpp[1]}" if cpp else ""
+    tag = ""
+    if cpp:
+        # The runtime's kernels are compiled in: a rebuilt diffrank-encode may compute other
+        # embeddings (LibTorch vs packed oneDNN linears), so its identity is in the key.
+        tool = os.stat(cpp[0])
+        tag = f"-cpp-{cpp[1]}-{tool.st_size}-{int(tool.st_mtime)}"
     key = f"{col.name}-{mid}-{st.st_size}-{int(st.st_mtime)}{tag}.npy".replace("/", "_")
     cache_file = os.path.join(cache, "embeddings", key)
     if cpp:
