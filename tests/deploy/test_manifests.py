@@ -1,7 +1,8 @@
 """deploy/k8s (issue 15): every overlay renders with kustomize, passes an offline Kubernetes
 linter (checkov), and its objects match what the server really does: the ports it listens on
 (from the rendered ConfigMap), gRPC health probes, non-root and read-only root file system,
-requests and limits, pinned images, a grace period longer than the server's drain."""
+requests and limits, pinned images, a grace period longer than the server's drain; each overlay
+also with components/http (the HTTP/JSON front)."""
 import glob
 import json
 import os
@@ -33,9 +34,38 @@ def kustomize(path):
     return [d for d in yaml.safe_load_all(out) if d]
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
-def rendered(request):
-    return request.param, kustomize(os.path.join(K8S, "overlays", request.param))
+def render(name, tmp):
+    """An overlay, or "<overlay>+http": the overlay with components/http (the HTTP/JSON front),
+    composed in a copy of deploy/k8s as an operator's kustomization would (kustomize refuses
+    absolute paths, so the copy holds it)."""
+    if not name.endswith("+http"):
+        return kustomize(os.path.join(K8S, "overlays", name))
+    overlay = name[:-len("+http")]
+    tree = os.path.join(tmp, "k8s")
+    if not os.path.isdir(tree):
+        shutil.copytree(K8S, tree)
+    mine = os.path.join(tree, "with-http", overlay)
+    os.makedirs(mine, exist_ok=True)
+    with open(os.path.join(mine, "kustomization.yaml"), "w") as f:
+        f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                f"resources:\n  - ../../overlays/{overlay}\n"
+                "components:\n  - ../../components/http\n")
+    return kustomize(mine)
+
+
+@pytest.fixture(scope="module", params=OVERLAYS + [o + "+http" for o in OVERLAYS])
+def rendered(request, tmp_path_factory):
+    return request.param, render(request.param, str(tmp_path_factory.getbasetemp()))
+
+
+def http_listen(container):
+    """The --http_listen flag's address in a container's args, or None."""
+    for i, a in enumerate(container.get("args", [])):
+        if a.startswith("--http_listen="):
+            return a.split("=", 1)[1]
+        if a == "--http_listen":
+            return container["args"][i + 1]
+    return None
 
 
 def workloads(objs):
@@ -75,7 +105,11 @@ def test_ports_probes_and_drain_match_the_server(rendered):
         spec = w["spec"]["template"]["spec"]
         for c in spec["containers"]:
             ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-            assert ports == {"grpc": grpc_port, "metrics": metrics_port}, (name, ports)
+            want = {"grpc": grpc_port, "metrics": metrics_port}
+            listen = http_listen(c) or cfg.get("http_listen")
+            if listen:
+                want["http"] = port_of(listen)
+            assert ports == want, (name, ports)
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert c[probe]["grpc"]["port"] == grpc_port, (name, probe)
             assert "--config" in c["args"]
@@ -87,7 +121,26 @@ def test_ports_probes_and_drain_match_the_server(rendered):
         assert spec["terminationGracePeriodSeconds"] > drain + 5, name
     for svc in (o for o in objs if o["kind"] == "Service"):
         names = {p["targetPort"] for p in svc["spec"]["ports"]}
-        assert names <= {"grpc", "metrics"}, names
+        assert names <= {"grpc", "metrics", "http"}, names
+
+
+def test_http_component_serves_the_front_where_clients_call(rendered):
+    """components/http: the Deployment that clients call (the server; in `sharded`, the
+    router) listens for HTTP, its Service exposes it, and its NetworkPolicy admits the
+    namespace's pods to it as to gRPC; shards never get it."""
+    name, objs = rendered
+    with_http = name.endswith("+http")
+    for w in servers(objs):
+        c = w["spec"]["template"]["spec"]["containers"][0]
+        serves = http_listen(c) is not None
+        assert serves == (with_http and w["kind"] == "Deployment"), (name, w["metadata"]["name"])
+    svc = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "diffrank")
+    assert ("http" in {p["name"] for p in svc["spec"]["ports"]}) == with_http
+    policy = next(o for o in objs
+                  if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "diffrank")
+    from_pods = [r for r in policy["spec"]["ingress"]
+                 if r.get("from") == [{"podSelector": {}}]]
+    assert from_pods and (8080 in {p["port"] for p in from_pods[0]["ports"]}) == with_http
 
 
 def test_security_resources_and_images(rendered):
@@ -107,12 +160,12 @@ def test_security_resources_and_images(rendered):
             image = c["image"]
             tag = image.rsplit("@", 1)[1] if "@" in image else image.rsplit(":", 1)[-1]
             assert ("@" in image or ":" in image) and tag not in ("latest", ""), image
-            if name == "gpu":
+            if name.split("+")[0] == "gpu":
                 assert c["resources"]["limits"]["nvidia.com/gpu"] == "1"
                 assert "cuda" in image
             else:
                 assert "nvidia.com/gpu" not in c["resources"]["limits"]
-        if name == "gpu":
+        if name.split("+")[0] == "gpu":
             assert spec["nodeSelector"] and spec["tolerations"]
 
 
