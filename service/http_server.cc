@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,10 +17,16 @@
 
 namespace diffrank::service {
 
+// libmicrohttpd's I/O threads (each with its own epoll set): they only read
+// requests and write responses; handlers run on the handler pool.
+constexpr unsigned kIoThreads = 2;
+
 // Pending is one request being received (MHD's per-request pointer).
 struct HttpPending {
   std::string body;
   bool too_large = false;
+  // Set by a handler thread before it resumes the suspended connection.
+  std::optional<HttpResponse> response;
 };
 
 struct HttpServerAccess {
@@ -95,6 +102,9 @@ struct HttpServerAccess {
       }
     }
     auto* pending = static_cast<HttpPending*>(*con_cls);
+    if (pending->response) {  // resumed: a handler thread answered
+      return Queue(conn, *pending->response, /*allow=*/false);
+    }
     if (*upload_data_size != 0) {
       if (!get && !pending->too_large) {
         if (pending->body.size() + *upload_data_size > max_body) {
@@ -134,7 +144,22 @@ struct HttpServerAccess {
       MHD_get_connection_values(conn, MHD_HEADER_KIND, &CollectHeader,
                                 &req.headers);
       req.body = std::move(pending->body);
-      out = (*handler)(req);
+      // The handler runs on the handler pool while this I/O thread goes on
+      // serving other connections: a slow call never holds up a request of
+      // another connection (with handlers on the I/O threads, two
+      // keep-alive connections that share a thread waited for each other).
+      MHD_suspend_connection(conn);
+      const bool queued = self->handlers_->TrySubmit(
+          [handler, pending, conn, req = std::move(req)] {
+            pending->response = (*handler)(req);
+            MHD_resume_connection(conn);
+          });
+      if (!queued) {  // stopping
+        pending->response = HttpResponse{503, "text/plain; charset=utf-8",
+                                         "the server is stopping\n"};
+        MHD_resume_connection(conn);
+      }
+      return MHD_YES;
     }
     return Queue(conn, out, /*allow=*/false);
   }
@@ -172,7 +197,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   }
   if (host == "localhost") host = "127.0.0.1";
   sockaddr_storage addr{};
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
   if (host.empty()) host = "0.0.0.0";
   auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
   auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
@@ -191,6 +216,10 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->routes_ = std::move(routes);
   s->options_ = options;
+  // At most one request per connection is in a handler (HTTP/1.1 without
+  // pipelining), so the queue never refuses below max_connections.
+  s->handlers_ = std::make_unique<WorkerPool>(std::max(1, options.threads),
+                                              options.max_connections);
   const bool tls =
       !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
   if (tls) {
@@ -230,8 +259,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerAccess::Completed, nullptr,
       MHD_OPTION_NOTIFY_CONNECTION, &HttpServerAccess::ConnectionStarted,
-      s.get(), MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned>(std::max(1, options.threads)),
+      s.get(), MHD_OPTION_THREAD_POOL_SIZE, kIoThreads,
       // TLS: the key and certificate, then the client CAs for mutual TLS
       // (the list ends early without them).
       tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END,
@@ -250,7 +278,13 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 }
 
 HttpServer::~HttpServer() {
-  if (daemon_) MHD_stop_daemon(daemon_);
+  if (daemon_) {
+    MHD_quiesce_daemon(daemon_);  // no new connections
+    // Every queued or running handler finishes and resumes its connection
+    // (libmicrohttpd must not stop with connections suspended).
+    handlers_->Shutdown();
+    MHD_stop_daemon(daemon_);
+  }
 }
 
 }  // namespace diffrank::service

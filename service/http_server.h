@@ -6,17 +6,19 @@
 // threads next to Debian's LibTorch (fixed 100 KiB stacks vs. static TLS),
 // and cpp-httplib serves one connection per pool thread, so 8 clients that
 // trickle one header byte every 2 s took every thread and made /metrics
-// unreachable (issue 12). libmicrohttpd multiplexes every connection on one
-// epoll thread: a slow client costs a socket, not a thread. Bounds: at most
+// unreachable (issue 12). libmicrohttpd multiplexes every connection on two
+// epoll threads: a slow client costs a socket, not a thread. Bounds: at most
 // `max_connections` connections (`per_ip_connections` from one address),
 // each closed after `idle_timeout_s` without progress, request headers
 // limited to the connection memory (32 KiB). By default only GET and HEAD
 // are served and request bodies are refused; with max_body_bytes > 0 any
 // method is passed on with its body (a larger body is answered 413 without
 // reading it into memory).
-// Thread-safety: handlers run on the server's `threads` threads (each
-// multiplexes its share of the connections), concurrently when threads > 1;
-// they must be thread-safe.
+// Thread-safety: two I/O threads read requests and write responses; a
+// complete request is handed to a pool of `threads` handler threads (the
+// connection is suspended meanwhile), so handlers run concurrently when
+// threads > 1 and must be thread-safe. A blocking handler delays only its
+// own connection.
 #ifndef DIFFRANK_SERVICE_HTTP_SERVER_H_
 #define DIFFRANK_SERVICE_HTTP_SERVER_H_
 
@@ -28,6 +30,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "service/worker_pool.h"
 
 struct MHD_Daemon;
 
@@ -55,7 +58,7 @@ struct HttpServerOptions {
   int per_ip_connections = 64;
   int idle_timeout_s = 10;
   size_t max_body_bytes = 0;  // 0: GET/HEAD only, bodies refused
-  int threads = 1;            // handler threads
+  int threads = 1;            // handler threads (the pool)
   // PEM certificate chain and key: serve HTTPS (GnuTLS) when both are set.
   std::string tls_cert_pem, tls_key_pem;
   // PEM CA certificates (with TLS only): mutual TLS. Every client must
@@ -82,6 +85,7 @@ class HttpServer {
   HttpServer() = default;
   std::map<std::string, HttpHandler> routes_;
   HttpServerOptions options_;
+  std::unique_ptr<WorkerPool> handlers_;  // runs the handlers
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   // Set if a TLS session could not be switched to verify client certificates

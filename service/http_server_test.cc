@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +145,57 @@ TEST(HttpServer, BadAddressesAreInvalidArgument) {
                 .status()
                 .code(),
             absl::StatusCode::kUnavailable);
+}
+
+TEST(HttpServer, ABlockedHandlerHoldsUpOnlyItsOwnConnection) {
+  // Three calls block in their handler until released; a fourth connection
+  // is answered meanwhile (handlers run on the pool, not the I/O threads).
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  bool release = false;
+  std::map<std::string, HttpHandler> routes;
+  routes["/slow"] = [&](const HttpRequest&) {
+    std::unique_lock<std::mutex> l(mu);
+    ++inside;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+    return HttpResponse{200, "text/plain", "slow\n"};
+  };
+  routes["/fast"] = [](const HttpRequest&) {
+    return HttpResponse{200, "text/plain", "fast\n"};
+  };
+  HttpServerOptions o;
+  o.threads = 4;
+  auto s = HttpServer::Start("127.0.0.1:0", std::move(routes), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const int port = (*s)->port();
+  std::vector<std::thread> slow;
+  std::vector<std::string> answers(3);
+  for (int i = 0; i < 3; ++i) {
+    slow.emplace_back([&, i] {
+      answers[i] = Request(
+          port, "GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          30000);
+    });
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(
+        cv.wait_for(l, std::chrono::seconds(20), [&] { return inside == 3; }));
+  }
+  const std::string fast = Request(
+      port, "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  for (auto& t : slow) t.join();
+  EXPECT_TRUE(absl::StrContains(fast, "fast")) << fast;
+  for (const std::string& a : answers) {
+    EXPECT_TRUE(absl::StrContains(a, "slow")) << a;
+  }
 }
 
 TEST(HttpServer, BadTlsMaterialIsNamedNotServed) {
