@@ -5,11 +5,14 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -79,7 +82,7 @@ struct HttpServerAccess {
     if (self->unverifiable_.load()) {
       out = {503, "text/plain; charset=utf-8",
              "mutual TLS: the client certificate cannot be verified\n"};
-      return Queue(conn, out, /*allow=*/false);
+      return Queue(self, conn, out, /*allow=*/false);
     }
     const bool get = std::strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                      std::strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -88,7 +91,7 @@ struct HttpServerAccess {
       *con_cls = new HttpPending();  // first call: headers are in
       if (!get && max_body == 0) {
         out = {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
-        return Queue(conn, out, /*allow=*/true);
+        return Queue(self, conn, out, /*allow=*/true);
       }
       if (!get) {
         // A declared body over the limit is refused before it is read.
@@ -103,7 +106,7 @@ struct HttpServerAccess {
     }
     auto* pending = static_cast<HttpPending*>(*con_cls);
     if (pending->response) {  // resumed: a handler thread answered
-      return Queue(conn, *pending->response, /*allow=*/false);
+      return Queue(self, conn, *pending->response, /*allow=*/false);
     }
     if (*upload_data_size != 0) {
       if (!get && !pending->too_large) {
@@ -124,7 +127,7 @@ struct HttpServerAccess {
                           R"js("type":"invalid_request_error","message":)js",
                           R"js("the request body is over )js", max_body,
                           R"js( bytes (limits.max_request_bytes)"}})js", "\n")};
-      return Queue(conn, out, /*allow=*/false);
+      return Queue(self, conn, out, /*allow=*/false);
     }
     auto it = self->routes_.find(url);
     const HttpHandler* handler = it != self->routes_.end() ? &it->second
@@ -161,11 +164,11 @@ struct HttpServerAccess {
       }
       return MHD_YES;
     }
-    return Queue(conn, out, /*allow=*/false);
+    return Queue(self, conn, out, /*allow=*/false);
   }
 
-  static MHD_Result Queue(MHD_Connection* conn, const HttpResponse& r,
-                          bool allow) {
+  static MHD_Result Queue(const HttpServer* self, MHD_Connection* conn,
+                          const HttpResponse& r, bool allow) {
     MHD_Response* resp = MHD_create_response_from_buffer(
         r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
     if (resp == nullptr) return MHD_NO;
@@ -173,6 +176,9 @@ struct HttpServerAccess {
     if (allow) MHD_add_response_header(resp, "Allow", "GET, HEAD");
     if (r.status == 401) {
       MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    }
+    if (self->stopping_.load()) {  // draining: the client reconnects elsewhere
+      MHD_add_response_header(resp, "Connection", "close");
     }
     const MHD_Result ok = MHD_queue_response(conn, r.status, resp);
     MHD_destroy_response(resp);
@@ -279,10 +285,23 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 
 HttpServer::~HttpServer() {
   if (daemon_) {
-    MHD_quiesce_daemon(daemon_);  // no new connections
+    stopping_.store(true);  // answers from now on close the connection
+    // No new connections: libmicrohttpd stops accepting and hands the
+    // listening socket back; closing it refuses new clients at once (left
+    // open, their connections would wait in the backlog).
+    const MHD_socket listener = MHD_quiesce_daemon(daemon_);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
     // Every queued or running handler finishes and resumes its connection
     // (libmicrohttpd must not stop with connections suspended).
     handlers_->Shutdown();
+    // Let the answers just given reach their clients: wait (at most 2 s, for
+    // idle keep-alive connections) until every connection has closed.
+    for (int i = 0; i < 200; ++i) {
+      const MHD_DaemonInfo* info =
+          MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+      if (info == nullptr || info->num_connections == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     MHD_stop_daemon(daemon_);
   }
 }

@@ -78,7 +78,10 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const std::string& host_port, std::map<std::string, HttpHandler> routes,
       HttpServerOptions options = {});
-  ~HttpServer();  // stops listening and closes every connection
+  // Stops accepting, lets every running handler finish and its answer reach
+  // the client (answers close their connections from then on; idle
+  // connections are waited for at most 2 s), then closes the rest.
+  ~HttpServer();
   int port() const { return port_; }
 
  private:
@@ -91,6 +94,7 @@ class HttpServer {
   // Set if a TLS session could not be switched to verify client certificates
   // (mutual TLS): every request is then refused (fail closed).
   std::atomic<bool> unverifiable_{false};
+  std::atomic<bool> stopping_{false};  // set by the destructor (drain)
   friend struct HttpServerAccess;
 };
 

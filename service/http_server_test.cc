@@ -198,6 +198,59 @@ TEST(HttpServer, ABlockedHandlerHoldsUpOnlyItsOwnConnection) {
   }
 }
 
+TEST(HttpServer, StoppingLetsRunningCallsAnswer) {
+  // A call is in its handler when the server is destroyed: the destructor
+  // waits for it, and its answer reaches the client (Connection: close).
+  std::mutex mu;
+  std::condition_variable cv;
+  bool inside = false, release = false;
+  std::map<std::string, HttpHandler> routes;
+  routes["/slow"] = [&](const HttpRequest&) {
+    std::unique_lock<std::mutex> l(mu);
+    inside = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return release; });
+    return HttpResponse{200, "text/plain", "finished\n"};
+  };
+  HttpServerOptions o;
+  o.threads = 2;
+  auto s = HttpServer::Start("127.0.0.1:0", std::move(routes), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const int port = (*s)->port();
+  std::string answer;
+  std::thread client([&] {
+    answer = Request(port,
+                     "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n",  // keep-alive
+                     30000);
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    ASSERT_TRUE(
+        cv.wait_for(l, std::chrono::seconds(20), [&] { return inside; }));
+  }
+  std::thread stopper([&] { s->reset(); });
+  // The stop has begun once new clients are refused (the listening socket
+  // is closed at once, not left to fill its backlog).
+  bool refused = false;
+  for (int i = 0; i < 500 && !refused; ++i) {
+    const int fd = Connect(port);
+    refused = fd < 0;
+    if (fd >= 0) close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(refused) << "new connections accepted while stopping";
+  {
+    std::lock_guard<std::mutex> l(mu);
+    release = true;
+  }
+  cv.notify_all();
+  stopper.join();
+  client.join();
+  EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 200")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "finished")) << answer;
+  EXPECT_TRUE(absl::StrContains(answer, "Connection: close")) << answer;
+}
+
 TEST(HttpServer, BadTlsMaterialIsNamedNotServed) {
   HttpServerOptions o;
   o.tls_client_ca_pem = "-----BEGIN CERTIFICATE-----";  // mTLS without TLS
