@@ -17,6 +17,7 @@
 #include "index/collection.h"
 #include "index/collection_internal.h"
 #include "index/sqlite_db.h"
+#include "index/vector_index.h"
 
 namespace diffrank::index {
 namespace internal {
@@ -96,18 +97,7 @@ absl::Status NormalizeQuery(std::vector<float>& q, int dim) {
     return absl::InvalidArgumentError(absl::StrCat(
         "query vector has dimension ", q.size(), ", the collection has ", dim));
   }
-  double norm = 0;
-  for (float x : q) {
-    if (!std::isfinite(x)) {
-      return absl::InvalidArgumentError(
-          "query vector contains NaN or infinity");
-    }
-    norm += double(x) * x;
-  }
-  if (norm == 0) return absl::InvalidArgumentError("query vector is all zeros");
-  const float inv = static_cast<float>(1.0 / std::sqrt(norm));
-  for (float& x : q) x *= inv;
-  return absl::OkStatus();
+  return NormalizeToUnit(q, "query vector");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <faiss/index_io.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "index/factory.h"
@@ -162,6 +163,24 @@ absl::Status VectorIndex::Write(const std::string& path) const {
     return FromFaiss(e, absl::StrCat("writing ", tmp));
   }
   return SyncFileAndRename(tmp, path);
+}
+
+absl::Status NormalizeToUnit(std::vector<float>& v, absl::string_view field) {
+  double norm = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", i, "] is not a finite number"));
+    }
+    norm += double(v[i]) * v[i];
+  }
+  if (norm == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has no direction (all zeros or too small)"));
+  }
+  const float inv = static_cast<float>(1.0 / std::sqrt(norm));
+  for (float& x : v) x *= inv;
+  return absl::OkStatus();
 }
 
 }  // namespace diffrank::index

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace faiss {
 struct Index;
@@ -70,6 +71,11 @@ class VectorIndex {
   std::unique_ptr<faiss::Index> index_;
   int dimension_;
 };
+
+// NormalizeToUnit scales a query vector to unit length (inner product =
+// cosine). InvalidArgument naming `field` for a NaN/infinite value
+// ("<field>[i] is not a finite number") or a zero vector.
+absl::Status NormalizeToUnit(std::vector<float>& v, absl::string_view field);
 
 }  // namespace diffrank::index
 

@@ -15,6 +15,7 @@
 #include "common/status_macros.h"
 #include "common/utf8.h"
 #include "index/filter.h"
+#include "index/vector_index.h"
 #include "pipeline/rerank_fusion.h"
 
 namespace diffrank::pipeline {
@@ -82,24 +83,8 @@ absl::StatusOr<std::vector<float>> Pipeline::CheckQueryVector(
                      " values; the embedder's dimension is ", dim,
                      " (Info.embedder.dimension)"));
   }
-  double norm = 0;
-  for (size_t i = 0; i < req.query_vector.size(); ++i) {
-    const float v = req.query_vector[i];
-    if (!std::isfinite(v)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("query_vector[", i, "] is not a finite number"));
-    }
-    norm += double(v) * v;
-  }
-  norm = std::sqrt(norm);
-  if (!(norm > 0) || !std::isfinite(norm)) {
-    return absl::InvalidArgumentError(
-        "query_vector has no direction (all zeros or too small)");
-  }
-  std::vector<float> unit(req.query_vector.size());
-  for (size_t i = 0; i < unit.size(); ++i) {
-    unit[i] = static_cast<float>(req.query_vector[i] / norm);
-  }
+  std::vector<float> unit = req.query_vector;
+  RETURN_IF_ERROR(index::NormalizeToUnit(unit, "query_vector"));
   return unit;
 }
 

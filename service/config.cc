@@ -81,14 +81,15 @@ absl::Status Readable(const std::string& path, absl::string_view name) {
       absl::StrCat("config: ", name, " \"", path, "\" is not a readable file"));
 }
 
-std::string Slurp(const std::string& path) {
+}  // namespace
+
+std::string ReadConfigFile(const std::string& path) {
+  if (path.empty()) return "";
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
 }
-
-}  // namespace
 
 absl::Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   std::ifstream f(path);
@@ -260,15 +261,15 @@ absl::Status Validate(const ServerConfig& c) {
   }
   // The contents too: gRPC and libmicrohttpd only say "cannot listen".
   if (!c.tls.cert_file.empty()) {
-    if (absl::Status s =
-            CheckPemKeyPair(Slurp(c.tls.cert_file), Slurp(c.tls.key_file));
+    if (absl::Status s = CheckPemKeyPair(ReadConfigFile(c.tls.cert_file),
+                                         ReadConfigFile(c.tls.key_file));
         !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "config: tls.cert_file and tls.key_file: ", s.message()));
     }
   }
   if (!c.tls.client_ca_file.empty()) {
-    if (absl::Status s = CheckPemCaBundle(Slurp(c.tls.client_ca_file));
+    if (absl::Status s = CheckPemCaBundle(ReadConfigFile(c.tls.client_ca_file));
         !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("config: tls.client_ca_file \"", c.tls.client_ca_file,

@@ -95,6 +95,9 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
                              ServerConfig& config);
 // Validate returns the first problem, naming the setting and the fix.
 absl::Status Validate(const ServerConfig& config);
+// ReadConfigFile returns a file named by the config (TLS material) whole;
+// "" when the path is empty or unreadable (Validate refuses those first).
+std::string ReadConfigFile(const std::string& path);
 // DefaultModelDir returns the bundled model directory for a role
 // ("diffrank-embed-v2" / "diffrank-rerank-v2"), searched next to the binary
 // (../models, ../share/diffrank/models) and in the source tree.

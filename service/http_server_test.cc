@@ -147,21 +147,44 @@ TEST(HttpServer, BadAddressesAreInvalidArgument) {
             absl::StatusCode::kUnavailable);
 }
 
+// Gate holds the handlers that Pass through it until Release, counting how
+// many are inside.
+class Gate {
+ public:
+  ~Gate() { Release(); }
+  HttpResponse Pass(const std::string& body) {
+    std::unique_lock<std::mutex> l(mu_);
+    ++inside_;
+    cv_.notify_all();
+    cv_.wait(l, [&] { return released_; });
+    return HttpResponse{200, "text/plain", body};
+  }
+  bool WaitInside(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(20),
+                        [&] { return inside_ >= n; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inside_ = 0;
+  bool released_ = false;
+};
+
 TEST(HttpServer, ABlockedHandlerHoldsUpOnlyItsOwnConnection) {
   // Three calls block in their handler until released; a fourth connection
   // is answered meanwhile (handlers run on the pool, not the I/O threads).
-  std::mutex mu;
-  std::condition_variable cv;
-  int inside = 0;
-  bool release = false;
+  Gate gate;
   std::map<std::string, HttpHandler> routes;
-  routes["/slow"] = [&](const HttpRequest&) {
-    std::unique_lock<std::mutex> l(mu);
-    ++inside;
-    cv.notify_all();
-    cv.wait(l, [&] { return release; });
-    return HttpResponse{200, "text/plain", "slow\n"};
-  };
+  routes["/slow"] = [&](const HttpRequest&) { return gate.Pass("slow\n"); };
   routes["/fast"] = [](const HttpRequest&) {
     return HttpResponse{200, "text/plain", "fast\n"};
   };
@@ -179,18 +202,10 @@ TEST(HttpServer, ABlockedHandlerHoldsUpOnlyItsOwnConnection) {
           30000);
     });
   }
-  {
-    std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(
-        cv.wait_for(l, std::chrono::seconds(20), [&] { return inside == 3; }));
-  }
+  ASSERT_TRUE(gate.WaitInside(3));
   const std::string fast = Request(
       port, "GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  {
-    std::lock_guard<std::mutex> l(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   for (auto& t : slow) t.join();
   EXPECT_TRUE(absl::StrContains(fast, "fast")) << fast;
   for (const std::string& a : answers) {
@@ -201,17 +216,9 @@ TEST(HttpServer, ABlockedHandlerHoldsUpOnlyItsOwnConnection) {
 TEST(HttpServer, StoppingLetsRunningCallsAnswer) {
   // A call is in its handler when the server is destroyed: the destructor
   // waits for it, and its answer reaches the client (Connection: close).
-  std::mutex mu;
-  std::condition_variable cv;
-  bool inside = false, release = false;
+  Gate gate;
   std::map<std::string, HttpHandler> routes;
-  routes["/slow"] = [&](const HttpRequest&) {
-    std::unique_lock<std::mutex> l(mu);
-    inside = true;
-    cv.notify_all();
-    cv.wait(l, [&] { return release; });
-    return HttpResponse{200, "text/plain", "finished\n"};
-  };
+  routes["/slow"] = [&](const HttpRequest&) { return gate.Pass("finished\n"); };
   HttpServerOptions o;
   o.threads = 2;
   auto s = HttpServer::Start("127.0.0.1:0", std::move(routes), o);
@@ -223,11 +230,7 @@ TEST(HttpServer, StoppingLetsRunningCallsAnswer) {
                      "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n",  // keep-alive
                      30000);
   });
-  {
-    std::unique_lock<std::mutex> l(mu);
-    ASSERT_TRUE(
-        cv.wait_for(l, std::chrono::seconds(20), [&] { return inside; }));
-  }
+  ASSERT_TRUE(gate.WaitInside(1));
   std::thread stopper([&] { s->reset(); });
   // The stop has begun once new clients are refused (the listening socket
   // is closed at once, not left to fill its backlog).
@@ -239,11 +242,7 @@ TEST(HttpServer, StoppingLetsRunningCallsAnswer) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(refused) << "new connections accepted while stopping";
-  {
-    std::lock_guard<std::mutex> l(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   stopper.join();
   client.join();
   EXPECT_TRUE(absl::StartsWith(answer, "HTTP/1.1 200")) << answer;

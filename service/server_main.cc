@@ -48,17 +48,6 @@ int Fail(const absl::Status& s) {
   return 2;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  std::string out;
-  if (!f) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
-
 encoder::Device ParseDevice(const std::string& d) {
   return d == "cpu"    ? encoder::Device::kCpu
          : d == "cuda" ? encoder::Device::kCuda
@@ -261,9 +250,9 @@ int Main(int argc, char** argv) {
         config.tls.client_ca_file.empty()
             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_key_cert_pairs.push_back(
-        {ReadFile(config.tls.key_file), ReadFile(config.tls.cert_file)});
-    ssl.pem_root_certs = ReadFile(config.tls.client_ca_file);
+    ssl.pem_key_cert_pairs.push_back({ReadConfigFile(config.tls.key_file),
+                                      ReadConfigFile(config.tls.cert_file)});
+    ssl.pem_root_certs = ReadConfigFile(config.tls.client_ca_file);
     creds = grpc::SslServerCredentials(ssl);
   }
   int port = 0;
@@ -308,9 +297,9 @@ int Main(int argc, char** argv) {
       return api->Handle(r);
     };
     if (!config.tls.cert_file.empty()) {
-      ho.tls_cert_pem = ReadFile(config.tls.cert_file);
-      ho.tls_key_pem = ReadFile(config.tls.key_file);
-      ho.tls_client_ca_pem = ReadFile(config.tls.client_ca_file);
+      ho.tls_cert_pem = ReadConfigFile(config.tls.cert_file);
+      ho.tls_key_pem = ReadConfigFile(config.tls.key_file);
+      ho.tls_client_ca_pem = ReadConfigFile(config.tls.client_ca_file);
     }
     absl::StatusOr<std::unique_ptr<HttpServer>> h =
         HttpServer::Start(config.http_listen, {}, ho);
