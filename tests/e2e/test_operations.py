@@ -171,3 +171,17 @@ def test_bad_settings_fail_at_start_naming_the_setting(args, needle):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert needle in p.stderr, p.stderr
+
+
+def test_garbage_tls_files_fail_at_start_naming_the_file(tmp_path):
+    """A certificate/key pair that does not match, and a client CA with no certificate in it,
+    are named at start (gRPC and libmicrohttpd would only say they cannot listen)."""
+    d = str(tmp_path)
+    make_pki(d)
+    binary = os.environ.get("DIFFRANK_SERVER", os.path.join(ROOT, "build", "service", "diffrank-server"))
+    for extra, needle in ((["--tls_key", f"{d}/client.key"], "not a PEM certificate and matching key"),
+                          (["--tls_key", f"{d}/server.key", "--tls_client_ca", "/etc/hostname",
+                            "--http_listen", "127.0.0.1:0"], "tls.client_ca_file")):
+        p = subprocess.run([binary, "--data_dir", f"{d}/data", "--tls_cert", f"{d}/server.pem",
+                            *extra], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2 and needle in p.stderr, p.stderr
