@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "encoder/cpu_features.h"
 
 #ifdef DIFFRANK_HAVE_DNNL
 #include <dnnl.hpp>
@@ -56,43 +57,119 @@ const char* TypeName(CpuLinear::Type t) {
   return "?";
 }
 
-// Rows [begin, end) of x [M, k] to int8, symmetric per row: q = round(x / s),
-// s = max |x_row| / 127 (1 for an all-zero row). Compiled for AVX-512 and a
-// baseline, chosen at load (the build itself targets plain x86-64).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void QuantizeRows(
-    const float* x, int64_t k, int64_t begin, int64_t end, int8_t* q,
-    float* scale) {
-  for (int64_t m = begin; m < end; ++m) {
-    const float* row = x + m * k;
-    float amax = 0;
-    for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(row[i]));
-    const float s = amax > 0 ? amax / 127.0f : 1.0f;
-    const float inv = 1.0f / s;
-    int8_t* out = q + m * k;
-    for (int64_t i = 0; i < k; ++i) {
-      const float v = row[i] * inv;  // |v| <= 127
-      out[i] =
-          static_cast<int8_t>(static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));
-    }
-    scale[m] = s;
-  }
-}
+// Activations without VNNI: x86's int8 kernels multiply u8 x s8 pairs into
+// a saturating 16-bit sum (vpmaddubsw), which an 8-bit activation overflows
+// (255 x 127 x 2 > 32767: the AVX2 path lost 1% cosine). There they are
+// quantized to 7 bits, asymmetric per row: u8 = round(x / s) + z in
+// [0, 127], s = (max - min) / 127 over the row and 0, so a pair is at most
+// 2 x 127 x 127 = 32258: exact. Asymmetric because the FFN's GELU outputs
+// are mostly >= -0.17: a symmetric scale would waste half the 7 bits. The
+// zero point z[row] is taken out afterwards with the weight's column sums.
+constexpr float kLevels7 = 127.0f;
 
-// y = acc * s_x[row] * s_w[col] (+ b[col]) in place, rows [begin, end).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-DequantizeRows(float* y, int64_t n, int64_t begin, int64_t end,
-               const float* row_scale, const float* col_scale,
-               const float* bias) {
-  for (int64_t m = begin; m < end; ++m) {
-    float* out = y + m * n;
-    const float s = row_scale[m];
-    if (bias != nullptr) {
-      for (int64_t j = 0; j < n; ++j)
-        out[j] = out[j] * (s * col_scale[j]) + bias[j];
-    } else {
-      for (int64_t j = 0; j < n; ++j) out[j] = out[j] * (s * col_scale[j]);
-    }
+// The row loops, compiled once per kernel path and chosen by ActiveIsa() (so
+// DIFFRANK_MAX_CPU_ISA=avx2 runs the AVX2 code on an AVX-512 machine too).
+// Plain loops only: a template instantiated under a target pragma could be
+// the copy the linker keeps for every caller.
+#define DIFFRANK_ROW_KERNELS(SUFFIX)                                           \
+  /* Rows [begin, end) of x [M, k] to int8, symmetric per row: q = round(x     \
+     / s), s = max |x_row| / 127 (1 for an all-zero row). */                   \
+  void QuantizeRows##SUFFIX(const float* x, int64_t k, int64_t begin,          \
+                            int64_t end, int8_t* q, float* scale) {            \
+    for (int64_t m = begin; m < end; ++m) {                                    \
+      const float* row = x + m * k;                                            \
+      float amax = 0;                                                          \
+      for (int64_t i = 0; i < k; ++i) { /* no templates: one ISA per copy */   \
+        const float a = __builtin_fabsf(row[i]);                               \
+        amax = a > amax ? a : amax;                                            \
+      }                                                                        \
+      const float s = amax > 0 ? amax / 127.0f : 1.0f;                         \
+      const float inv = 1.0f / s;                                              \
+      int8_t* out = q + m * k;                                                 \
+      for (int64_t i = 0; i < k; ++i) {                                        \
+        const float v = row[i] * inv; /* |v| <= 127 */                         \
+        out[i] = static_cast<int8_t>(                                          \
+            static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));                    \
+      }                                                                        \
+      scale[m] = s;                                                            \
+    }                                                                          \
+  }                                                                            \
+  /* The same to 7-bit asymmetric u8 (no VNNI), zero points in `zero`. */      \
+  void QuantizeRows7##SUFFIX(const float* x, int64_t k, int64_t begin,         \
+                             int64_t end, uint8_t* q, float* scale,            \
+                             float* zero) {                                    \
+    for (int64_t m = begin; m < end; ++m) {                                    \
+      const float* row = x + m * k;                                            \
+      float lo = 0, hi = 0;                                                    \
+      for (int64_t i = 0; i < k; ++i) { /* no templates: one ISA per copy */   \
+        lo = row[i] < lo ? row[i] : lo;                                        \
+        hi = row[i] > hi ? row[i] : hi;                                        \
+      }                                                                        \
+      const float s = hi > lo ? (hi - lo) / kLevels7 : 1.0f;                   \
+      const float inv = 1.0f / s;                                              \
+      const int z = static_cast<int>(-lo * inv + 0.5f); /* in [0, 127] */      \
+      uint8_t* out = q + m * k;                                                \
+      for (int64_t i = 0; i < k; ++i) {                                        \
+        const float v = row[i] * inv;                                          \
+        int u = z + static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f));             \
+        u = u < 0 ? 0 : (u > 127 ? 127 : u);                                   \
+        out[i] = static_cast<uint8_t>(u);                                      \
+      }                                                                        \
+      scale[m] = s;                                                            \
+      zero[m] = static_cast<float>(z);                                         \
+    }                                                                          \
+  }                                                                            \
+  /* y = (acc - z[row] * colsum[col]) * s_x[row] * s_w[col] (+ b[col]) in      \
+     place, rows [begin, end); zero null: no zero points. */                   \
+  void DequantizeRows##SUFFIX(float* y, int64_t n, int64_t begin, int64_t end, \
+                              const float* row_scale, const float* col_scale,  \
+                              const float* bias, const float* zero,            \
+                              const float* colsum) {                           \
+    for (int64_t m = begin; m < end; ++m) {                                    \
+      float* out = y + m * n;                                                  \
+      const float s = row_scale[m];                                            \
+      if (zero != nullptr) {                                                   \
+        const float z = zero[m];                                               \
+        for (int64_t j = 0; j < n; ++j) out[j] -= z * colsum[j];               \
+      }                                                                        \
+      if (bias != nullptr) {                                                   \
+        for (int64_t j = 0; j < n; ++j)                                        \
+          out[j] = out[j] * (s * col_scale[j]) + bias[j];                      \
+      } else {                                                                 \
+        for (int64_t j = 0; j < n; ++j) out[j] = out[j] * (s * col_scale[j]);  \
+      }                                                                        \
+    }                                                                          \
   }
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
+DIFFRANK_ROW_KERNELS(Avx512)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+DIFFRANK_ROW_KERNELS(Avx2)
+#pragma GCC pop_options
+DIFFRANK_ROW_KERNELS(Baseline)
+#undef DIFFRANK_ROW_KERNELS
+
+struct RowKernels {
+  void (*quantize)(const float*, int64_t, int64_t, int64_t, int8_t*, float*);
+  void (*quantize7)(const float*, int64_t, int64_t, int64_t, uint8_t*, float*,
+                    float*);
+  void (*dequantize)(float*, int64_t, int64_t, int64_t, const float*,
+                     const float*, const float*, const float*, const float*);
+};
+
+const RowKernels& Kernels() {
+  static const RowKernels k =
+      ActiveIsa() >= CpuIsa::kAvx512
+          ? RowKernels{QuantizeRowsAvx512, QuantizeRows7Avx512,
+                       DequantizeRowsAvx512}
+      : ActiveIsa() >= CpuIsa::kAvx2
+          ? RowKernels{QuantizeRowsAvx2, QuantizeRows7Avx2, DequantizeRowsAvx2}
+          : RowKernels{QuantizeRowsBaseline, QuantizeRows7Baseline,
+                       DequantizeRowsBaseline};
+  return k;
 }
 
 }  // namespace
@@ -105,16 +182,22 @@ struct CpuLinear::Impl {
   torch::Tensor bias;          // float32 [1, out] or undefined
   dnnl::memory bias_mem;       // the matmul's bias (float types only)
   torch::Tensor weight_scale;  // int8: float32 [out]
+  // int8 without VNNI: 7-bit u8 activations; the column sums of the int8
+  // weight, float32 [out] (exact integers below 2^24).
+  bool seven_bit = false;
+  torch::Tensor colsum;
+  std::string kernel;  // impl_info_str at kPackRows rows
   mutable std::shared_mutex mu;
   mutable std::unordered_map<int64_t, dnnl::matmul> primitives;
 
   dt SrcType() const {
     return type == Type::kFloat32    ? dt::f32
            : type == Type::kBFloat16 ? dt::bf16
+           : seven_bit               ? dt::u8
                                      : dt::s8;
   }
   dt DstType() const { return type == Type::kBFloat16 ? dt::bf16 : dt::f32; }
-  dt WeightType() const { return SrcType(); }
+  dt WeightType() const { return type == Type::kInt8 ? dt::s8 : SrcType(); }
   // int8 adds the bias after dequantization, not in the matmul.
   bool MatmulBias() const { return bias.defined() && type != Type::kInt8; }
 
@@ -157,6 +240,8 @@ struct CpuLinear::Impl {
 
 bool CpuLinear::Available() { return true; }
 
+const std::string& CpuLinear::Kernel() const { return impl_->kernel; }
+
 absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
                                             const torch::Tensor& bias,
                                             Type type) {
@@ -164,6 +249,7 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
   impl->out = weight.size(0);
   impl->in = weight.size(1);
   impl->type = type;
+  impl->seven_bit = type == Type::kInt8 && !Int8DotProducts();
   try {
     if (bias.defined()) {
       impl->bias = bias.to(torch::kFloat32).contiguous().view({1, impl->out});
@@ -185,6 +271,8 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
       }
     }
     impl->weight_md = pd.weights_desc();
+    impl->kernel = pd.impl_info_str();
+    if (impl->seven_bit) impl->kernel += " (7-bit activations: no VNNI)";
     // W [out, in] row-major is the {in, out} matrix in layout "ba".
     torch::Tensor w = weight.to(torch::kFloat32).contiguous();
     if (type == Type::kInt8) {
@@ -195,6 +283,10 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
               .clamp(-127, 127)
               .to(torch::kChar);
       impl->weight_scale = impl->weight_scale.contiguous();
+      if (impl->seven_bit) {
+        impl->colsum =
+            w.to(torch::kInt).sum(1).to(torch::kFloat32).contiguous();
+      }
     } else if (type == Type::kBFloat16) {
       w = w.to(torch::kBFloat16);
     }
@@ -230,31 +322,45 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
     return y;
   }
-  const torch::Tensor q = torch::empty({m, impl.in}, torch::kChar);
+  const RowKernels& kernels = Kernels();
+  const torch::Tensor q =
+      torch::empty({m, impl.in}, impl.seven_bit ? torch::kByte : torch::kChar);
   const torch::Tensor row_scale = torch::empty({m}, torch::kFloat32);
+  const torch::Tensor row_zero =
+      impl.seven_bit ? torch::empty({m}, torch::kFloat32) : torch::Tensor();
   const float* xp = xc.data_ptr<float>();
-  int8_t* qp = q.data_ptr<int8_t>();
   float* sp = row_scale.data_ptr<float>();
+  float* zp = impl.seven_bit ? row_zero.data_ptr<float>() : nullptr;
   const int64_t grain = std::max<int64_t>(1, 32768 / impl.in);
   at::parallel_for(0, m, grain, [&](int64_t begin, int64_t end) {
-    QuantizeRows(xp, impl.in, begin, end, qp, sp);
+    if (impl.seven_bit) {
+      kernels.quantize7(xp, impl.in, begin, end, q.data_ptr<uint8_t>(), sp, zp);
+    } else {
+      kernels.quantize(xp, impl.in, begin, end, q.data_ptr<int8_t>(), sp);
+    }
   });
   impl.Execute(m, q.data_ptr(), y.data_ptr());
   float* yp = y.data_ptr<float>();
   const float* ws = impl.weight_scale.data_ptr<float>();
   const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
+  const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
   at::parallel_for(0, m, std::max<int64_t>(1, 32768 / impl.out),
                    [&](int64_t begin, int64_t end) {
-                     DequantizeRows(yp, impl.out, begin, end, sp, ws, bp);
+                     kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp,
+                                        zp, cs);
                    });
   return y;
 }
 
 #else  // !DIFFRANK_HAVE_DNNL
 
-struct CpuLinear::Impl {};
+struct CpuLinear::Impl {
+  std::string kernel;
+};
 
 bool CpuLinear::Available() { return false; }
+
+const std::string& CpuLinear::Kernel() const { return impl_->kernel; }
 
 absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor&,
                                             const torch::Tensor&, Type) {

@@ -12,6 +12,10 @@
 // token does not coarsen the others (ONNX Runtime's dynamic quantization uses
 // one scale per tensor); s8 x s8 -> int32 on VNNI brgemm kernels, then
 // y = acc * s_x[row] * s_w[col] + b in one pass, float32 in and out.
+// Without VNNI (AVX2, AVX-512 before Cascade Lake) the x86 int8 kernels sum
+// u8 x s8 pairs in saturating 16 bits, so activations are 7-bit u8 there,
+// asymmetric per row (the zero point taken out with the weight's column
+// sums): exact, one bit coarser (cpu_linear.cc).
 // Internal to encoder/ (transformer.cc). Built only where oneDNN is found
 // (DIFFRANK_HAVE_DNNL); Available() says so, and the transformer falls back to
 // at::linear otherwise.
@@ -23,6 +27,7 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 
@@ -40,6 +45,9 @@ class CpuLinear {
   // Apply computes x W^T + b for x [..., in]: bfloat16 in and out for
   // kBFloat16, float32 otherwise.
   torch::Tensor Apply(const torch::Tensor& x) const;
+  // Kernel: oneDNN's name for the kernel this projection runs at a query's
+  // row count, e.g. "brg:avx512_core_bf16" or "gemm:jit".
+  const std::string& Kernel() const;
   // Available: this build has oneDNN.
   static bool Available();
 

@@ -2,6 +2,7 @@
 // that turns LibTorch exceptions into statuses).
 #include "encoder/encoder.h"
 
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "encoder/cpu_features.h"
 #include "encoder/cpu_linear.h"
 #include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
@@ -92,11 +94,16 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
     cuda = !int8 && options.device != Device::kCpu && compat::CudaAvailable();
     if (!cuda) {
       const int threads =
-          options.num_threads > 0
-              ? options.num_threads
-              : static_cast<int>(std::thread::hardware_concurrency());
-      if (threads > 0) torch::set_num_threads(threads);
+          options.num_threads > 0 ? options.num_threads : DefaultThreads();
+      torch::set_num_threads(threads);
       KeepActivationMemory();
+      if (options.precision == Precision::kBFloat16 && !NativeBf16()) {
+        std::fprintf(stderr,
+                     "diffrank: precision bfloat16 on a CPU without "
+                     "AVX512-BF16 or AMX (kernel path %s): emulated, several "
+                     "times slower than float32; use float32 or auto\n",
+                     IsaDescription().c_str());
+      }
     }
     c10::InferenceMode guard;
     const bool bf16 = options.precision == Precision::kBFloat16 ||
@@ -116,14 +123,6 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
 
 namespace {
 
-bool CpuHasFastBf16() {
-  std::ifstream in("/proc/cpuinfo");
-  const std::string info((std::istreambuf_iterator<char>(in)),
-                         std::istreambuf_iterator<char>());
-  return info.find("avx512_bf16") != std::string::npos ||
-         info.find("amx_bf16") != std::string::npos;
-}
-
 bool OnCuda(Device device) {
   return device == Device::kCuda ||
          (device == Device::kAuto && compat::CudaAvailable());
@@ -133,15 +132,24 @@ bool OnCuda(Device device) {
 
 Precision Encoder::FastPrecision(Device device, Precision fallback) {
   if (OnCuda(device)) return fallback;
-  if (CpuHasFastBf16()) return Precision::kBFloat16;
-  return CpuLinear::Available() || QuantizedLinear::Available()
+  if (NativeBf16()) return Precision::kBFloat16;
+  return Int8DotProducts() &&
+                 (CpuLinear::Available() || QuantizedLinear::Available())
              ? Precision::kInt8
              : fallback;
 }
 
 Precision Encoder::EmbedderPrecision(Device device) {
   if (OnCuda(device)) return Precision::kAuto;
-  return CpuHasFastBf16() ? Precision::kBFloat16 : Precision::kFloat32;
+  return NativeBf16() ? Precision::kBFloat16 : Precision::kFloat32;
+}
+
+std::string Encoder::kernels() const {
+  if (!model_->device().is_cpu()) {
+    return absl::StrCat("linears ", model_->linear_kernels());
+  }
+  return absl::StrCat("isa ", IsaDescription(), "; linears ",
+                      model_->linear_kernels());
 }
 
 std::string Encoder::device() const {
@@ -157,7 +165,10 @@ std::string Encoder::device() const {
                      : t == c10::kBFloat16 ? "bfloat16"
                      : t == c10::kHalf     ? "float16"
                                            : c10::toString(t);
+  const bool emulated =
+      t == c10::kBFloat16 && model_->device().is_cpu() && !NativeBf16();
   return absl::StrCat(model_->device().str(), " (", name,
+                      emulated ? " emulated" : "",
                       model_->packed_linears() ? ", packed onednn" : "", ")");
 }
 

@@ -55,7 +55,8 @@ struct EncoderOptions {
   std::string model_dir;          // required
   Device device = Device::kAuto;  // default: CUDA when present, else CPU
   Precision precision = Precision::kAuto;
-  // CPU threads for LibTorch (a process-wide setting). 0 = all cores.
+  // CPU threads for LibTorch (a process-wide setting). 0 = the CPUs this
+  // process has (affinity mask capped by the cgroup quota; cpu_features.h).
   int num_threads = 0;
   // CPU float32 / bfloat16: run the projections on oneDNN with weights packed
   // once (cpu_linear.h; 1.2-1.9x at::linear's GEMM) where this build has it.
@@ -86,14 +87,19 @@ class Encoder {
   // device returns "cpu (float32, packed onednn)", "cpu (float32)",
   // "cpu (int8 dynamic, onednn)" or "cuda:N (bfloat16)".
   std::string device() const;
+  // kernels names the code path on this machine, for Info and /metrics:
+  // "isa avx512_bf16; linears onednn brg:avx512_core_bf16" (CPU) or
+  // "linears at::linear" (CUDA).
+  std::string kernels() const;
   // dimension is the embedding size (hidden_size) of a bi-encoder.
   int dimension() const { return config_.hidden_size; }
   // TorchVersion is the LibTorch version this build runs on.
   static std::string TorchVersion();
   // FastPrecision resolves "auto" for a latency-bound model (the reranker):
   // on CUDA (`device` cuda, or auto with a CUDA device) `fallback`; on the
-  // CPU bfloat16 where it has AVX512-BF16 or AMX, else int8 where this
-  // LibTorch has a quantized engine, else `fallback`. The quality and speed
+  // CPU bfloat16 where it has AVX512-BF16 or AMX, else int8 where the CPU
+  // has VNNI (exact int8 dot products) and this build an int8 path, else
+  // `fallback`. The quality and speed
   // behind this order are in docs/results.md and docs/benchmarks.md.
   static Precision FastPrecision(Device device, Precision fallback);
   // EmbedderPrecision resolves "auto" for the bi-encoder: on CUDA `kAuto`

@@ -115,6 +115,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
                                : dtype == torch::kBFloat16
                                    ? CpuLinear::Type::kBFloat16
                                    : CpuLinear::Type::kFloat32;
+  std::set<std::string> kernels;
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string p = absl::StrCat("layers.", l, ".");
     Layer layer;
@@ -129,7 +130,8 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
                                 w[p + "attn.k.bias"], w[p + "attn.v.bias"]},
                                0);
     }
-    layer.o = {w[p + "attn.o.weight"], opt(p + "attn.o.bias")};
+    layer.o.w = w[p + "attn.o.weight"];
+    layer.o.b = opt(p + "attn.o.bias");
     layer.lambda_w = opt(p + "attn.lambda.weight");
     layer.lambda_q1 = opt(p + "attn.lambda_q1");
     layer.lambda_k1 = opt(p + "attn.lambda_k1");
@@ -139,8 +141,10 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     layer.cross_gate = opt(p + "attn.cross_gate");
     layer.attn_norm_w = w[p + "attn_norm.weight"];
     layer.attn_norm_b = w[p + "attn_norm.bias"];
-    layer.up = {w[p + "ffn.up.weight"], opt(p + "ffn.up.bias")};
-    layer.down = {w[p + "ffn.down.weight"], opt(p + "ffn.down.bias")};
+    layer.up.w = w[p + "ffn.up.weight"];
+    layer.up.b = opt(p + "ffn.up.bias");
+    layer.down.w = w[p + "ffn.down.weight"];
+    layer.down.b = opt(p + "ffn.down.bias");
     layer.ffn_norm_w = w[p + "ffn_norm.weight"];
     layer.ffn_norm_b = w[p + "ffn_norm.bias"];
     layer.lambda_init = ModelConfig::LambdaInit(l);
@@ -149,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
         absl::StatusOr<CpuLinear> p = CpuLinear::Create(proj->w, proj->b, type);
         if (p.ok()) {  // else no JIT kernel for this CPU: the fallback below
           proj->packed = *std::move(p);
+          kernels.insert(absl::StrCat("onednn ", proj->packed->Kernel()));
           proj->w = proj->b = torch::Tensor();  // only the packed copy stays
           m->packed_ = true;
           continue;
@@ -160,11 +165,15 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
             QuantizedLinear::Create(proj->w, proj->b);
         if (!q.ok()) return q.status();
         proj->q = *std::move(q);
+        kernels.insert(absl::StrCat("quantized ", QuantizedLinear::Engine()));
         proj->w = proj->b = torch::Tensor();  // only the int8 copy stays
+      } else {
+        kernels.insert("at::linear");
       }
     }
     m->layers_.push_back(std::move(layer));
   }
+  m->linear_kernels_ = absl::StrJoin(kernels, ", ");
   return m;
 }
 

@@ -60,6 +60,10 @@ class Transformer {
   bool int8_linears() const { return int8_; }
   // packed_linears: the projections run on oneDNN with packed weights.
   bool packed_linears() const { return packed_; }
+  // linear_kernels: what runs the projections, e.g. "onednn brg:avx512_core"
+  // (every kernel oneDNN chose, comma-separated), "at::linear", or
+  // "quantized onednn".
+  const std::string& linear_kernels() const { return linear_kernels_; }
 
  private:
   // Projection is one linear layer: float weights for at::linear, packed
@@ -104,6 +108,7 @@ class Transformer {
   torch::Device device_;
   torch::ScalarType dtype_;
   bool int8_ = false;
+  std::string linear_kernels_;
   bool packed_ = false;
   torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
   torch::Tensor final_norm_w_, final_norm_b_;

@@ -89,7 +89,9 @@ TEST_P(AcceptedFactory, WorksEndToEnd) {
   std::normal_distribution<float> g;
   std::vector<float> x(n * kDim);
   for (float& v : x) v = g(rng);
-  if (spec->min_training_vectors == 0) EXPECT_TRUE((*idx)->is_trained()) << f;
+  if (spec->min_training_vectors == 0) {
+    EXPECT_TRUE((*idx)->is_trained()) << f;
+  }
   ASSERT_TRUE((*idx)->Train(x.data(), n).ok());
   ASSERT_TRUE((*idx)->Add(x.data(), 100).ok());
   Bitmap allow(13, 0);

@@ -49,7 +49,9 @@ TEST(ChunkSpans, WindowsFitOverlapAndCoverEveryWordInOrder) {
         // One word may exceed a window (it is alone then).
         const std::vector<std::string> words =
             absl::StrSplit(window, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
-        if (words.size() > 1) EXPECT_LE(Tokens(*tok, window), size) << window;
+        if (words.size() > 1) {
+          EXPECT_LE(Tokens(*tok, window), size) << window;
+        }
         if (i > 0) {
           EXPECT_GT(b, prev_begin) << "windows move on";
           // The shared part is whole words of at most `overlap` tokens.
@@ -139,7 +141,9 @@ TEST(ChunkingSink, IdsMetadataAndBadRecords) {
   ASSERT_TRUE(sink(r).ok());
   // An id that is not UTF-8 cannot go into the metadata JSON (fuzz_records).
   r.doc.text = "w1 w2";
-  r.doc.id = "a\xff0";
+  r.doc.id =
+      "a\xff"
+      "0";
   ASSERT_TRUE(sink(r).ok());
   ASSERT_EQ(bad.size(), 3u);
   EXPECT_NE(bad[0].find("chunk"), std::string::npos) << bad[0];

@@ -126,7 +126,10 @@ int Main(int argc, char** argv) {
                  "bi-encoder model directory (default: bundled)");
   app.add_option("--precision", precision, "auto | fp32 | bf16 | int8")
       ->check(CLI::IsMember({"auto", "fp32", "bf16", "int8"}));
-  app.add_option("--threads", threads, "CPU threads (0 = all cores)");
+  app.add_option(
+      "--threads", threads,
+      "CPU threads (0 = the CPUs this process may use: affinity mask, "
+      "cgroup quota)");
   app.add_option("--batch_tokens", o.batch_tokens,
                  "padded tokens per model batch (default 4096)");
   app.add_option("--batch_rows", o.max_batch_rows,

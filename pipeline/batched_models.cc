@@ -20,6 +20,7 @@ ModelDescription Describe(const encoder::Encoder& e) {
   d.role = std::string(encoder::RoleName(c.role));
   d.architecture = std::string(encoder::AttentionName(c.attention));
   d.device = e.device();
+  d.kernels = e.kernels();
   d.max_length = c.max_length;
   d.dimension = c.role == encoder::Role::kBiEncoder ? c.hidden_size : 0;
   return d;

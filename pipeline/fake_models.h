@@ -42,8 +42,8 @@ class FakeEmbedder : public TextEmbedder {
   int calls = 0;
 
  private:
-  ModelDescription desc_{"fake-embed", "bi-encoder", "baseline",
-                         "cpu",        128,          kDim};
+  ModelDescription desc_{"fake-embed", "bi-encoder", "baseline", "cpu",
+                         "fake",       128,          kDim};
 };
 
 // Scores a passage by how often it contains the word "gold".
@@ -66,7 +66,7 @@ class FakeScorer : public PairScorer {
 
  private:
   ModelDescription desc_{
-      "fake-rerank", "cross-encoder", "baseline", "cpu", 128, 0};
+      "fake-rerank", "cross-encoder", "baseline", "cpu", "fake", 128, 0};
 };
 
 }  // namespace diffrank::pipeline::testing_fakes

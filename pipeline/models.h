@@ -26,6 +26,8 @@ struct ModelDescription {
   std::string role;          // "bi-encoder" | "cross-encoder"
   std::string architecture;  // "diffattn-v2" | "diffattn-v1" | "baseline"
   std::string device;
+  // kernels: the code path, "isa avx2; linears onednn gemm:jit" (Encoder).
+  std::string kernels;
   int max_length = 0;
   int dimension = 0;
 };

@@ -10,11 +10,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 debs=(
   build-essential cmake ninja-build pkg-config git clang-format
+  # What a minimal Debian root lacks that the developers' machines have
+  # (found by scripts/fresh-root.sh): TLS roots, curl/unzip (the Go
+  # toolchain), Python with venv, Node.js with npm.
+  ca-certificates curl unzip python3 python3-venv python3-dev nodejs npm
   # LibTorch 1.13 (CPU) and the OpenMP build of OpenBLAS: with the reference
   # BLAS LibTorch on CPU is 30-50x slower.
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
-  # oneDNN (the same library LibTorch links): CPU linears with packed weights
-  libdnnl-dev
+  # oneDNN (the same library LibTorch links): CPU linears with packed weights.
+  # Its dnnl-config.cmake calls find_package(OpenCL), and libdnnl-dev only
+  # recommends the OpenCL headers and loader (we install without recommends).
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   libfaiss-dev libsqlite3-dev sqlite3 zlib1g-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libmicrohttpd-dev libgnutls28-dev nlohmann-json3-dev libcli11-dev
@@ -86,6 +92,28 @@ make_venv "$dreq" "$dvenv" "$root/.venv-deploy"
 # Node client (@grpc/grpc-js) and the Go tools grpcurl, ghz, kustomize and hey (pinned).
 if [ ! -d "$root/clients/node/node_modules/@grpc/grpc-js" ]; then
   (cd "$root/clients/node" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# Go: the machine's own when it is >= 1.21 (it then fetches newer toolchains
+# that a module asks for from the Go module proxy itself); else a pinned
+# toolchain from the Go module proxy (Debian 12's golang-go is 1.19).
+go_ok() { command -v go >/dev/null && go version | grep -Eq 'go1\.(2[1-9]|[3-9][0-9])'; }
+if ! go_ok; then
+  gover=1.23.4
+  gosha=e1e33fbe9bdeed9d1eec878f90eaf9a1dc856b9197d89e6745373b8c61a57c87
+  goroot="$HOME/.cache/diffrank/go-$gover"
+  if [ ! -x "$goroot/bin/go" ]; then
+    echo "install-deps: fetching Go $gover from the Go module proxy"
+    tmp=$(mktemp -d)
+    curl -fsSL -o "$tmp/go.zip" \
+      "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go$gover.linux-amd64.zip"
+    echo "$gosha  $tmp/go.zip" | sha256sum -c --quiet
+    unzip -q "$tmp/go.zip" -d "$tmp"
+    rm -rf "$goroot"; mkdir -p "$(dirname "$goroot")"
+    mv "$tmp/golang.org/toolchain@v0.0.1-go$gover.linux-amd64" "$goroot"
+    chmod +x "$goroot"/bin/* "$goroot"/pkg/tool/*/* 2>/dev/null || true
+    rm -rf "$tmp"
+  fi
+  export PATH="$goroot/bin:$PATH" GOROOT="$goroot"
 fi
 gobin="${DIFFRANK_GOBIN:-$HOME/.cache/diffrank/go-bin}"
 for t in github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4 github.com/bojand/ghz/cmd/ghz@v0.120.0 \

@@ -138,6 +138,7 @@ void ToProto(const pipeline::ModelDescription& in, v1::ModelInfo& out) {
   out.set_role(in.role);
   out.set_architecture(in.architecture);
   out.set_device(in.device);
+  out.set_kernels(in.kernels);
   out.set_max_length(in.max_length);
   out.set_dimension(in.dimension);
 }

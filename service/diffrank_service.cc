@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "service/convert.h"
+#include "service/test_hold.h"
 
 namespace diffrank::service {
 namespace {
@@ -86,8 +87,9 @@ grpc::ServerUnaryReactor* DiffrankService::Unary(
     finish(s);
     return reactor;
   }
-  if (!pool_->TrySubmit([p, call, work = std::move(work), finish] {
+  if (!pool_->TrySubmit([p, call, method, work = std::move(work), finish] {
         absl::Status s = call->Check("start");
+        if (s.ok()) s = HoldIfAsked(method, *call);
         if (s.ok()) s = work(*p, *call);
         finish(s);
       })) {

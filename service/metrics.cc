@@ -111,7 +111,8 @@ void Metrics::SetModel(const pipeline::ModelDescription& m) {
       ->Add({{"role", m.role},
              {"model", m.id},
              {"architecture", m.architecture},
-             {"device", m.device}})
+             {"device", m.device},
+             {"kernels", m.kernels}})
       .Set(1);
 }
 

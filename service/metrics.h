@@ -11,7 +11,7 @@
 //   queue_rows{kind}                            gauge (set at scrape)
 //   inflight_requests                           gauge
 //   collection_documents{collection}            gauge (set at scrape)
-//   model_info{role,model,architecture,device}  gauge = 1
+//   model_info{role,model,architecture,device,kernels}  gauge = 1
 // The endpoint is http_server.h (libmicrohttpd, one epoll thread), not
 // prometheus-cpp's civetweb exposer: with Debian's LibTorch loaded,
 // civetweb's fixed 100 KiB thread stacks no longer fit the static TLS and its

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "encoder/cpu_features.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -32,6 +33,7 @@
 #include "service/http_api.h"
 #include "service/http_server.h"
 #include "service/metrics.h"
+#include "service/test_hold.h"
 #include "service/worker_pool.h"
 
 namespace diffrank::service {
@@ -232,10 +234,9 @@ int Main(int argc, char** argv) {
       return Fail(s);
     }
   }
-  const int workers =
-      config.server.workers > 0
-          ? config.server.workers
-          : std::max(4, 2 * int(std::thread::hardware_concurrency()));
+  const int workers = config.server.workers > 0
+                          ? config.server.workers
+                          : std::max(4, 2 * encoder::DefaultThreads());
   WorkerPool pool(workers, config.server.max_pending);
   DiffrankService service(std::move(keys), &metrics, &pool,
                           {kVersion, encoder::Encoder::TorchVersion()});
@@ -273,6 +274,11 @@ int Main(int argc, char** argv) {
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
+  if (!TestHoldSetting().empty()) {
+    Log(absl::StrCat("warning: DIFFRANK_TEST_HOLD=", TestHoldSetting(),
+                     " holds those calls (a test hook; unset it in "
+                     "production)"));
+  }
   Log(absl::StrCat("gRPC on ", config.listen, " (port ", port, ")",
                    config.tls.cert_file.empty() ? "" : ", TLS",
                    "; health NOT_SERVING while models load"));

@@ -3,6 +3,7 @@
 //   diffrank-encode --model DIR --input IN --output OUT.safetensors
 //                   [--device auto|cpu|cuda] [--precision auto|fp32|bf16|int8]
 //                   [--batch_size N] [--threads N (CPU, 0 = all cores)]
+//   diffrank-encode --cpu_info   (JSON: the kernel path this CPU gets)
 // IN is either JSON lines ({"text": ...} for a bi-encoder, {"query": ...,
 // "passage": ...} for a cross-encoder) or a safetensors file holding int64
 // input_ids, token_type_ids and attention_mask [B, T] (run as one batch).
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "encoder/cpu_features.h"
 #include "encoder/encoder.h"
 #include "encoder/safetensors.h"
 #include "nlohmann/json.hpp"
@@ -36,7 +38,8 @@ constexpr char kUsage[] =
     "FILE.safetensors\n"
     "       [--device auto|cpu|cuda] [--precision auto|fp32|bf16|int8]\n"
     "       [--batch_size N (default 32)] [--threads N (default: all "
-    "cores)]\n";
+    "cores)]\n"
+    "       diffrank-encode --cpu_info\n";
 
 }  // namespace
 
@@ -67,7 +70,16 @@ int main(int argc, char** argv) {
       batch_size = std::atoi(value().c_str());
     else if (a == "--threads")
       threads = std::atoi(value().c_str());
-    else if (a == "--help" || a == "-h") {
+    else if (a == "--cpu_info") {
+      std::cout << nlohmann::json{{"isa", de::IsaName(de::ActiveIsa())},
+                                  {"detected", de::IsaName(de::DetectedIsa())},
+                                  {"native_bf16", de::NativeBf16()},
+                                  {"int8_dot_products", de::Int8DotProducts()},
+                                  {"threads", de::DefaultThreads()}}
+                       .dump()
+                << "\n";
+      return 0;
+    } else if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
     } else {

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     }
     docs.clear();
     rows.clear();
-    if (n % 8192 < size_t(batch)) std::cerr << "loaded " << n << "\n";
+    if (size_t(n) % 8192 < size_t(batch)) std::cerr << "loaded " << n << "\n";
     return true;
   };
   while (std::getline(in, line)) {

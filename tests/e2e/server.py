@@ -25,7 +25,7 @@ def free_port():
 
 class Server:
     def __init__(self, data_dir=None, extra_args=(), keys=True, config=None, wait=True,
-                 port=None):
+                 port=None, env=None):
         self.tmp = tempfile.TemporaryDirectory()
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
         self.port, self.metrics_port = port or free_port(), free_port()
@@ -54,7 +54,8 @@ class Server:
         self.log_path = os.path.join(self.tmp.name, "server.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args + list(extra_args), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         if wait:
             self.wait_serving()
 

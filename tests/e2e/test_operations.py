@@ -53,18 +53,37 @@ def test_overload_refuses_quickly_and_keeps_serving():
         s.close()
 
 
-def test_sigterm_drains_in_flight_work_and_exits_zero():
-    s = Server()
+def wait_for(path, timeout=60):
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < end, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_sigterm_drains_in_flight_work_and_exits_zero(tmp_path):
+    # The Rerank is held in flight by the server's test hook until the test
+    # releases it, however fast the machine is.
+    release = str(tmp_path / "release")
+    s = Server(env={"DIFFRANK_TEST_HOLD": f"Rerank:{release}"})
     try:
         c = Client(s.target, api_key=KEYS["admin"])
-        c.create_collection("drain")
-        docs = [f"document {i} " + "padding words " * 40 for i in range(200)]
+        docs = [f"document {i} about padding" for i in range(20)]
         fut = c.stub.Rerank.future(pb.RerankRequest(query="q", documents=docs),
-                                   metadata=c.metadata, timeout=120)
-        time.sleep(0.3)
+                                   metadata=c.metadata, timeout=300)
+        wait_for(release + ".held")
         s.proc.send_signal(signal.SIGTERM)
+        end = time.time() + 60
+        while "draining" not in s.logs():
+            assert time.time() < end, s.logs()
+            time.sleep(0.05)
+        # Draining: new calls are refused, the held one is still running.
+        with pytest.raises(grpc.RpcError) as e:
+            c.stub.Embed(pb.EmbedRequest(texts=["new"]), metadata=c.metadata, timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert not fut.done() and s.proc.poll() is None
+        open(release, "w").close()
         r = fut.result()
-        assert len(r.results) == 200  # in-flight work finished
+        assert len(r.results) == 20  # in-flight work finished
         assert s.proc.wait(60) == 0
         assert "draining" in s.logs() and "stopped" in s.logs()
     finally:

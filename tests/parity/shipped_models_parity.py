@@ -3,14 +3,16 @@
 outputs in the C++ runtime as in the PyTorch reference.
 
   shipped_models_parity.py --encode BUILD/encoder/diffrank-encode --workdir DIR [--models DIR]
-Bi-encoder: >= 500 varied texts (corpus passages, questions, multi-script, edge cases, some
-truncated), min cosine C++ vs PyTorch >= 0.9999. Cross-encoder: >= 500 (query, passage) pairs,
+Bi-encoder: 240 varied texts (corpus passages, questions, multi-script, edge cases, some
+truncated), min cosine C++ vs PyTorch >= 0.9999. Cross-encoder: 240 (query, passage) pairs,
 max |logit difference| <= 1e-3 (float32 on both sides); the C++ reranker in int8
-(--precision int8, dynamic quantization) keeps the float32 reference's order: Spearman >= 0.99.
+(--precision int8, dynamic quantization) keeps the float32 reference's order: Spearman >= 0.99
+(on a CPU without VNNI that is the 7-bit activation path; `ctest -R avx2` runs it anywhere).
 """
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -47,8 +49,10 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     os.makedirs(a.workdir, exist_ok=True)
-    texts = (common.corpus_texts(120) + common.synthetic_texts(400, seed=3))[:600]
-    assert len(texts) >= 500
+    texts = common.corpus_texts(60) + common.synthetic_texts(120, seed=3)
+    random.Random(3).shuffle(texts)  # every kind of text in the sample
+    texts = texts[:240]
+    assert len(texts) >= 200
 
     bdir = os.path.join(a.models, "diffrank-embed-v2")
     jsonl = os.path.join(a.workdir, "texts.jsonl")
