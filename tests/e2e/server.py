@@ -36,10 +36,10 @@ class Server:
                 "--metrics_listen", f"127.0.0.1:{self.metrics_port}"]
         if "--threads" not in extra_args:
             args += ["--threads", "2"]
-        for flag, env in (("--embedder_model", "DIFFRANK_EMBEDDER"),
+        for flag, var in (("--embedder_model", "DIFFRANK_EMBEDDER"),
                           ("--reranker_model", "DIFFRANK_RERANKER")):
-            if os.environ.get(env) and flag not in extra_args:
-                args += [flag, os.environ[env]]
+            if os.environ.get(var) and flag not in extra_args:
+                args += [flag, os.environ[var]]
         if keys:
             path = os.path.join(self.tmp.name, "keys")
             with open(path, "w") as f:
