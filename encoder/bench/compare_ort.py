@@ -148,6 +148,14 @@ def main():
     src = minilm_dir()
     work = tempfile.mkdtemp(prefix="diffrank-ort-")
     impls = ["ort-fp32", "cpp-fp32", "ort-int8", "cpp-int8", "cpp-bf16"]
+    # The kernel path diffrank gets here (DIFFRANK_MAX_CPU_ISA lowers it; ORT cannot be
+    # lowered): bf16 only where it is native.
+    cpu = json.loads(subprocess.run([os.path.join(os.path.dirname(a.bench), "diffrank-encode"),
+                                     "--cpu_info"], check=True, capture_output=True,
+                                    text=True).stdout)
+    print(json.dumps({"diffrank_cpu": cpu}), flush=True)
+    if not cpu["native_bf16"]:
+        impls.remove("cpp-bf16")
     rows = []
     for kind in filter(None, a.kinds.split(",")):
         model = convert(src, "bi-encoder", kind, f"all-MiniLM-L6-v2-{kind}").eval()
@@ -194,8 +202,10 @@ def main():
         f"{torch.__version__.split('+')[0]} reference export; C++ on Debian LibTorch), "
         f"median of {a.rounds} alternating rounds. Batch 1 and the reranker's 20 pairs: p50 ms "
         f"(lower is better); batch 32: tokens/s (higher is better).", "",
-        "| model | shape | ORT fp32 | diffrank fp32 | ORT int8 | diffrank int8 | diffrank bf16 |",
-        "|---|---|---|---|---|---|---|"]
+        f"diffrank kernel path: {cpu['isa']} (cpu: {cpu['detected']}).", "",
+        "| model | shape | ORT fp32 | diffrank fp32 | ORT int8 | diffrank int8 |"
+        + (" diffrank bf16 |" if "cpp-bf16" in impls else ""),
+        "|---|---|---|---|---|---|" + ("---|" if "cpp-bf16" in impls else "")]
     for kind, batch, seq, med in rows:
         key, fmt = (("tokens_per_s", "{:,.0f}") if batch == 32 else ("p50_ms", "{:.2f} ms"))
         cells = [fmt.format(med[i][key]) for i in impls]
