@@ -97,6 +97,15 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
           options.num_threads > 0 ? options.num_threads : DefaultThreads();
       torch::set_num_threads(threads);
       KeepActivationMemory();
+      if (options.precision == Precision::kBFloat16 &&
+          ActiveIsa() < CpuIsa::kAvx512 && DetectedIsa() >= CpuIsa::kAvx512) {
+        // LibTorch's bf16 CPU matmuls go through oneDNN, which (2.6) has no
+        // bf16 kernel below AVX-512 once its ISA is capped.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "precision bfloat16 cannot run on kernel path ", IsaDescription(),
+            ": oneDNN has no bfloat16 kernels below avx512; use float32 or "
+            "raise DIFFRANK_MAX_CPU_ISA"));
+      }
       if (options.precision == Precision::kBFloat16 && !NativeBf16()) {
         std::fprintf(stderr,
                      "diffrank: precision bfloat16 on a CPU without "
