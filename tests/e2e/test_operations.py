@@ -79,7 +79,9 @@ def test_sigterm_drains_in_flight_work_and_exits_zero(tmp_path):
         # Draining: new calls are refused, the held one is still running.
         with pytest.raises(grpc.RpcError) as e:
             c.stub.Embed(pb.EmbedRequest(texts=["new"]), metadata=c.metadata, timeout=30)
-        assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+        # UNAVAILABLE from the service while it drains; CANCELLED when gRPC's own shutdown
+        # has begun (seen under load): either way the call is refused, not run.
+        assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
         assert not fut.done() and s.proc.poll() is None
         open(release, "w").close()
         r = fut.result()
