@@ -12,7 +12,7 @@ namespace diffrank::service {
 namespace {
 
 struct Hold {
-  std::string method, path;
+  std::string raw, method, path;  // raw: the variable as set
 };
 
 const Hold& Setting() {
@@ -20,6 +20,7 @@ const Hold& Setting() {
     auto* h = new Hold;
     const char* v = std::getenv("DIFFRANK_TEST_HOLD");
     const std::string s = v == nullptr ? "" : v;
+    h->raw = s;
     const size_t colon = s.find(':');
     if (colon != std::string::npos && colon > 0 && colon + 1 < s.size()) {
       h->method = s.substr(0, colon);
@@ -37,13 +38,7 @@ bool Exists(const std::string& path) {
 
 }  // namespace
 
-const std::string& TestHoldSetting() {
-  static const std::string* s = [] {
-    const char* v = std::getenv("DIFFRANK_TEST_HOLD");
-    return new std::string(v == nullptr ? "" : v);
-  }();
-  return *s;
-}
+const std::string& TestHoldSetting() { return Setting().raw; }
 
 absl::Status HoldIfAsked(absl::string_view method, const CallContext& call) {
   const Hold& h = Setting();
