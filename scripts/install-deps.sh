@@ -12,8 +12,8 @@ debs=(
   build-essential cmake ninja-build pkg-config git clang-format
   # What a minimal Debian root lacks that the developers' machines have
   # (found by scripts/fresh-root.sh): TLS roots, curl/unzip (the Go
-  # toolchain), Python with venv, Node.js with npm.
-  ca-certificates curl unzip python3 python3-venv python3-dev nodejs npm
+  # toolchain), Python with venv (Node.js with npm: below, only where absent).
+  ca-certificates curl unzip python3 python3-venv python3-dev
   # LibTorch 1.13 (CPU) and the OpenMP build of OpenBLAS: with the reference
   # BLAS LibTorch on CPU is 30-50x slower.
   libtorch-dev libopenblas0-openmp libopenblas-openmp-dev
@@ -33,6 +33,13 @@ debs=(
   # the CPU container image from Debian packages (deploy/images/build-cpu.sh)
   mmdebstrap umoci
 )
+
+# Node.js with npm from Debian only where the machine has none: a machine with
+# NodeSource's nodejs (npm bundled) cannot install Debian's npm beside it
+# ("held broken packages"; CI's machines are such).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  debs+=(nodejs npm)
+fi
 
 missing=()
 for p in "${debs[@]}"; do
