@@ -60,7 +60,11 @@ TEST(PreinitChild, Report) {
 // RunChild starts this binary afresh with exactly `env` and returns what
 // its preinit set.
 std::map<std::string, std::string> RunChild(std::vector<std::string> env) {
-  const std::string report = testing::TempDir() + "/preinit_report";
+  // One file per parent process and test: ctest runs these tests in
+  // parallel, and a shared name let one test remove the other's report.
+  const std::string report =
+      testing::TempDir() + "/preinit_report_" + std::to_string(getpid()) + "_" +
+      testing::UnitTest::GetInstance()->current_test_info()->name();
   std::remove(report.c_str());
   env.push_back("DIFFRANK_PREINIT_REPORT=" + report);
   std::vector<char*> envp;
