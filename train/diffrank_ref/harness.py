@@ -41,14 +41,16 @@ def load_model(model_dir):
     return model, tok, model.cfg.model_id or os.path.basename(os.path.normpath(model_dir))
 
 
-def cpp_embed(encode, model_dir, precision, texts, tmp, threads=0):
-    """Embeddings [n, d] of texts from the C++ runtime (`diffrank-encode`)."""
+def cpp_embed(encode, model_dir, precision, texts, tmp, threads=0, kind=None):
+    """Embeddings [n, d] of texts from the C++ runtime (`diffrank-encode`); kind "query" or
+    "document" puts the model's prefix first, as the server does."""
     from safetensors.numpy import load_file
     os.makedirs(tmp, exist_ok=True)
     src, dst = os.path.join(tmp, "texts.jsonl"), os.path.join(tmp, "emb.safetensors")
     with open(src, "w", encoding="utf-8") as f:
         for t in texts:
-            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+            line = {"text": t} if kind is None else {"text": t, "kind": kind}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
     subprocess.run([encode, "--model", model_dir, "--input", src, "--output", dst,
                     "--device", "cpu", "--precision", precision, "--threads", str(threads)],
                    check=True, capture_output=True)
@@ -70,18 +72,22 @@ def dense_run(col, model_dir, cache, cpp=None):
         tag = f"-cpp-{cpp[1]}-{tool.st_size}-{int(tool.st_mtime)}"
     key = f"{col.name}-{mid}-{st.st_size}-{int(st.st_mtime)}{tag}.npy".replace("/", "_")
     cache_file = os.path.join(cache, "embeddings", key)
+    # Instruction-trained models (bge, e5) see their query / document prefixes, as in the server.
+    prefix = {"query": model.cfg.query_prefix, "document": model.cfg.document_prefix}
     if cpp:
         tmp = os.path.join(cache, "tmp-cpp")
-        do_embed = lambda texts: cpp_embed(cpp[0], model_dir, cpp[1], texts, tmp)  # noqa: E731
+        do_embed = lambda texts, kind: cpp_embed(cpp[0], model_dir, cpp[1], texts, tmp,  # noqa: E731
+                                                 kind=kind)
     else:
-        do_embed = lambda texts: embed(model, tok, texts, model.cfg.max_length)  # noqa: E731
+        do_embed = lambda texts, kind: embed(model, tok, [prefix[kind] + t for t in texts],  # noqa: E731
+                                             model.cfg.max_length)
     if os.path.exists(cache_file):
         demb = np.load(cache_file)
     else:
-        demb = do_embed(col.texts)
+        demb = do_embed(col.texts, "document")
         os.makedirs(os.path.dirname(cache_file), exist_ok=True)
         np.save(cache_file, demb)
-    qemb = do_embed([col.queries[q] for q in col.qids])
+    qemb = do_embed([col.queries[q] for q in col.qids], "query")
     sims = torch.from_numpy(qemb) @ torch.from_numpy(demb).T
     top = sims.topk(min(100, len(col.ids)), dim=1).indices.tolist()
     run = {q: [col.ids[j] for j in top[i]] for i, q in enumerate(col.qids)}

@@ -64,6 +64,11 @@ class DiffrankConfig:
     pair_mode: str = "joint"
     max_query_length: int = 32
     model_id: str = ""
+    # Text put before every query / document before tokenizing (bi-encoders trained with
+    # instructions: bge "Represent this sentence for searching relevant passages: ", e5
+    # "query: " / "passage: "). Empty for models trained without.
+    query_prefix: str = ""
+    document_prefix: str = ""
 
     def __post_init__(self):
         if self.num_kv_heads is None:
@@ -108,6 +113,9 @@ class DiffrankConfig:
         if not self.segments:  # joint-layout directories stay byte-identical to before
             d.pop("pair_mode")
             d.pop("max_query_length")
+        for k in ("query_prefix", "document_prefix"):  # absent when empty, as before
+            if not d[k]:
+                d.pop(k)
         return d
 
     @classmethod
