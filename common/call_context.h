@@ -28,15 +28,17 @@ struct CallContext {
   // to the shard servers, which check the key's role themselves.
   std::string authorization;
 
-  // Check returns DeadlineExceeded / Cancelled (naming `stage`) or OK.
+  // Check returns DeadlineExceeded / Cancelled (naming `stage`) or OK. The
+  // deadline comes first: gRPC also reports a call past its deadline as
+  // cancelled, and the caller (and /metrics) must see DEADLINE_EXCEEDED.
   absl::Status Check(absl::string_view stage) const {
-    if (cancelled.load(std::memory_order_relaxed) ||
-        (is_cancelled && is_cancelled())) {
-      return absl::CancelledError(absl::StrCat("cancelled before ", stage));
-    }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
           absl::StrCat("deadline passed before ", stage));
+    }
+    if (cancelled.load(std::memory_order_relaxed) ||
+        (is_cancelled && is_cancelled())) {
+      return absl::CancelledError(absl::StrCat("cancelled before ", stage));
     }
     return absl::OkStatus();
   }

@@ -197,35 +197,71 @@ void Batcher::Execute(TaskKind kind,
   // length, so each pads to a similar length (length bucketing: a 256-row
   // upsert of mixed texts pads far less); outputs go back to row order.
   std::vector<const Encoding*> rows;
-  for (const auto& r : live) {
-    for (const Encoding& e : r->rows) rows.push_back(&e);
+  std::vector<int> owner;  // index into `live` of each row
+  for (size_t j = 0; j < live.size(); ++j) {
+    for (const Encoding& e : live[j]->rows) {
+      rows.push_back(&e);
+      owner.push_back(static_cast<int>(j));
+    }
   }
   std::vector<size_t> order(rows.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return rows[a]->ids.size() < rows[b]->ids.size();
   });
+  // A request that expires or is abandoned while its rows are computed stops
+  // at the next chunk: its remaining rows are skipped (a timed-out 200-pair
+  // rerank no longer holds the executor for every other caller).
+  std::vector<char> dead(live.size(), 0);
+  int alive = static_cast<int>(live.size());
+  auto reap = [&] {
+    const absl::Time now = absl::Now();
+    for (size_t j = 0; j < live.size(); ++j) {
+      if (dead[j]) continue;
+      if (live[j]->abandoned.load()) {
+        dead[j] = 1;
+      } else if (now >= live[j]->deadline) {
+        dead[j] = 1;
+        live[j]->done.set_value(absl::DeadlineExceededError(absl::StrCat(
+            "deadline passed while computing ", TaskKindName(kind))));
+      } else {
+        continue;
+      }
+      --alive;
+    }
+  };
   std::vector<float> out;
   int width = 0;
   absl::Status status;
   size_t begin = 0;
-  while (begin < rows.size() && status.ok()) {
+  bool first = true;
+  while (status.ok()) {
+    if (!first) reap();  // the first chunk was checked just above
+    first = false;
+    while (begin < rows.size() && dead[owner[order[begin]]]) ++begin;
+    if (begin >= rows.size() || alive == 0) break;
+    std::vector<size_t> picked;  // positions in `order` of this chunk's rows
     size_t end = begin;
     size_t longest = 0;
     while (end < rows.size()) {
+      if (dead[owner[order[end]]]) {
+        ++end;
+        continue;
+      }
       const size_t l = std::max(longest, rows[order[end]]->ids.size());
-      if (end > begin &&
-          (static_cast<int>(end - begin + 1) > options_.max_batch_rows ||
-           static_cast<int64_t>((end - begin + 1) * l) >
-               options_.max_batch_tokens)) {
+      const size_t n = picked.size() + 1;
+      if (!picked.empty() &&
+          (static_cast<int>(n) > options_.max_batch_rows ||
+           static_cast<int64_t>(n * l) > options_.max_batch_tokens)) {
         break;
       }
       longest = l;
+      picked.push_back(end);
       ++end;
     }
     std::vector<Encoding> chunk;
-    chunk.reserve(end - begin);
-    for (size_t i = begin; i < end; ++i) chunk.push_back(*rows[order[i]]);
+    chunk.reserve(picked.size());
+    for (size_t p : picked) chunk.push_back(*rows[order[p]]);
     const TokenBatch tb = options_.pad(kind, chunk);
     const absl::Time t0 = absl::Now();
     absl::StatusOr<std::vector<float>> v = options_.run(kind, tb);
@@ -244,23 +280,26 @@ void Batcher::Execute(TaskKind kind,
       status = absl::InternalError("model returned a malformed batch");
       break;
     }
-    for (size_t i = begin; i < end; ++i) {
-      std::copy_n(v->begin() + (i - begin) * w, w,
-                  out.begin() + order[i] * size_t(w));
+    for (size_t c = 0; c < picked.size(); ++c) {
+      std::copy_n(v->begin() + c * w, w,
+                  out.begin() + order[picked[c]] * size_t(w));
     }
     begin = end;
   }
   size_t offset = 0;
-  for (auto& r : live) {
+  for (size_t j = 0; j < live.size(); ++j) {
+    auto& r = live[j];
+    const size_t n = r->rows.size() * size_t(width);
+    const size_t at = offset;
+    offset += n;
+    if (dead[j]) continue;  // answered (or abandoned) above
     if (!status.ok()) {
       r->done.set_value(status);
       continue;
     }
     SubmitResult res;
     res.width = width;
-    const size_t n = r->rows.size() * size_t(width);
-    res.values.assign(out.begin() + offset, out.begin() + offset + n);
-    offset += n;
+    res.values.assign(out.begin() + at, out.begin() + at + n);
     res.queued = start - r->enqueued;
     r->done.set_value(std::move(res));
   }

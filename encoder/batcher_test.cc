@@ -202,5 +202,67 @@ TEST(Batcher, ModelErrorsReachEveryCallerInTheBatch) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
+TEST(Batcher, StopsARequestBetweenChunksOnceItsDeadlinePassed) {
+  // Issue 25: a 200-pair rerank whose caller timed out kept the executor
+  // busy for every chunk. The first chunk here returns only after the
+  // request's deadline has passed (a condition, not a duration), so the
+  // executor must skip the other chunks and answer DeadlineExceeded.
+  std::atomic<int> chunks{0};
+  BatcherOptions o;
+  o.pad = Pad;
+  o.max_batch_rows = 4;
+  absl::Time deadline = absl::Now() + absl::Milliseconds(200);
+  o.run = [&](TaskKind,
+              const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
+    ++chunks;
+    while (absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    return std::vector<float>(b.batch, 1.0f);
+  };
+  auto b = *Batcher::Create(o);
+  CallContext ctx;
+  ctx.deadline = deadline;
+  std::vector<Encoding> rows;
+  for (int i = 0; i < 40; ++i) rows.push_back(Row(3, i));
+  auto r = b->Submit(TaskKind::kRerank, std::move(rows), ctx);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // The executor is free again: a later request is computed at once.
+  auto next = b->Submit(TaskKind::kRerank, {Row(2, 5)}, CallContext{});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(chunks.load(), 2) << "chunks after the deadline were computed";
+}
+
+TEST(Batcher, StopsARequestBetweenChunksOnceItsCallerLeft) {
+  // The caller of an oversized request is cancelled while its first chunk
+  // runs: Submit returns Cancelled and none of its other chunks run.
+  std::atomic<int> rows_run{0};
+  std::atomic<bool> in_model{false}, release{false};
+  BatcherOptions o;
+  o.pad = Pad;
+  o.max_batch_rows = 4;
+  o.run = [&](TaskKind,
+              const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
+    in_model = true;
+    while (!release.load()) absl::SleepFor(absl::Milliseconds(2));
+    rows_run += b.batch;
+    return std::vector<float>(b.batch, 1.0f);
+  };
+  auto b = *Batcher::Create(o);
+  CallContext gone;
+  std::vector<Encoding> many;
+  for (int i = 0; i < 20; ++i) many.push_back(Row(3, i));
+  absl::StatusOr<SubmitResult> a;
+  std::thread ta([&] { a = b->Submit(TaskKind::kRerank, many, gone); });
+  // Once the first chunk is in the model, the caller goes away.
+  while (!in_model.load()) absl::SleepFor(absl::Milliseconds(2));
+  gone.cancelled = true;
+  ta.join();
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kCancelled);
+  release = true;
+  auto next = b->Submit(TaskKind::kRerank, {Row(2, 5)}, CallContext{});
+  ASSERT_TRUE(next.ok()) << next.status();
+  // At most the chunk that was running when the caller left, plus `next`.
+  EXPECT_LE(rows_run.load(), 4 + 1) << "the abandoned request's chunks ran";
+}
+
 }  // namespace
 }  // namespace diffrank::encoder

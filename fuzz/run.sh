@@ -11,7 +11,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(filter metadata lexical tokenizer model_files factory request server_config records tls_pem)
+  targets=(filter metadata lexical tokenizer model_files factory request server_config records tls_pem rest_body)
 fi
 out="$root/build-fuzz"
 if [ ! -f "$out/build.ninja" ]; then

@@ -702,6 +702,11 @@ CollectionStats Collection::Stats() const {
   return s;
 }
 
+std::vector<std::string> Collection::UnknownFilterFields(
+    const Filter& filter) const {
+  return index::UnknownFilterFields(filter, KnownFields());
+}
+
 absl::flat_hash_set<std::string> Collection::KnownFields() const {
   std::lock_guard<std::mutex> g(fields_mu_);
   return fields_;

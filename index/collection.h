@@ -124,6 +124,9 @@ class Collection {
   absl::StatusOr<int64_t> Delete(const std::vector<std::string>& ids);
   // DeleteByFilter removes every document matching `filter`.
   absl::StatusOr<int64_t> DeleteByFilter(const Filter& filter);
+  // UnknownFilterFields: the fields of `filter` that no document's metadata
+  // has (their conditions match nothing; filter.h), for warnings.
+  std::vector<std::string> UnknownFilterFields(const Filter& filter) const;
   // Get returns the stored documents among `ids` (missing ids are skipped),
   // in the order asked.
   absl::StatusOr<std::vector<Document>> Get(const std::vector<std::string>& ids,
@@ -151,7 +154,7 @@ class Collection {
   absl::StatusOr<std::vector<Hit>> SearchLexical(
       absl::string_view query, const SearchOptions& options) const;
   // SearchHybrid fuses dense and lexical top lists (each `candidates` long,
-  // default 4 x top_k) into top_k.
+  // default 4 x top_k; the pipeline passes its own) into top_k.
   absl::StatusOr<std::vector<Hit>> SearchHybrid(
       const std::vector<float>& query_vector, absl::string_view query_text,
       const SearchOptions& options, const FusionOptions& fusion,

@@ -1,8 +1,11 @@
 // filter.cc: filter JSON parsing and SQL compilation.
 #include "index/filter.h"
 
+#include <cctype>
+#include <charconv>
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -158,8 +161,8 @@ absl::Status Compile(const Filter& f,
   }
   const std::string top(f.field.substr(0, f.field.find('.')));
   if (!known.contains(top)) {
-    return Bad(absl::StrCat("unknown filter field \"", f.field,
-                            "\": no document's metadata has it"));
+    out.sql += "0";  // no document has the field: the condition is false
+    return absl::OkStatus();
   }
   const std::string path = absl::StrCat("$.", f.field);
   if (f.op == Filter::Op::kRange) {
@@ -177,12 +180,39 @@ absl::Status Compile(const Filter& f,
   }
   if (f.values.empty()) return Bad("eq / in needs a value");
   // json_each over a scalar yields the scalar; over an array, its elements.
+  // Numbers and decimal strings match each other (see filter.h).
+  std::vector<FilterValue> values;
+  for (const FilterValue& v : f.values) {
+    values.push_back(v);
+    if (const double* d = std::get_if<double>(&v)) {
+      if (std::trunc(*d) == *d && std::fabs(*d) < 1e15) {
+        values.push_back(absl::StrCat(static_cast<int64_t>(*d)));
+      } else {
+        char buf[64];  // the shortest text that reads back as *d
+        auto r = std::to_chars(buf, buf + sizeof(buf), *d);
+        values.push_back(std::string(buf, r.ptr));
+      }
+    } else if (const std::string* s = std::get_if<std::string>(&v)) {
+      double d = 0;
+      if (!s->empty() && absl::SimpleAtod(*s, &d) && std::isfinite(d) &&
+          !std::isspace(static_cast<unsigned char>(s->front())) &&
+          !std::isspace(static_cast<unsigned char>(s->back()))) {
+        values.push_back(d);
+      }
+    }
+  }
+  budget.values += values.size() - f.values.size();
+  if (budget.values > kMaxTotalValues) {
+    return Bad(absl::StrCat("more than ", kMaxTotalValues,
+                            " values in one filter (numbers count twice: "
+                            "they also match their decimal strings)"));
+  }
   out.sql +=
       "EXISTS (SELECT 1 FROM json_each(d.metadata, ?) AS e WHERE e.value IN (";
   out.params.push_back(path);
-  for (size_t i = 0; i < f.values.size(); ++i) {
+  for (size_t i = 0; i < values.size(); ++i) {
     out.sql += i ? ", ?" : "?";
-    out.params.push_back(f.values[i]);
+    out.params.push_back(values[i]);
   }
   out.sql += "))";
   return absl::OkStatus();
@@ -202,6 +232,28 @@ absl::StatusOr<SqlPredicate> CompileFilter(
   SqlPredicate out;
   Budget budget;
   RETURN_IF_ERROR(Compile(filter, known, out, 0, budget));
+  return out;
+}
+
+std::vector<std::string> UnknownFilterFields(
+    const Filter& filter, const absl::flat_hash_set<std::string>& known) {
+  std::vector<std::string> out;
+  absl::flat_hash_set<std::string> seen;
+  std::vector<const Filter*> stack = {&filter};
+  while (!stack.empty()) {
+    const Filter* f = stack.back();
+    stack.pop_back();
+    if (f->op == Filter::Op::kAnd || f->op == Filter::Op::kOr) {
+      for (auto it = f->children.rbegin(); it != f->children.rend(); ++it) {
+        stack.push_back(&*it);
+      }
+      continue;
+    }
+    const std::string top(f->field.substr(0, f->field.find('.')));
+    if (!known.contains(top) && seen.insert(f->field).second) {
+      out.push_back(f->field);
+    }
+  }
   return out;
 }
 

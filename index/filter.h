@@ -48,10 +48,23 @@ struct SqlPredicate {
   std::vector<FilterValue> params;
 };
 
-// CompileFilter validates `filter` against `known_fields` (top-level
-// metadata keys seen in the collection; a filter on any other field is
-// InvalidArgument "unknown filter field") and returns the SQL predicate.
+// CompileFilter validates `filter` and returns the SQL predicate.
+// Semantics (also in proto/diffrank/v1/diffrank.proto, SearchRequest.filter):
+//  - A condition on a field whose top-level key no document of the
+//    collection has (`known_fields`) matches nothing, as in Qdrant and
+//    Elasticsearch: a tenant filter on a new or emptied collection returns
+//    no hits, not an error. The pipeline warns about such fields
+//    (UnknownFilterFields) so a typo does not pass silently.
+//  - eq / in compare numbers and their decimal strings alike: 8 matches the
+//    metadata values 8, 8.0 and "8", and "8" matches 8 (metadata loaded
+//    from CSV often holds numbers as strings). Booleans match booleans only.
+//  - Ranges match numbers only.
 absl::StatusOr<SqlPredicate> CompileFilter(
+    const Filter& filter, const absl::flat_hash_set<std::string>& known_fields);
+
+// UnknownFilterFields lists (once each, in order) the fields of `filter`
+// whose top-level key is not in `known_fields`.
+std::vector<std::string> UnknownFilterFields(
     const Filter& filter, const absl::flat_hash_set<std::string>& known_fields);
 
 }  // namespace diffrank::index

@@ -39,13 +39,18 @@ TEST(Filter, MalformedFiltersAreInvalidArgument) {
   }
 }
 
-TEST(Filter, UnknownAndInvalidFieldsAreRejectedAtCompile) {
-  auto f = ParseFilterJson(R"({"field": "colour", "eq": "red"})");
+TEST(Filter, UnknownFieldsMatchNothingAndAreListedInvalidOnesRejected) {
+  // Issue 25 item 4: a field no document has yet (a tenant filter on a new
+  // collection) matches nothing instead of failing the call.
+  auto f = ParseFilterJson(
+      R"({"or": [{"field": "colour", "eq": "red"}, {"field": "a", "eq": 1},
+                 {"field": "colour.x", "gte": 1}]})");
   ASSERT_TRUE(f.ok());
-  auto st = CompileFilter(*f, kKnown).status();
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(st.message().find("unknown filter field \"colour\""),
-            std::string::npos);
+  auto pred = CompileFilter(*f, kKnown);
+  ASSERT_TRUE(pred.ok()) << pred.status();
+  EXPECT_NE(pred->sql.find("(0 OR EXISTS"), std::string::npos) << pred->sql;
+  EXPECT_EQ(UnknownFilterFields(*f, kKnown),
+            (std::vector<std::string>{"colour", "colour.x"}));
   auto inj = ParseFilterJson(R"({"field": "a') OR 1=1 --", "eq": 1})");
   ASSERT_TRUE(inj.ok());
   EXPECT_EQ(CompileFilter(*inj, kKnown).status().code(),

@@ -14,16 +14,22 @@
 // --server is given (API key from DIFFRANK_API_KEY, or the file named by
 // DIFFRANK_API_KEY_FILE, e.g. a mounted Secret), else directly (taking
 // the data directory's lock: no server may run on it then). Re-running an
-// interrupted command resumes it. Progress: a line that updates in place on
-// a terminal, a plain line every 10 s otherwise; a final report.
+// interrupted command resumes it. Progress: a bar (documents, docs/s, ETA
+// from the input's record count) that updates in place on a terminal, a
+// plain line every 5 s otherwise; a final report. Ctrl-C (or SIGTERM) stops
+// after what is committed and says what that is (exit 130); a second one
+// exits at once.
 // --online streams to the --server over Upsert instead (online.h: batches
 // in flight, retries with back-off, a checkpoint file for resume).
 // Exit codes: 0 done; 1 bad records with --on-error fail (nothing
 // published); 2 usage or input error; 3 publish failed (the built version
 // stays in .staging and the command can be re-run) or, online, the server
-// refused a batch (earlier batches are committed; re-run to resume).
+// refused a batch (earlier batches are committed; re-run to resume); 130
+// interrupted (what is committed stays; re-run to resume).
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -35,6 +41,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/cli_flags.h"
 #include "diffrank/v1/diffrank.grpc.pb.h"
 #include "encoder/encoder.h"
 #include "grpcpp/grpcpp.h"
@@ -50,17 +57,47 @@ std::string Rate(int64_t n, absl::Duration d) {
   return s > 0 ? absl::StrFormat("%.1f", n / s) : "-";
 }
 
-std::string Line(const Progress& p) {
-  std::string eta = "-";
-  if (p.input_bytes > 0 && p.input_bytes_read > 0) {
-    const double frac =
-        std::min(1.0, double(p.input_bytes_read) / double(p.input_bytes));
-    const double s = absl::ToDoubleSeconds(p.elapsed) * (1 - frac) / frac;
-    eta = absl::StrFormat("%.0fs", s);
+std::string Duration(double s) {
+  if (s < 60) return absl::StrFormat("%.0fs", s);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", int(s) / 60, int(s) % 60);
+  return absl::StrFormat("%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+}
+
+// Line: one progress line, a bar first when the total is known. Progress
+// and ETA count documents embedded (plus bad records) against the records
+// of the input, at this run's documents/s.
+std::string Line(const Progress& p, bool bar) {
+  const double secs = absl::ToDoubleSeconds(p.elapsed);
+  const int64_t run_docs = p.embedded - p.embedded_at_start;
+  const std::string rate = Rate(run_docs, p.elapsed);
+  if (p.total_records <= 0) {
+    return absl::StrFormat("%d documents embedded, %s docs/s, %d bad, %s",
+                           p.embedded, rate, p.bad, Duration(secs));
   }
-  return absl::StrFormat(
-      "%d documents, %s tokens/s, %d bad, %.0fs elapsed, ETA %s", p.documents,
-      Rate(p.tokens, p.elapsed), p.bad, absl::ToDoubleSeconds(p.elapsed), eta);
+  const int64_t done = std::min(p.total_records, p.embedded + p.bad);
+  const double frac = double(done) / double(p.total_records);
+  std::string eta = "-";
+  if (run_docs > 0) {
+    eta = Duration(secs * double(p.total_records - done) / double(run_docs));
+  }
+  std::string out;
+  if (bar) {
+    const int width = 24, full = int(frac * width);
+    out = absl::StrCat("[", std::string(full, '#'),
+                       std::string(width - full, '-'), "] ");
+  }
+  return absl::StrCat(
+      out, absl::StrFormat("%3.0f%% %d/%d documents, %s docs/s, %d bad, "
+                           "elapsed %s, ETA %s",
+                           100 * frac, done, p.total_records, rate, p.bad,
+                           Duration(secs), eta));
+}
+
+// Ctrl-C: the first asks the build to stop after what is committed (and
+// say so); a second one ends the process at once.
+std::atomic<bool> g_interrupted{false};
+void OnInterrupt(int) {
+  if (g_interrupted.exchange(true)) _exit(130);
 }
 
 encoder::Precision ParsePrecision(const std::string& s) {
@@ -93,8 +130,9 @@ int Main(int argc, char** argv) {
   std::string model, precision = "auto", on_error = "skip", server, extensions;
   int threads = 0;
   bool no_publish = false;
-  app.add_option("--data_dir", o.data_dir, "the server's data directory")
-      ->required();
+  app.add_option("--data_dir", o.data_dir,
+                 "the server's data directory (offline builds; not with "
+                 "--online)");
   app.add_option("--collection", o.collection, "collection to create/replace")
       ->required();
   app.add_option(
@@ -153,12 +191,13 @@ int Main(int argc, char** argv) {
   app.add_option(
       "--checkpoint", on.checkpoint_file,
       "online: resume file (default .diffrank-index-<collection>.json)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help exits 0; every usage error exits 2 (the documented code).
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  // --help exits 0; every usage error exits 2 (the documented code). Either
+  // spelling of a flag works (--chunk-tokens, --chunk_tokens).
+  if (int rc = cli::ParseFlags(app, argc, argv); rc >= 0) return rc;
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   if (o.input_options.shards < 1 || o.input_options.shard < 0 ||
       o.input_options.shard >= o.input_options.shards) {
     std::cerr << "diffrank-index: --shards must be >= 1 and --shard in [0, "
@@ -170,6 +209,17 @@ int Main(int argc, char** argv) {
        o.input_options.chunk_overlap >= o.input_options.chunk_tokens)) {
     std::cerr << "diffrank-index: --chunk_tokens must be >= 0 and "
                  "--chunk_overlap in [0, --chunk_tokens)\n";
+    return 2;
+  }
+  if (!online && o.data_dir.empty()) {
+    std::cerr << "diffrank-index: --data_dir is required (an offline build "
+                 "writes into the server's data directory; --online --server "
+                 "HOST:PORT sends to a running server instead)\n";
+    return 2;
+  }
+  // The input first: a missing file is reported before a model loads.
+  if (absl::Status s = CheckInput(o.input, o.input_options); !s.ok()) {
+    std::cerr << "diffrank-index: " << s.message() << "\n";
     return 2;
   }
   if (model.empty()) model = std::string(DIFFRANK_DEFAULT_EMBEDDER);
@@ -226,11 +276,16 @@ int Main(int argc, char** argv) {
           absl::StrCat(".diffrank-index-", o.collection, ".json");
     }
     const bool tty = isatty(STDERR_FILENO);
-    on.on_progress = [&](int64_t docs, int64_t bad, absl::Duration d) {
-      std::cerr << (tty ? "\r\033[K" : "") << "diffrank-index: " << docs
-                << " documents acknowledged (" << Rate(docs, d) << "/s), "
-                << bad << " bad" << (tty ? "" : "\n") << std::flush;
+    absl::Time last = absl::InfinitePast();
+    on.on_progress = [&, tty](const Progress& p) {
+      if (tty) {
+        std::cerr << "\r\033[K" << Line(p, true) << std::flush;
+      } else if (absl::Now() - last >= absl::Seconds(5)) {
+        std::cerr << "diffrank-index: " << Line(p, false) << "\n";
+        last = absl::Now();
+      }
     };
+    on.interrupted = [] { return g_interrupted.load(); };
     on.on_bad = [&](const std::string& where, const std::string& why) {
       std::cerr << (tty ? "\r\033[K" : "") << "diffrank-index: bad record "
                 << where << ": " << why << "\n";
@@ -238,9 +293,13 @@ int Main(int argc, char** argv) {
     absl::StatusOr<OnlineReport> r = RunOnline(on);
     if (tty) std::cerr << "\n";
     if (!r.ok()) {
+      const auto c = r.status().code();
+      if (c == absl::StatusCode::kCancelled) {
+        std::cerr << "diffrank-index: " << r.status().message() << "\n";
+        return 130;
+      }
       std::cerr << "diffrank-index: " << r.status().message()
                 << " (re-run the same command to resume)\n";
-      const auto c = r.status().code();
       return c == absl::StatusCode::kFailedPrecondition ? 1
              : (c == absl::StatusCode::kNotFound ||
                 c == absl::StatusCode::kInvalidArgument)
@@ -275,15 +334,20 @@ int Main(int argc, char** argv) {
   }
   o.input_options.tokenizer = &(*enc)->tokenizer();
   const bool tty = isatty(STDERR_FILENO);
+  // A bar redrawn 4 times a second on a terminal; else a log line every 5 s.
   absl::Time last = absl::InfinitePast();
   o.on_progress = [&](const Progress& p) {
+    const absl::Duration every =
+        tty ? absl::Milliseconds(250) : absl::Seconds(5);
+    if (absl::Now() - last < every) return;
+    last = absl::Now();
     if (tty) {
-      std::cerr << "\r\033[K" << Line(p) << std::flush;
-    } else if (absl::Now() - last >= absl::Seconds(10)) {
-      std::cerr << "diffrank-index: " << Line(p) << "\n";
-      last = absl::Now();
+      std::cerr << "\r\033[K" << Line(p, true) << std::flush;
+    } else {
+      std::cerr << "diffrank-index: " << Line(p, false) << "\n";
     }
   };
+  o.interrupted = [] { return g_interrupted.load(); };
   o.on_bad = [&](const std::string& where, const std::string& why) {
     std::cerr << (tty ? "\r\033[K" : "") << "diffrank-index: bad record "
               << where << ": " << why << "\n";
@@ -294,6 +358,7 @@ int Main(int argc, char** argv) {
   if (tty) std::cerr << "\n";
   if (!r.ok()) {
     std::cerr << "diffrank-index: " << r.status().message() << "\n";
+    if (r.status().code() == absl::StatusCode::kCancelled) return 130;
     return r.status().code() == absl::StatusCode::kFailedPrecondition ? 1 : 2;
   }
   const Progress& p = r->progress;

@@ -145,6 +145,8 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
   p.documents = done.documents;
   p.bad = done.bad;
   p.input_bytes = InputBytes(o.input, o.input_options);
+  p.total_records = CountRecords(o.input, o.input_options);
+  p.embedded = p.embedded_at_start = done.documents;
   const encoder::Tokenizer& tok = embedder.tokenizer();
 
   RecordChecker checker(co);
@@ -187,6 +189,9 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
           chunk[order[i]].vector.assign(v.begin() + (i - begin) * dim,
                                         v.begin() + (i - begin + 1) * dim);
         }
+        p.embedded += static_cast<int64_t>(end - begin);
+        p.elapsed = absl::Now() - start;
+        if (o.on_progress) o.on_progress(p);
         begin = end;
       }
       p.embed += absl::Now() - t0;
@@ -219,6 +224,12 @@ absl::StatusOr<OfflineReport> BuildOffline(const OfflineOptions& o,
     return absl::OkStatus();
   };
   auto on_good = [&](Record r) -> absl::Status {
+    if (o.interrupted && o.interrupted()) {
+      return absl::CancelledError(absl::StrCat(
+          "interrupted: ", done.documents, " documents (", done.records,
+          " records) are committed in ", report.directory,
+          "; re-run the same command to resume from there"));
+    }
     const bool replay = consumed < done.records;
     if (!replay) {
       p.input_bytes_read +=

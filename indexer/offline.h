@@ -30,18 +30,6 @@
 
 namespace diffrank::indexer {
 
-struct Progress {
-  int64_t records = 0;  // consumed (good + bad)
-  int64_t documents = 0;
-  int64_t bad = 0;
-  int64_t tokens = 0;         // real tokens embedded
-  int64_t padded_tokens = 0;  // tokens computed (with padding)
-  int64_t input_bytes_read = 0;
-  int64_t input_bytes = 0;  // 0 = unknown (stdin)
-  absl::Duration elapsed;
-  absl::Duration read, embed, write;  // time per stage
-};
-
 struct OfflineOptions {
   std::string data_dir;
   std::string collection;
@@ -53,7 +41,11 @@ struct OfflineOptions {
   int64_t batch_tokens = 4096;  // padded tokens per model batch
   int max_batch_rows = 32;
   size_t max_text_bytes = 1 << 20;
-  std::function<void(const Progress&)> on_progress;  // after each chunk
+  // After each model batch and each commit (the caller throttles output).
+  std::function<void(const Progress&)> on_progress;
+  // Polled between records: true stops the build (Ctrl-C); it returns
+  // Cancelled saying what is committed (a re-run resumes from there).
+  std::function<bool()> interrupted;
   std::function<void(const std::string& where, const std::string& why)> on_bad;
 };
 

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -94,9 +96,10 @@ class Sender {
     ++active_;
     const int64_t seq = next_seq_++;
     l.unlock();
-    std::thread([this, batch = std::move(batch), seq, end_record] {
-      const absl::Status s = Send(batch);
-      Done(seq, end_record, batch.documents_size(), s);
+    std::thread([this, batch = std::move(batch), seq, end_record]() mutable {
+      int sent = 0;
+      const absl::Status s = Send(std::move(batch), sent);
+      Done(seq, end_record, sent, s);
     }).detach();
     return absl::OkStatus();
   }
@@ -110,9 +113,15 @@ class Sender {
 
   int64_t documents() const { return documents_; }
   int64_t retries() const { return retries_; }
+  int64_t rejected() const { return rejected_; }
 
  private:
-  absl::Status Send(const v1::UpsertRequest& batch) {
+  // Send delivers `batch`; `sent` is how many of its documents the server
+  // took. With --on-error skip, a document the server refuses (its
+  // INVALID_ARGUMENT names "documents[i]"; the server validates a whole
+  // batch before writing any of it) is reported and left out, and the rest
+  // is sent again: such a record never stops a load that skips bad ones.
+  absl::Status Send(v1::UpsertRequest batch, int& sent) {
     std::mt19937 rng(static_cast<uint32_t>(getpid() ^ batch.documents_size()));
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
@@ -123,7 +132,20 @@ class Sender {
       w->Write(batch);
       w->WritesDone();
       const grpc::Status s = w->Finish();
-      if (s.ok()) return absl::OkStatus();
+      if (s.ok()) {
+        sent = batch.documents_size();
+        return absl::OkStatus();
+      }
+      if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT && o_.skip_bad) {
+        const int i = RefusedDocument(s.error_message());
+        if (i >= 0 && i < batch.documents_size()) {
+          Refused(batch.documents(i).id(), s.error_message());
+          batch.mutable_documents()->DeleteSubrange(i, 1);
+          if (batch.documents_size() == 0) return absl::OkStatus();
+          --attempt;  // not a retry: the batch changed
+          continue;
+        }
+      }
       if (!Retryable(s.error_code()) || attempt >= o_.max_attempts) {
         return absl::Status(
             FromGrpc(s).code(),
@@ -168,7 +190,34 @@ class Sender {
     cv_.notify_all();
   }
 
+  // RefusedDocument: i of the "documents[i]" an error message names, or -1.
+  static int RefusedDocument(const std::string& message) {
+    const size_t at = message.find("documents[");
+    if (at == std::string::npos) return -1;
+    int i = 0;
+    size_t p = at + 10;
+    if (p >= message.size() || !isdigit(static_cast<unsigned char>(message[p])))
+      return -1;
+    for (;
+         p < message.size() && isdigit(static_cast<unsigned char>(message[p]));
+         ++p) {
+      if (i > 10'000'000) return -1;
+      i = i * 10 + (message[p] - '0');
+    }
+    return p < message.size() && message[p] == ']' ? i : -1;
+  }
+
+  void Refused(const std::string& id, const std::string& why) {
+    std::lock_guard<std::mutex> l(report_mu_);
+    ++rejected_;
+    if (o_.on_bad) {
+      o_.on_bad(absl::StrCat("document \"", id, "\""),
+                absl::StrCat("refused by the server: ", why));
+    }
+  }
+
   const OnlineOptions& o_;
+  std::mutex report_mu_;  // serializes on_bad calls from sender threads
   std::unique_ptr<v1::Diffrank::Stub> stub_;
   const std::string sig_;
   std::mutex mu_;
@@ -177,7 +226,7 @@ class Sender {
   int64_t next_seq_ = 0, next_commit_ = 0;
   std::map<int64_t, int64_t> finished_;  // seq -> records covered
   int64_t committed_records_;
-  std::atomic<int64_t> documents_{0}, retries_{0};
+  std::atomic<int64_t> documents_{0}, retries_{0}, rejected_{0};
   absl::Status error_;
 };
 
@@ -240,17 +289,45 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
   v1::UpsertRequest batch;
   batch.set_collection(o.collection);
   int64_t consumed = 0;
-  absl::Time last = absl::Now();
-  auto progress = [&] {
-    if (o.on_progress && absl::Now() - last > absl::Seconds(1)) {
-      o.on_progress(sender.documents(), report.bad, absl::Now() - start);
-      last = absl::Now();
-    }
+  std::atomic<int64_t> bad_seen{0};
+  const int64_t total = CountRecords(o.input, o.input_options);
+  auto snapshot = [&] {
+    Progress p;
+    p.total_records = total;
+    p.embedded_at_start = report.resumed_from;
+    p.documents = p.embedded = report.resumed_from + sender.documents();
+    p.bad = bad_seen + sender.rejected();
+    p.elapsed = absl::Now() - start;
+    return p;
   };
+  // The reporter: progress even while the first batches are computed.
+  std::mutex reporter_mu;
+  std::condition_variable reporter_cv;
+  bool reading_done = false;
+  std::thread reporter([&] {
+    std::unique_lock<std::mutex> l(reporter_mu);
+    do {  // at once (the total is known before the first answer), then 4/s
+      if (o.on_progress) o.on_progress(snapshot());
+    } while (!reporter_cv.wait_for(l, std::chrono::milliseconds(250),
+                                   [&] { return reading_done; }));
+  });
+  auto stop_reporter = [&] {
+    {
+      std::lock_guard<std::mutex> l(reporter_mu);
+      reading_done = true;
+    }
+    reporter_cv.notify_all();
+    if (reporter.joinable()) reporter.join();
+  };
+  struct JoinAtExit {
+    std::function<void()> stop;
+    ~JoinAtExit() { stop(); }
+  } join_at_exit{stop_reporter};
   auto on_bad = [&](const std::string& where,
                     const std::string& why) -> absl::Status {
     if (consumed++ < report.resumed_from) return absl::OkStatus();
     ++report.bad;
+    ++bad_seen;
     if (o.on_bad) o.on_bad(where, why);
     if (!o.skip_bad) {
       return absl::FailedPreconditionError(
@@ -259,6 +336,9 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
     return absl::OkStatus();
   };
   auto on_good = [&](Record r) -> absl::Status {
+    if (o.interrupted && o.interrupted()) {
+      return absl::CancelledError("interrupted");
+    }
     if (std::string why = checker.Problem(r.doc); !why.empty()) {
       return on_bad(r.where, why);
     }
@@ -272,7 +352,6 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
       RETURN_IF_ERROR(sender.Submit(std::move(batch), consumed));
       batch = v1::UpsertRequest();
       batch.set_collection(o.collection);
-      progress();
     }
     return absl::OkStatus();
   };
@@ -281,10 +360,19 @@ absl::StatusOr<OnlineReport> RunOnline(const OnlineOptions& o) {
     s = sender.Submit(std::move(batch), consumed);
   }
   const absl::Status sent = sender.Wait();
-  if (s.ok()) s = sent;
+  stop_reporter();
+  if (o.on_progress) o.on_progress(snapshot());
   report.documents = sender.documents();
   report.retries = sender.retries();
+  report.bad += sender.rejected();
   report.elapsed = absl::Now() - start;
+  if (s.code() == absl::StatusCode::kCancelled && sent.ok()) {
+    return absl::CancelledError(absl::StrCat(
+        "interrupted: the server acknowledged ", report.documents,
+        " documents in this run (", report.resumed_from,
+        " records were done before); re-run the same command to resume"));
+  }
+  if (s.ok()) s = sent;
   if (!s.ok()) return s;
   if (!o.checkpoint_file.empty()) {
     std::error_code ec;

@@ -6,8 +6,11 @@
 // so the server commits them in parallel with embedding). A batch that
 // fails UNAVAILABLE or RESOURCE_EXHAUSTED (server draining, queue full) is
 // retried with exponential back-off and jitter: an upsert by id is
-// idempotent, so a retry can never duplicate. Other errors (a record the
-// server refuses) fail the run, naming the records of the batch.
+// idempotent, so a retry can never duplicate. Records are checked as the
+// offline mode checks them (RecordChecker); a record the server still
+// refuses (its INVALID_ARGUMENT names documents[i]) is reported and left out
+// under --on-error skip, and the rest of its batch is sent again; other
+// errors fail the run, naming the records of the batch.
 // Resume: after every batch, the checkpoint file records how many input
 // records are covered by acknowledged batches (the longest prefix of
 // batches that all succeeded); re-running the same command skips them.
@@ -38,8 +41,11 @@ struct OnlineOptions {
   int in_flight = 4;
   int max_attempts = 8;
   std::string checkpoint_file;  // "" = no resume
-  std::function<void(int64_t documents, int64_t bad, absl::Duration)>
-      on_progress;
+  // Called about every 250 ms from a reporter thread, and at the end.
+  std::function<void(const Progress&)> on_progress;
+  // Polled between records: true stops reading; batches in flight finish,
+  // and the run returns Cancelled saying what the server acknowledged.
+  std::function<bool()> interrupted;
   std::function<void(const std::string& where, const std::string& why)> on_bad;
 };
 

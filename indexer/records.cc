@@ -7,6 +7,7 @@
 #include <iostream>
 #include <istream>
 #include <map>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -265,6 +266,67 @@ absl::Status ReadDir(const std::string& root, const InputOptions& o,
 
 }  // namespace
 
+int64_t CountRecords(const std::string& path, const InputOptions& o) {
+  // Chunks and shards change what a record is; a count would mislead.
+  if (path == "-" || o.chunk_tokens > 0 || o.shards > 1) return 0;
+  absl::StatusOr<std::string> format = ResolveFormat(path, o);
+  if (!format.ok()) return 0;
+  std::error_code ec;
+  if (*format == "dir") {
+    int64_t n = 0;
+    for (auto it = fs::recursive_directory_iterator(
+             path, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const std::string ext =
+          absl::AsciiStrToLower(it->path().extension().string());
+      n += std::find(o.extensions.begin(), o.extensions.end(), ext) !=
+           o.extensions.end();
+    }
+    return n;
+  }
+  const std::string file =
+      *format == "beir" ? (fs::path(path) / "corpus.jsonl").string() : path;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return 0;
+  // Lines that hold something (a CSV row with a quoted newline counts
+  // twice: the count is an estimate there).
+  int64_t lines = 0;
+  bool content = false;
+  std::vector<char> buf(1 << 20);
+  while (in.read(buf.data(), buf.size()) || in.gcount() > 0) {
+    const std::streamsize n = in.gcount();
+    for (std::streamsize i = 0; i < n; ++i) {
+      const char c = buf[i];
+      if (c == '\n') {
+        lines += content;
+        content = false;
+      } else if (c != '\r' && c != ' ' && c != '\t') {
+        content = true;
+      }
+    }
+  }
+  lines += content;
+  if (*format == "csv" || *format == "tsv")
+    return std::max<int64_t>(0, lines - 1);
+  return lines;
+}
+
+absl::Status CheckInput(const std::string& path, const InputOptions& o) {
+  if (path != "-") {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) {
+      return absl::NotFoundError(
+          absl::StrCat("--input ", path, ": no such file or directory"));
+    }
+    if (!fs::is_directory(path, ec) && !std::ifstream(path, std::ios::binary)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("--input ", path, ": cannot be read"));
+    }
+  }
+  return ResolveFormat(path, o).status();
+}
+
 absl::StatusOr<std::string> ResolveFormat(const std::string& path,
                                           const InputOptions& o) {
   static const char* kFormats[] = {"jsonl", "csv", "tsv", "beir", "dir"};
@@ -354,6 +416,11 @@ std::string RecordChecker::Problem(index::Document& doc) {
     std::string why(valid.message());
     if (absl::StartsWith(why, "documents[0].")) why = why.substr(13);
     return why;
+  }
+  // The server's rule (pipeline Upsert): a document needs text. Checked here
+  // so offline and online loads refuse the same records.
+  if (absl::StripAsciiWhitespace(doc.text).empty()) {
+    return "text is empty (every document needs text)";
   }
   if (!seen_.insert(doc.id).second) {
     return absl::StrCat("duplicate id \"", doc.id,

@@ -26,6 +26,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "encoder/tokenizer.h"
 #include "index/collection.h"
 #include "index/types.h"
@@ -63,6 +64,34 @@ using GoodSink = std::function<absl::Status(Record)>;
 using BadSink = std::function<absl::Status(const std::string& where,
                                            const std::string& why)>;
 
+// Progress is what both modes report while they run (and at the end).
+struct Progress {
+  int64_t records = 0;        // consumed (good + bad)
+  int64_t total_records = 0;  // in the input (CountRecords); 0 = unknown
+  int64_t documents = 0;      // committed (online: acknowledged)
+  int64_t embedded = 0;  // embedded (committed or in the open chunk; online:
+                         // acknowledged)
+  int64_t embedded_at_start = 0;  // documents of earlier (resumed) runs
+  int64_t bad = 0;
+  int64_t tokens = 0;         // real tokens embedded
+  int64_t padded_tokens = 0;  // tokens computed (with padding)
+  int64_t input_bytes_read = 0;
+  int64_t input_bytes = 0;  // 0 = unknown (stdin)
+  absl::Duration elapsed;
+  absl::Duration read, embed, write;  // time per stage
+};
+
+// CheckInput tells at once whether `path` can be read at all: NotFound (no
+// such file or directory), PermissionDenied, or InvalidArgument (unknown
+// format); run before anything slow (loading a model, calling a server).
+absl::Status CheckInput(const std::string& path, const InputOptions& options);
+
+// CountRecords counts the records of `path` for progress (one fast pass:
+// lines of JSON lines and BEIR corpora, rows of CSV/TSV less the header,
+// files of a directory tree with the wanted extensions); 0 when unknown
+// (stdin, chunking, unreadable).
+int64_t CountRecords(const std::string& path, const InputOptions& options);
+
 // ResolveFormat names the format ReadRecords will use for `path`.
 absl::StatusOr<std::string> ResolveFormat(const std::string& path,
                                           const InputOptions& options);
@@ -81,9 +110,10 @@ int64_t InputBytes(const std::string& path, const InputOptions& options);
 // resume signatures of both modes.
 std::string InputFingerprint(const std::string& path);
 
-// RecordChecker applies the Upsert rules (index::Collection::CheckFields)
-// to each record before it is written or sent, and refuses an id an
-// earlier record of the input already had.
+// RecordChecker applies the Upsert rules (index::Collection::CheckFields and
+// the server's: text must not be blank) to each record before it is written
+// or sent, and refuses an id an earlier record of the input already had.
+// Offline and online loads use it alike, so both refuse the same records.
 class RecordChecker {
  public:
   explicit RecordChecker(index::CollectionOptions limits)

@@ -143,6 +143,23 @@ TEST_F(RecordsTest, BeirFolderAndDirectoryTree) {
   EXPECT_EQ(good_[2].doc.id, "c.TXT");
 }
 
+TEST(RecordChecker, RefusesBlankTextAndRepeatedIdsAsTheServerDoes) {
+  RecordChecker c{index::CollectionOptions()};
+  auto doc = [](std::string id, std::string title, std::string text) {
+    index::Document d;
+    d.id = std::move(id);
+    d.title = std::move(title);
+    d.text = std::move(text);
+    return d;
+  };
+  index::Document good = doc("a", "", "some text");
+  EXPECT_EQ(c.Problem(good), "");
+  index::Document blank = doc("b", "a title", " \t\n");
+  EXPECT_EQ(c.Problem(blank), "text is empty (every document needs text)");
+  index::Document again = doc("a", "", "other text");
+  EXPECT_NE(c.Problem(again).find("duplicate id"), std::string::npos);
+}
+
 TEST_F(RecordsTest, FormatsAndUnreadableInputs) {
   InputOptions o;
   EXPECT_EQ(*ResolveFormat("-", o), "jsonl");

@@ -28,6 +28,9 @@ absl::StatusOr<RetrieveResult> LocalStore::Retrieve(const RetrieveRequest& req,
   if (!found.ok()) return found.status();
   RetrieveResult out;
   out.hits = *std::move(found);
+  if (req.filter != nullptr) {
+    out.unknown_filter_fields = (*c)->UnknownFilterFields(*req.filter);
+  }
   return out;
 }
 

@@ -100,6 +100,10 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   if (top_k < 1 || top_k > limits_.max_top_k) {
     return OutOfRange("top_k", req.top_k, 1, limits_.max_top_k);
   }
+  if (req.offset < 0 || req.offset > limits_.max_top_k - top_k) {
+    return OutOfRange("offset", req.offset, 0, limits_.max_top_k - top_k);
+  }
+  const int end = req.offset + top_k;  // hits [offset, end) are returned
   const int depth =
       req.rerank ? req.rerank_depth.value_or(limits_.default_rerank_depth) : 0;
   if (depth < 0 || depth > limits_.max_rerank_depth) {
@@ -123,13 +127,14 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   const double fusion_weight =
       req.rerank_fusion_weight.value_or(limits_.default_rerank_fusion_weight);
   RETURN_IF_ERROR(ValidateFusionWeight(fusion_weight, "rerank_fusion_weight"));
-  const int wanted = std::max(top_k, depth);  // fused hits needed
+  const int wanted = std::max(end, depth);  // fused hits needed
   const int candidates =
       req.candidates == 0
-          ? std::min(std::max(4 * top_k, wanted), limits_.max_candidates)
+          ? std::min(std::max(limits_.default_candidates, wanted),
+                     limits_.max_candidates)
           : req.candidates;
-  if (candidates < top_k || candidates > limits_.max_candidates) {
-    return OutOfRange("candidates", req.candidates, top_k,
+  if (candidates < end || candidates > limits_.max_candidates) {
+    return OutOfRange("candidates", req.candidates, end,
                       limits_.max_candidates);
   }
   if (req.text_max_bytes < 0) {
@@ -175,18 +180,22 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   }
   std::vector<index::Hit> hits = std::move(found->hits);
   out.missing_shards = std::move(found->missing_shards);
+  for (const std::string& f : found->unknown_filter_fields) {
+    out.warnings.push_back(absl::StrCat(
+        "filter: no document of collection \"", req.collection,
+        "\" has metadata field \"", f, "\"; its conditions match nothing"));
+  }
   if (static_cast<int>(hits.size()) > wanted) hits.resize(wanted);
   t.retrieve = absl::Now() - t0;
 
-  // 4. Fetch the stored documents that are reranked or returned.
-  // Memory stays bounded: the reranked passages are cut to what the
-  // cross-encoder can read (kRerankTextBytes, far above max_length tokens),
-  // and the returned documents to limits.max_response_bytes in all.
+  // 4. Fetch the stored documents that are reranked (the returned ones are
+  // fetched in step 6, once it is known which they are). Memory stays
+  // bounded: the reranked passages are cut to what the cross-encoder can
+  // read (kRerankTextBytes, far above max_length tokens).
   const int rerank_n = std::min<int>(depth, hits.size());
   const bool include = req.include_text || req.include_metadata;
-  absl::flat_hash_map<std::string, index::Document> docs;   // to rerank
-  absl::flat_hash_map<std::string, index::Document> shown;  // to return
-  if (rerank_n > 0 || include) {
+  absl::flat_hash_map<std::string, index::Document> docs;  // to rerank
+  if (rerank_n > 0) {
     RETURN_IF_ERROR(ctx.Check("fetching documents"));
     t0 = absl::Now();
     std::vector<std::string> ids;
@@ -196,23 +205,6 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
     ASSIGN_OR_RETURN(std::vector<index::Document> got,
                      store_->Fetch(req.collection, ids, o, ctx));
     for (index::Document& d : got) docs[d.id] = std::move(d);
-    if (include) {
-      ids.clear();
-      for (int i = 0; i < std::min<int>(top_k, hits.size()); ++i) {
-        ids.push_back(hits[i].id);
-      }
-      // Reranking reorders only the first rerank_n hits, so the returned
-      // ones are among the first max(top_k, rerank_n).
-      for (int i = top_k; i < rerank_n; ++i) ids.push_back(hits[i].id);
-      index::Collection::GetOptions r;
-      r.with_text = req.include_text;
-      r.max_text_bytes = size_t(req.text_max_bytes);
-      r.max_total_bytes = size_t(limits_.max_response_bytes);
-      r.budget_name = "limits.max_response_bytes";
-      ASSIGN_OR_RETURN(std::vector<index::Document> ret,
-                       store_->Fetch(req.collection, ids, r, ctx));
-      for (index::Document& d : ret) shown[d.id] = std::move(d);
-    }
     t.fetch = absl::Now() - t0;
   }
 
@@ -259,16 +251,36 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
     t.rerank = absl::Now() - t0;
   }
 
-  // 6. Cut and respond (with stored text and metadata when asked).
+  // 6. Cut to [offset, offset + top_k) and respond (with stored text and
+  // metadata when asked, at most limits.max_response_bytes in all).
+  out.hits.erase(
+      out.hits.begin(),
+      out.hits.begin() + std::min<size_t>(req.offset, out.hits.size()));
   if (static_cast<int>(out.hits.size()) > top_k) out.hits.resize(top_k);
-  for (ScoredDocument& d : out.hits) {
-    auto it = shown.find(d.id);
-    if (it == shown.end()) continue;
-    if (req.include_text) {
-      d.text = it->second.text;
-      d.title = it->second.title;
+  if (include && !out.hits.empty()) {
+    RETURN_IF_ERROR(ctx.Check("fetching documents"));
+    t0 = absl::Now();
+    std::vector<std::string> ids;
+    for (const ScoredDocument& d : out.hits) ids.push_back(d.id);
+    index::Collection::GetOptions r;
+    r.with_text = req.include_text;
+    r.max_text_bytes = size_t(req.text_max_bytes);
+    r.max_total_bytes = size_t(limits_.max_response_bytes);
+    r.budget_name = "limits.max_response_bytes";
+    ASSIGN_OR_RETURN(std::vector<index::Document> ret,
+                     store_->Fetch(req.collection, ids, r, ctx));
+    absl::flat_hash_map<std::string, index::Document> shown;
+    for (index::Document& d : ret) shown[d.id] = std::move(d);
+    for (ScoredDocument& d : out.hits) {
+      auto it = shown.find(d.id);
+      if (it == shown.end()) continue;
+      if (req.include_text) {
+        d.text = it->second.text;
+        d.title = it->second.title;
+      }
+      if (req.include_metadata) d.metadata = it->second.metadata;
     }
-    if (req.include_metadata) d.metadata = it->second.metadata;
+    t.fetch += absl::Now() - t0;
   }
   t.total = absl::Now() - start;
   return out;

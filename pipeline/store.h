@@ -39,6 +39,9 @@ struct RetrieveResult {
   std::vector<index::Hit> hits;  // best first, at most top_k
   // Shards that did not answer when the store allows partial answers.
   std::vector<std::string> missing_shards;
+  // Filter fields no document of the collection has (their conditions
+  // match nothing); the pipeline turns them into warnings.
+  std::vector<std::string> unknown_filter_fields;
 };
 
 class Store {

@@ -23,6 +23,10 @@ struct Limits {
   int64_t max_text_bytes = 1 << 20;      // one text or query
   int max_top_k = 1000;
   int max_candidates = 10000;
+  // Candidates from each retriever when a Search leaves `candidates` unset
+  // (at least top_k and the rerank depth). Fixed, not a multiple of top_k, so
+  // top_k changes only the length of an answer, never its order (issue 25).
+  int default_candidates = 100;
   int max_rerank_depth = 200;
   int default_rerank_depth = 3;  // meets p50 <= 100 ms (docs/benchmarks.md)
   int max_rerank_documents = 1000;
@@ -39,7 +43,8 @@ enum class SearchMode { kHybrid, kDense, kLexical };
 struct SearchRequest {
   std::string collection;
   std::string query;
-  int top_k = 0;  // 0 = default 10
+  int top_k = 0;   // 0 = default 10
+  int offset = 0;  // hits skipped before the top_k returned (paging)
   SearchMode mode = SearchMode::kHybrid;
   int candidates = 0;  // 0 = default
   bool rerank = true;
@@ -72,6 +77,9 @@ struct SearchResult {
   int reranked = 0;
   // Shards that did not answer (router with shard_failure "partial").
   std::vector<std::string> missing_shards;
+  // Things the caller may have got wrong that did not fail the call, e.g. a
+  // filter field no document has (a typo matches nothing, silently else).
+  std::vector<std::string> warnings;
   Timing timing;
 };
 

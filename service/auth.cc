@@ -109,9 +109,14 @@ absl::StatusOr<ApiKeys> ApiKeys::Parse(absl::string_view text) {
 absl::Status ApiKeys::Authorize(std::optional<absl::string_view> header,
                                 Role needed) const {
   if (open()) return absl::OkStatus();
-  if (!header || !absl::StartsWithIgnoreCase(*header, "bearer ")) {
+  if (!header || absl::StripAsciiWhitespace(*header).empty()) {
     return absl::UnauthenticatedError(
         "missing API key: send the header `authorization: Bearer <key>`");
+  }
+  if (!absl::StartsWithIgnoreCase(*header, "bearer ")) {
+    return absl::UnauthenticatedError(
+        "the authorization header must be `Bearer <key>` (the value has no "
+        "\"Bearer \" before the key)");
   }
   const absl::string_view key = absl::StripAsciiWhitespace(header->substr(7));
   const Key* found = nullptr;

@@ -39,6 +39,17 @@ TEST(ApiKeys, MissingOrUnknownKeyIsUnauthenticated) {
             absl::StatusCode::kUnauthenticated);
 }
 
+TEST(ApiKeys, AHeaderWithoutBearerSaysSo) {
+  auto keys = ApiKeys::Parse("read rrrrrrrrrrrrrrrr\n");
+  ASSERT_TRUE(keys.ok());
+  absl::Status s = keys->Authorize("rrrrrrrrrrrrrrrr", Role::kRead);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(s.message().find("must be `Bearer <key>`"), absl::string_view::npos)
+      << s;
+  s = keys->Authorize(std::nullopt, Role::kRead);
+  EXPECT_NE(s.message().find("missing API key"), absl::string_view::npos) << s;
+}
+
 TEST(ApiKeys, BadLinesNameTheLine) {
   auto k = ApiKeys::Parse("read rrrrrrrrrrrrrrrr\nroot xxxxxxxxxxxxxxxxxx\n");
   EXPECT_NE(k.status().message().find("line 2"), absl::string_view::npos);

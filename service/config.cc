@@ -149,6 +149,7 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
                {"max_text_bytes", Set(l.max_text_bytes)},
                {"max_top_k", Set(l.max_top_k)},
                {"max_candidates", Set(l.max_candidates)},
+               {"default_candidates", Set(l.default_candidates)},
                {"max_rerank_depth", Set(l.max_rerank_depth)},
                {"default_rerank_depth", Set(l.default_rerank_depth)},
                {"max_rerank_documents", Set(l.max_rerank_documents)},
@@ -165,7 +166,8 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
               {{"workers", Set(c.server.workers)},
                {"max_pending", Set(c.server.max_pending)},
                {"max_concurrent_streams", Set(c.server.max_concurrent_streams)},
-               {"drain_timeout_s", Set(c.server.drain_timeout_s)}})},
+               {"drain_timeout_s", Set(c.server.drain_timeout_s)},
+               {"reuse_port", Set(c.server.reuse_port)}})},
   };
   try {
     return Apply(j, "", top);
@@ -298,6 +300,12 @@ absl::Status Validate(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "config: batching.max_delay_ms, server.drain_timeout_s, threads and "
         "server.workers must not be negative");
+  }
+  if (l.default_candidates < 1 || l.default_candidates > l.max_candidates) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: limits.default_candidates (", l.default_candidates,
+        ") must be between 1 and limits.max_candidates (", l.max_candidates,
+        ")"));
   }
   if (l.default_rerank_depth < 0 ||
       l.default_rerank_depth > l.max_rerank_depth) {

@@ -39,6 +39,9 @@ struct ServerLimits {
   int max_pending = 256;  // requests queued for a worker; then refused
   int max_concurrent_streams = 256;  // per HTTP/2 connection
   double drain_timeout_s = 30;       // SIGTERM: time to finish in-flight work
+  // Let other processes bind the same gRPC port (SO_REUSEPORT). Off: a second
+  // server on a busy port refuses to start instead of sharing its clients.
+  bool reuse_port = false;
 };
 
 // RouterConfig: set `shards` to run diffrank-server as a router in front of

@@ -36,6 +36,7 @@ pipeline::SearchRequest FromProto(const v1::SearchRequest& r) {
   o.filter = r.filter();
   o.include_text = r.include_text();
   o.text_max_bytes = r.text_max_bytes();
+  o.offset = r.offset();
   o.include_metadata = r.include_metadata();
   o.query_vector.assign(r.query_vector().begin(), r.query_vector().end());
   return o;
@@ -100,6 +101,7 @@ void ToProto(const pipeline::SearchResult& in, v1::SearchResponse& out) {
   }
   out.set_reranked(in.reranked);
   for (const std::string& s : in.missing_shards) out.add_missing_shards(s);
+  for (const std::string& w : in.warnings) out.add_warnings(w);
   ToProto(in.timing, *out.mutable_timing());
 }
 
@@ -149,6 +151,7 @@ void ToProto(const pipeline::Limits& in, v1::Limits& out) {
   out.set_max_text_bytes(in.max_text_bytes);
   out.set_max_top_k(in.max_top_k);
   out.set_max_candidates(in.max_candidates);
+  out.set_default_candidates(in.default_candidates);
   out.set_max_rerank_depth(in.max_rerank_depth);
   out.set_default_rerank_depth(in.default_rerank_depth);
   out.set_max_rerank_documents(in.max_rerank_documents);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "service/rest_json.h"
 
 namespace diffrank::service {
 namespace {
@@ -231,6 +232,40 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     return std::nullopt;
   };
 
+  // OpenAI's model list (the SDK's models.list(), which several frameworks
+  // call first): this server's embedder and reranker, from Info.
+  if (path == "/v1/models" || absl::StartsWith(path, "/v1/models/")) {
+    if (req.method != "GET") {
+      HttpResponse r = Error(grpc::StatusCode::UNIMPLEMENTED,
+                             absl::StrCat(path, " takes GET"));
+      r.status = 405;
+      return r;
+    }
+    v1::InfoResponse info;
+    grpc::ClientContext c;
+    prepare(c);
+    grpc::Status s = stub_->Info(&c, v1::InfoRequest(), &info);
+    if (!s.ok()) return FromStatus(s);
+    json data = json::array();
+    for (const v1::ModelInfo* m : {&info.embedder(), &info.reranker()}) {
+      if (m->id().empty()) continue;
+      data.push_back({{"id", m->id()},
+                      {"object", "model"},
+                      {"created", 0},
+                      {"owned_by", "diffrank"},
+                      {"role", m->role()}});
+    }
+    if (path == "/v1/models") {
+      return Json(200, {{"object", "list"}, {"data", std::move(data)}});
+    }
+    const std::string id(path.substr(strlen("/v1/models/")));
+    for (const json& m : data) {
+      if (m["id"] == id) return Json(200, m);
+    }
+    return Error(grpc::StatusCode::NOT_FOUND,
+                 absl::StrCat("no model \"", id, "\" on this server"));
+  }
+
   if (path == "/v1/embeddings") {
     if (auto r = only_post()) return *r;
     json j;
@@ -390,10 +425,16 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   // protobuf JSON for one RPC: parse `Req`, call, print `Resp`.
   using Unary = std::function<HttpResponse(const std::string& body,
                                            const std::string& name)>;
-  auto unary = [&](auto method, auto req_proto, auto resp_proto,
-                   auto set_name) -> Unary {
-    return [&, method, req_proto, resp_proto, set_name](
-               const std::string& body, const std::string& name) mutable {
+  // rest: a /v1/collections route (rest_json.h shapes), else protobuf's
+  // JSON mapping exactly.
+  auto unary = [&](auto method, auto req_proto, auto resp_proto, auto set_name,
+                   bool rest = false) -> Unary {
+    return [&, method, req_proto, resp_proto, set_name, rest](
+               const std::string& raw, const std::string& name) mutable {
+      std::string body = raw;
+      if (rest) {
+        if (auto e = RelaxRestBody(body)) return BadRequest(*e);
+      }
       if (auto e = FromJson(body, req_proto)) return *e;
       if (!name.empty()) {
         if (auto e = set_name(req_proto, name)) return *e;
@@ -402,7 +443,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
       prepare(c);
       grpc::Status s = (stub_.get()->*method)(&c, req_proto, &resp_proto);
       if (!s.ok()) return FromStatus(s);
-      return HttpResponse{200, "application/json", ToJson(resp_proto)};
+      return HttpResponse{200, "application/json",
+                          rest ? RestJson(resp_proto) : ToJson(resp_proto)};
     };
   };
   // Sets the collection from the path; a different one in the body is
@@ -431,8 +473,11 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     return std::nullopt;
   };
   using S = v1::Diffrank::Stub;
-  auto upsert = [&](const std::string& body,
-                    const std::string& name) -> HttpResponse {
+  auto upsert = [&](std::string body, const std::string& name,
+                    bool rest) -> HttpResponse {
+    if (rest) {
+      if (auto e = RelaxRestBody(body)) return BadRequest(*e);
+    }
     json j =
         json::parse(body.empty() ? std::string("{}") : body, nullptr, false);
     if (j.is_discarded()) return BadRequest("the body is not valid JSON");
@@ -459,7 +504,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     writer->WritesDone();
     grpc::Status s = writer->Finish();
     if (!s.ok()) return FromStatus(s);
-    return HttpResponse{200, "application/json", ToJson(resp)};
+    return HttpResponse{200, "application/json",
+                        rest ? RestJson(resp) : ToJson(resp)};
   };
 
   // /diffrank.v1.Diffrank/{Method}: the gRPC API's JSON mapping.
@@ -494,7 +540,7 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
                v1::CollectionInfo(), none)},
         {"Info", unary(&S::Info, v1::InfoRequest(), v1::InfoResponse(), none)},
     };
-    if (m == "Upsert") return upsert(req.body, "");
+    if (m == "Upsert") return upsert(req.body, "", /*rest=*/false);
     auto it = rpcs.find(m);
     if (it == rpcs.end()) {
       return Error(grpc::StatusCode::NOT_FOUND,
@@ -512,40 +558,41 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     if (parts.empty()) {
       if (req.method == "GET") {
         return unary(&S::ListCollections, v1::ListCollectionsRequest(),
-                     v1::ListCollectionsResponse(), none)("{}", "");
+                     v1::ListCollectionsResponse(), none, true)("{}", "");
       }
       if (post) {
         return unary(&S::CreateCollection, v1::CreateCollectionRequest(),
-                     v1::CollectionInfo(), none)(req.body, "");
+                     v1::CollectionInfo(), none, true)(req.body, "");
       }
     } else if (parts.size() == 1) {
       if (req.method == "GET") {
         return unary(&S::CollectionStats, v1::CollectionStatsRequest(),
-                     v1::CollectionStatsResponse(), named)("{}", parts[0]);
+                     v1::CollectionStatsResponse(), named,
+                     true)("{}", parts[0]);
       }
       if (req.method == "DELETE") {
         return unary(&S::DropCollection, v1::DropCollectionRequest(),
-                     v1::DropCollectionResponse(), named)("{}", parts[0]);
+                     v1::DropCollectionResponse(), named, true)("{}", parts[0]);
       }
     } else if (parts.size() == 2 && post) {
       const std::string& name = parts[0];
       const std::string& op = parts[1];
       if (op == "search") {
         return unary(&S::Search, v1::SearchRequest(), v1::SearchResponse(),
-                     collection)(req.body, name);
+                     collection, true)(req.body, name);
       }
-      if (op == "upsert") return upsert(req.body, name);
+      if (op == "upsert") return upsert(req.body, name, /*rest=*/true);
       if (op == "delete") {
         return unary(&S::Delete, v1::DeleteRequest(), v1::DeleteResponse(),
-                     collection)(req.body, name);
+                     collection, true)(req.body, name);
       }
       if (op == "get") {
-        return unary(&S::Get, v1::GetRequest(), v1::GetResponse(), collection)(
-            req.body, name);
+        return unary(&S::Get, v1::GetRequest(), v1::GetResponse(), collection,
+                     true)(req.body, name);
       }
       if (op == "publish") {
         return unary(&S::PublishCollection, v1::PublishCollectionRequest(),
-                     v1::CollectionInfo(), named)(req.body, name);
+                     v1::CollectionInfo(), named, true)(req.body, name);
       }
     }
     return Error(grpc::StatusCode::NOT_FOUND,

@@ -172,6 +172,7 @@ struct HttpServerAccess {
     MHD_Response* resp = MHD_create_response_from_buffer(
         r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
     if (resp == nullptr) return MHD_NO;
+    if (self->options_.on_response) self->options_.on_response(r.status);
     MHD_add_response_header(resp, "Content-Type", r.content_type.c_str());
     if (allow) MHD_add_response_header(resp, "Allow", "GET, HEAD");
     if (r.status == 401) {

@@ -68,6 +68,8 @@ struct HttpServerOptions {
   std::string tls_client_ca_pem;
   // Serves paths no route matches (when set); else 404.
   HttpHandler fallback;
+  // Called with the status of every answer (metrics), from I/O threads.
+  std::function<void(int status)> on_response;
 };
 
 class HttpServer {

@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
+#include "service/process_stats.h"
 
 namespace diffrank::service {
 namespace {
@@ -72,6 +73,32 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Help("RPCs being served now")
                    .Register(r)
                    .Add({});
+  build_info_ = &prometheus::BuildGauge()
+                     .Name("diffrank_build_info")
+                     .Help("This server's version and LibTorch (value 1)")
+                     .Register(r);
+  http_responses_ = &prometheus::BuildCounter()
+                         .Name("diffrank_http_responses_total")
+                         .Help("Answers of the HTTP/JSON port, by HTTP status")
+                         .Register(r);
+  auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+  };
+  process_cpu_ = &prometheus::BuildCounter()
+                      .Name("process_cpu_seconds_total")
+                      .Help("Total user and system CPU time spent in seconds")
+                      .Register(r)
+                      .Add({});
+  process_rss_ =
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes");
+  process_vsz_ =
+      gauge("process_virtual_memory_bytes", "Virtual memory size in bytes");
+  process_fds_ = gauge("process_open_fds", "Number of open file descriptors");
+  process_max_fds_ =
+      gauge("process_max_fds", "Maximum number of open file descriptors");
+  process_start_ =
+      gauge("process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds");
   for (int k = 0; k < encoder::kNumTaskKinds; ++k) {
     SetQueueRows(static_cast<encoder::TaskKind>(k), 0);
   }
@@ -116,6 +143,15 @@ void Metrics::SetModel(const pipeline::ModelDescription& m) {
       .Set(1);
 }
 
+void Metrics::SetBuildInfo(const std::string& version,
+                           const std::string& torch) {
+  build_info_->Add({{"version", version}, {"torch", torch}}).Set(1);
+}
+
+void Metrics::RecordHttpResponse(int status) {
+  http_responses_->Add({{"code", std::to_string(status)}}).Increment();
+}
+
 void Metrics::SetQueueRows(encoder::TaskKind kind, int rows) {
   queue_rows_->Add({{"kind", encoder::TaskKindName(kind)}}).Set(rows);
 }
@@ -140,6 +176,18 @@ void Metrics::SetCollectionDocuments(
 std::string Metrics::Scrape() {
   std::lock_guard<std::mutex> l(scrape_mu_);
   if (hook_) hook_(*this);
+  if (absl::StatusOr<ProcessStats> p = ReadProcessStats(); p.ok()) {
+    // A counter only goes up: add what was spent since the last scrape.
+    if (p->cpu_seconds > cpu_reported_) {
+      process_cpu_->Increment(p->cpu_seconds - cpu_reported_);
+      cpu_reported_ = p->cpu_seconds;
+    }
+    process_rss_->Set(p->resident_bytes);
+    process_vsz_->Set(p->virtual_bytes);
+    process_fds_->Set(p->open_fds);
+    process_max_fds_->Set(p->max_fds);
+    process_start_->Set(p->start_time_seconds);
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -12,6 +12,14 @@
 //   inflight_requests                           gauge
 //   collection_documents{collection}            gauge (set at scrape)
 //   model_info{role,model,architecture,device,kernels}  gauge = 1
+//   build_info{version,torch}                   gauge = 1
+//   http_responses_total{code}                  counter (HTTP/JSON port:
+//                                               every answer, 400 and 413
+//                                               included)
+// and the standard process_* metrics (process_stats.h, read at scrape):
+// process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds,
+// process_start_time_seconds.
 // The endpoint is http_server.h (libmicrohttpd, one epoll thread), not
 // prometheus-cpp's civetweb exposer: with Debian's LibTorch loaded,
 // civetweb's fixed 100 KiB thread stacks no longer fit the static TLS and its
@@ -54,6 +62,9 @@ class Metrics {
   void RecordTiming(const pipeline::Timing& t);
   void RecordBatch(const encoder::BatchEvent& e);
   void SetModel(const pipeline::ModelDescription& m);
+  void SetBuildInfo(const std::string& version, const std::string& torch);
+  // RecordHttpResponse counts one answer of the HTTP/JSON port by status.
+  void RecordHttpResponse(int status);
   prometheus::Gauge& inflight() { return *inflight_; }
 
   // Called before each scrape to refresh the gauges (queue depths,
@@ -91,6 +102,15 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* collection_docs_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Gauge* inflight_;
+  prometheus::Family<prometheus::Gauge>* build_info_;
+  prometheus::Family<prometheus::Counter>* http_responses_;
+  prometheus::Counter* process_cpu_;
+  prometheus::Gauge* process_rss_;
+  prometheus::Gauge* process_vsz_;
+  prometheus::Gauge* process_fds_;
+  prometheus::Gauge* process_max_fds_;
+  prometheus::Gauge* process_start_;
+  double cpu_reported_ = 0;  // guarded by scrape_mu_
   // Scrapes (HTTP thread) and SetScrapeHook (main thread) are serialized;
   // found by ThreadSanitizer (scripts/sanitizers.sh tsan).
   std::mutex scrape_mu_;

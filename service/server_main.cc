@@ -18,7 +18,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/cli_flags.h"
 #include "encoder/cpu_features.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -71,9 +73,9 @@ int Main(int argc, char** argv) {
   std::string config_file;
   app.add_option("--config", config_file, "JSON config file");
   ServerConfig flags;
-  auto* o_data =
-      app.add_option("--data_dir", flags.data_dir,
-                     "directory of collections (created if missing)");
+  auto* o_data = app.add_option("--data_dir", flags.data_dir,
+                                "directory of collections (created if missing)")
+                     ->capture_default_str();
   auto* o_listen = app.add_option("--listen", flags.listen,
                                   "gRPC host:port (default 127.0.0.1:50051)");
   auto* o_metrics = app.add_option(
@@ -105,8 +107,10 @@ int Main(int argc, char** argv) {
   auto* o_threads = app.add_option("--threads", flags.threads,
                                    "LibTorch CPU threads (0 = all cores)");
   auto* o_depth =
-      app.add_option("--rerank_depth", flags.limits.default_rerank_depth,
-                     "default Search rerank depth");
+      app.add_option(
+             "--rerank_depth", flags.limits.default_rerank_depth,
+             "default Search rerank depth (0 .. limits.max_rerank_depth)")
+          ->capture_default_str();
   auto* o_fusion = app.add_option(
       "--rerank_fusion_weight", flags.limits.default_rerank_fusion_weight,
       "default weight of the retrieval order in Search's reranking "
@@ -131,13 +135,10 @@ int Main(int argc, char** argv) {
   auto* o_shard_failure =
       app.add_option("--shard_failure", flags.router.shard_failure,
                      "router: fail | partial (Search without a down shard)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help exits 0; a flag that cannot be parsed exits 2 like every other
-    // bad setting (CLI11's own codes, e.g. 104, are not documented).
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  // --help exits 0; a flag that cannot be parsed exits 2 like every other
+  // bad setting (CLI11's own codes, e.g. 104, are not documented). Either
+  // spelling of a flag works (--data-dir, --data_dir).
+  if (int rc = cli::ParseFlags(app, argc, argv); rc >= 0) return rc;
 
   if (!config_file.empty()) {
     if (absl::Status s = LoadConfigFile(config_file, config); !s.ok()) {
@@ -233,6 +234,9 @@ int Main(int argc, char** argv) {
         !s.ok()) {
       return Fail(s);
     }
+    Log(absl::StrCat("metrics on http://", config.metrics_listen,
+                     "/metrics (port ", metrics.port(), ")",
+                     config.metrics_require_key ? ", API key required" : ""));
   }
   const int workers = config.server.workers > 0
                           ? config.server.workers
@@ -242,6 +246,9 @@ int Main(int argc, char** argv) {
                           {kVersion, encoder::Encoder::TorchVersion()});
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service has no protobuf descriptors; touching ours links
+  // grpc/health/v1/health.proto in, so reflection can describe the service.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> creds =
@@ -265,6 +272,10 @@ int Main(int argc, char** argv) {
       int(std::min<int64_t>(2 * config.limits.max_request_bytes, INT32_MAX)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              config.server.max_concurrent_streams);
+  // gRPC binds with SO_REUSEPORT unless told not to: a second server on the
+  // same port would then start and take half of the first one's clients.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT,
+                             config.server.reuse_port ? 1 : 0);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
@@ -297,6 +308,9 @@ int Main(int argc, char** argv) {
     // thread, is the bottleneck): enough threads that concurrent clients'
     // calls reach the batcher together instead of queueing in HTTP.
     ho.threads = std::max(workers, 64);
+    ho.on_response = [&metrics](int status) {
+      metrics.RecordHttpResponse(status);
+    };
     ho.max_connections = 1024;
     ho.idle_timeout_s = 60;  // keep-alive connections of RAG frameworks
     ho.fallback = [api = http_api.get()](const HttpRequest& r) {
@@ -355,6 +369,7 @@ int Main(int argc, char** argv) {
   }
   const pipeline::ModelDescription& ed = (*models)->embedder()->description();
   const pipeline::ModelDescription& rd = (*models)->scorer()->description();
+  metrics.SetBuildInfo(kVersion, encoder::Encoder::TorchVersion());
   metrics.SetModel(ed);
   metrics.SetModel(rd);
   Log(absl::StrCat("models loaded and warm in ",

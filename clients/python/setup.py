@@ -1,8 +1,10 @@
 """Generates the gRPC stubs into diffrank_client/gen before packaging (pyproject.toml has
-the metadata). The proto is the repository's proto/ (a source checkout)."""
+the metadata). The proto is the repository's proto/ (a source checkout). Build outputs
+(build/, *.egg-info) go to a temporary directory, not into the source tree."""
 import os
 import subprocess
 import sys
+import tempfile
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -23,4 +25,7 @@ class GenerateThenBuild(build_py):
         super().run()
 
 
-setup(cmdclass={"build_py": GenerateThenBuild})
+_SCRATCH = tempfile.mkdtemp(prefix="diffrank-client-build-")
+setup(cmdclass={"build_py": GenerateThenBuild},
+      options={"build": {"build_base": os.path.join(_SCRATCH, "build")},
+               "egg_info": {"egg_base": _SCRATCH}})

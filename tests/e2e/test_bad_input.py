@@ -62,7 +62,6 @@ CASES = [
     ("search-filter-not-json", search(filter="{lang:"), INV, "filter"),
     ("search-filter-not-object", search(filter="[1,2]"), INV, "filter"),
     ("search-filter-unknown-operator", search(filter='{"field": "lang", "regex": "x"}'), INV, "filter"),
-    ("search-filter-unknown-field", search(filter='{"field": "nosuchfield", "eq": 1}'), INV, "filter"),
     ("search-filter-empty-in", search(filter='{"field": "lang", "in": []}'), INV, "filter"),
     ("embed-no-texts", embed([]), INV, "texts"),
     ("embed-too-many-texts", embed(["t"] * 257), INV, "texts"),

@@ -87,3 +87,20 @@ def test_key_from_a_file_and_exit_codes(srv, tmp_path):
     dead = subprocess.run([CLI, "--server", f"127.0.0.1:{free_port()}", "--timeout", "1", "info"],
                           capture_output=True, text=True, timeout=60)
     assert dead.returncode == 3
+
+
+def test_usage_errors_read_as_a_person_would_write_them(srv):
+    """Issue 25 item 12: `--top-k 0` answered with a 300-digit range; a missing key did not
+    say which variable to set; subcommand options had no descriptions or defaults."""
+    r = run(srv, "search", "c", "q", "--top-k", "0")
+    assert r.returncode == 2 and "not in range 1 to 1000" in r.stderr, r.stderr
+    assert len(r.stderr) < 400, r.stderr
+    r = run(srv, "collections", "list", key=None)
+    assert r.returncode == 5 and "DIFFRANK_API_KEY" in r.stderr, r.stderr
+    h = run(srv, "search", "--help")
+    assert "hits to return" in h.stdout and "10" in h.stdout, h.stdout
+    # One flag style: either spelling works, and a typo gets a suggestion.
+    r = run(srv, "search", "nosuch", "q", "--top_k", "3")
+    assert r.returncode == 4, r.stderr  # parsed; the collection is missing
+    r = run(srv, "search", "c", "q", "--top-kk", "3")
+    assert r.returncode == 2 and "did you mean --top-k?" in r.stderr, r.stderr

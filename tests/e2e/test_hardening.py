@@ -235,3 +235,4 @@ def test_abandoned_large_embed_calls_free_the_workers():
             f"takes {one_call:.1f}s here")
     finally:
         s.close()
+

@@ -332,3 +332,51 @@ def test_garbage_bodies_on_every_route_get_json_errors_and_the_server_lives(srv)
         assert statuses.get(200, 0) > 0 and statuses.get(400, 0) > 100, statuses
         assert h.post("/v1/embeddings", json={"input": "alive"}).status_code == 200
         h.delete("/v1/collections/fz")
+
+
+def test_rest_routes_take_objects_and_short_modes_and_answer_plain_json(srv):
+    """Issue 25 items 8 and 9: REST bodies took filter and metadata only as JSON inside a
+    string, "mode": "dense" was refused, and answers carried int64 counts as strings and every
+    empty field. The gRPC JSON mapping route stays proto-exact."""
+    admin = {"Authorization": f"Bearer {KEYS['admin']}"}
+    with httpx.Client(base_url=srv.http, headers=admin, timeout=60) as h:
+        assert h.post("/v1/collections", json={"name": "objs"}).status_code == 200
+        docs = [{"id": f"d{i}", "text": t, "metadata": {"i": i, "lang": "en"}}
+                for i, t in enumerate(DOCS)]
+        r = h.post("/v1/collections/objs/upsert", json={"documents": docs})
+        assert r.status_code == 200 and r.json()["upserted"] == 4, r.text
+        assert h.get("/v1/collections/objs").json()["info"]["documents"] == 4
+        for mode in ("dense", "lexical", "hybrid", "SEARCH_MODE_DENSE"):
+            r = h.post("/v1/collections/objs/search",
+                       json={"query": QUERY, "top_k": 2, "mode": mode,
+                             "filter": {"field": "i", "lte": 2}, "include_metadata": True})
+            assert r.status_code == 200, (mode, r.text)
+            hits = r.json()["hits"]
+            assert hits and all(x["metadata"]["i"] <= 2 for x in hits), (mode, hits)
+            assert "text" not in hits[0]  # empty fields are left out
+        r = h.post("/v1/collections/objs/search", json={"query": "x", "mode": "fuzzy"})
+        assert r.status_code == 400 and "mode" in r.json()["error"]["message"]
+        r = h.post("/v1/collections/objs/delete", json={"filter": {"field": "i", "gte": 3}})
+        assert r.json()["deleted"] == 1
+        # The gRPC JSON mapping keeps protobuf's shapes (int64 as strings, enum names).
+        r = h.post("/diffrank.v1.Diffrank/CollectionStats", json={"name": "objs"})
+        assert r.json()["info"]["documents"] == "3"
+        r = h.post("/diffrank.v1.Diffrank/Search", json={"collection": "objs", "query": "x",
+                                                         "mode": "dense"})
+        assert r.status_code == 400
+    # The Python client takes the same objects.
+    c = Client(srv.target, api_key=KEYS["read"])
+    hits = c.search("objs", QUERY, top_k=3, mode="dense", rerank=False,
+                    filter={"field": "lang", "eq": "en"}).hits
+    assert len(hits) == 3
+
+
+def test_openai_sdk_lists_the_models(srv):
+    """Issue 25 item 10: GET /v1/models (the OpenAI SDK's models.list()) was missing."""
+    client = OpenAI(api_key=KEYS["read"], base_url=srv.http + "/v1")
+    info = Client(srv.target, api_key=KEYS["read"]).info()
+    ids = [m.id for m in client.models.list()]
+    assert ids == [info.embedder.id, info.reranker.id], ids
+    assert client.models.retrieve(info.embedder.id).id == info.embedder.id
+    with pytest.raises(Exception):
+        client.models.retrieve("no-such-model")

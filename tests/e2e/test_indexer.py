@@ -181,7 +181,7 @@ def test_malformed_inputs_are_reported_and_nothing_half_published(tmp_path):
     assert os.path.exists(os.path.join(data_dir, "m", "manifest.json"))
     missing = run_index("--data_dir", data_dir, "--collection", "m", "--input",
                         str(tmp_path / "absent.jsonl"), check=False)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
     bad_name = run_index("--data_dir", data_dir, "--collection", "../x", "--input", str(inp),
                          check=False)
     assert bad_name.returncode == 2 and "--collection" in bad_name.stderr

@@ -63,5 +63,16 @@ def test_grpcurl_calls_rpcs(server):
     assert p.returncode != 0 and "PermissionDenied" in p.stderr
     p = call(server, "Search", {"collection": "viagrpcurl", "query": "x"}, key=None)
     assert p.returncode != 0 and "Unauthenticated" in p.stderr
-    # grpc.health.v1 is checked with grpcio-health-checking (test_api.py):
-    # gRPC C++'s built-in health service carries no descriptor for reflection.
+
+
+def test_grpcurl_checks_health_through_reflection(server):
+    """Issue 25 item 11: `list` showed grpc.health.v1.Health but calling it failed ("target
+    server does not expose service"): reflection now serves its descriptor."""
+    p = subprocess.run([tool("grpcurl"), "-plaintext", "-max-time", "30", server.target,
+                        "grpc.health.v1.Health/Check"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"status": "SERVING"}
+    p = subprocess.run([tool("grpcurl"), "-plaintext", server.target, "describe",
+                        "grpc.health.v1.Health"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "rpc Watch" in p.stdout, p.stderr

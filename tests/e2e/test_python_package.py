@@ -53,12 +53,16 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_pip_installed_package_sync_async_and_retries(tmp_path):
+    src = os.path.join(ROOT, "clients", "python")
+    before = set(os.listdir(src))
     target = tmp_path / "pkg"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                         "--no-build-isolation", "--target", str(target),
                         os.path.join(ROOT, "clients", "python")],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+    # Issue 25 item 14: installing left build/ and *.egg-info in the source tree.
+    assert set(os.listdir(src)) - before == set(), set(os.listdir(src)) - before
     assert (target / "diffrank_client" / "py.typed").exists()
     assert (target / "diffrank_client" / "gen" / "diffrank" / "v1" / "diffrank_pb2.py").exists()
     s = Server()

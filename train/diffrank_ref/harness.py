@@ -47,14 +47,19 @@ def cpp_embed(encode, model_dir, precision, texts, tmp, threads=0, kind=None):
     from safetensors.numpy import load_file
     os.makedirs(tmp, exist_ok=True)
     src, dst = os.path.join(tmp, "texts.jsonl"), os.path.join(tmp, "emb.safetensors")
+    # In length order, so each batch pads little (diffrank-encode batches in file order).
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     with open(src, "w", encoding="utf-8") as f:
-        for t in texts:
-            line = {"text": t} if kind is None else {"text": t, "kind": kind}
+        for i in order:
+            line = {"text": texts[i]} if kind is None else {"text": texts[i], "kind": kind}
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
     subprocess.run([encode, "--model", model_dir, "--input", src, "--output", dst,
                     "--device", "cpu", "--precision", precision, "--threads", str(threads)],
                    check=True, capture_output=True)
-    return load_file(dst)["output"]
+    out = load_file(dst)["output"]
+    back = np.empty_like(out)
+    back[order] = out
+    return back
 
 
 def dense_run(col, model_dir, cache, cpp=None):

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "common/cli_flags.h"
 #include "diffrank/client.h"
 #include "eval.h"
 #include "google/protobuf/util/json_util.h"
@@ -58,9 +59,16 @@ int ExitCode(const grpc::Status& s) {
   }
 }
 
+// Set once the key is read: whether the caller gave one at all.
+bool g_have_key = false;
+
 int Report(const grpc::Status& s) {
   std::cerr << "diffrank: " << s.error_message() << " (code "
             << static_cast<int>(s.error_code()) << ")\n";
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED && !g_have_key) {
+    std::cerr << "diffrank: this server needs an API key: set DIFFRANK_API_KEY "
+                 "(or DIFFRANK_API_KEY_FILE, or pass --api-key-file)\n";
+  }
   return ExitCode(s);
 }
 
@@ -125,12 +133,21 @@ int main(int argc, char** argv) {
   auto* search = app.add_subcommand("search", "search a collection");
   search->add_option("collection", collection)->required();
   search->add_option("query", query)->required();
-  search->add_option("--top-k", top_k)->check(CLI::PositiveNumber);
-  search->add_option("--mode", mode)
+  search->add_option("--top-k", top_k, "hits to return (1..1000)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  search->add_option("--mode", mode, "hybrid | dense | lexical")
+      ->capture_default_str()
       ->check(CLI::IsMember({"hybrid", "dense", "lexical"}));
-  search->add_flag("--no-rerank", no_rerank);
-  search->add_option("--rerank-depth", depth)->check(CLI::NonNegativeNumber);
-  search->add_option("--filter", filter, "JSON metadata filter");
+  search->add_flag("--no-rerank", no_rerank,
+                   "return the first-stage order (no cross-encoder)");
+  search
+      ->add_option("--rerank-depth", depth,
+                   "hits to rerank (0..200; default: the server's)")
+      ->check(CLI::Range(0, 200));
+  search->add_option(
+      "--filter", filter,
+      "JSON metadata filter, e.g. '{\"field\":\"lang\",\"eq\":\"en\"}'");
   search->add_flag("--text", text, "include each hit's text");
   auto* get = app.add_subcommand("get", "documents by id");
   get->add_option("collection", collection)->required();
@@ -170,11 +187,7 @@ int main(int argc, char** argv) {
   eval->add_option("--collection", eval_options.collection,
                    "collection to use (default: a scratch one)");
   eval->add_flag("--keep", eval_options.keep, "keep the collection");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (int rc = diffrank::cli::ParseFlags(app, argc, argv); rc >= 0) return rc;
   if (!ca_file.empty() && !tls) {
     std::cerr << "diffrank: --tls-ca needs --tls\n";
     return 2;
@@ -183,6 +196,7 @@ int main(int argc, char** argv) {
   diffrank::ClientOptions o;
   o.target = server;
   o.api_key = ApiKey(key_file);
+  g_have_key = !o.api_key.empty();
   o.tls = tls;
   if (!ca_file.empty()) {
     std::ifstream in(ca_file);
@@ -213,12 +227,21 @@ int main(int argc, char** argv) {
     if (!table) {
       PrintJson(resp);
     } else {
-      std::printf("%-4s %-24s %9s  %s\n", "#", "id", "score",
+      // Reranked hits carry the reranker's fused score, the others the
+      // retrieval score: two scales, so each row says which it shows.
+      std::printf("%-4s %-24s %9s %-9s %s\n", "#", "id", "score", "stage",
                   text ? "text" : "");
       for (int i = 0; i < resp.hits_size(); ++i) {
         const auto& h = resp.hits(i);
-        std::printf("%-4d %-24s %9.4f  %s\n", i + 1, Cut(h.id(), 24).c_str(),
-                    h.score(), text ? Cut(h.text(), 60).c_str() : "");
+        const std::string stage = h.has_rerank_score() ? "reranked"
+                                  : mode == "hybrid"   ? "fused"
+                                                       : mode;
+        std::printf("%-4d %-24s %9.4f %-9s %s\n", i + 1,
+                    Cut(h.id(), 24).c_str(), h.score(), stage.c_str(),
+                    text ? Cut(h.text(), 60).c_str() : "");
+      }
+      for (const std::string& w : resp.warnings()) {
+        std::printf("warning: %s\n", w.c_str());
       }
     }
   } else if (*get) {

@@ -2,14 +2,46 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
-from typing import Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import grpc
 
 from diffrank.v1 import diffrank_pb2 as pb
 
-Document = Mapping[str, str]  # {"id", "text", optional "title", "metadata" (JSON object text)}
+# {"id", "text", optional "title", "metadata" (a dict, or JSON object text)}
+Document = Mapping[str, Any]
+# A metadata filter: a dict such as {"field": "lang", "eq": "en"}, or its JSON text.
+Filter = Union[str, Mapping[str, Any]]
+# A search mode: pb.SEARCH_MODE_DENSE, its name, or "hybrid" | "dense" | "lexical".
+Mode = Union[int, str]
+_MODES = {"hybrid": pb.SEARCH_MODE_HYBRID, "dense": pb.SEARCH_MODE_DENSE,
+          "lexical": pb.SEARCH_MODE_LEXICAL}
+
+
+def json_text(value: Union[str, Mapping[str, Any], Sequence[Any], None]) -> str:
+    """JSON text for a field the API takes as JSON (filter, metadata): dicts are dumped."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def search_mode(mode: Mode) -> int:
+    if isinstance(mode, str):
+        if mode in pb.SearchMode.keys():  # "SEARCH_MODE_DENSE"
+            return pb.SearchMode.Value(mode)
+        if mode.lower() not in _MODES:
+            raise ValueError(f"mode must be one of {sorted(_MODES)} (got {mode!r})")
+        return _MODES[mode.lower()]
+    return int(mode)
+
+
+def document(d: Document) -> pb.Document:
+    d = dict(d)
+    if "metadata" in d:
+        d["metadata"] = json_text(d["metadata"])
+    return pb.Document(**d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +73,26 @@ def upsert_batches(collection: str, documents: Sequence[Document],
         raise ValueError("batch_size must be 1..256")
     for s in range(0, len(documents), batch_size):
         yield pb.UpsertRequest(collection=collection,
-                               documents=[pb.Document(**d) for d in documents[s:s + batch_size]])
+                               documents=[document(d) for d in documents[s:s + batch_size]])
 
 
-def search_request(collection: str, query: str, **kw) -> pb.SearchRequest:
-    return pb.SearchRequest(collection=collection, query=query, **kw)
+def search_request(collection: str, query: str, *, top_k: int = 0, offset: int = 0,
+                   mode: Mode = 0,
+                   candidates: int = 0, rerank: Optional[bool] = None,
+                   rerank_depth: Optional[int] = None, filter: Optional[Filter] = None,
+                   include_text: bool = False, include_metadata: bool = False,
+                   rerank_fusion_weight: Optional[float] = None, text_max_bytes: int = 0,
+                   query_vector: Sequence[float] = ()) -> pb.SearchRequest:
+    """A SearchRequest; unset optional fields take the server's defaults (proto comments)."""
+    req = pb.SearchRequest(collection=collection, query=query, top_k=top_k, offset=offset,
+                           mode=search_mode(mode), candidates=candidates,
+                           filter=json_text(filter), include_text=include_text,
+                           include_metadata=include_metadata, text_max_bytes=text_max_bytes,
+                           query_vector=list(query_vector))
+    if rerank is not None:
+        req.rerank = rerank
+    if rerank_depth is not None:
+        req.rerank_depth = rerank_depth
+    if rerank_fusion_weight is not None:
+        req.rerank_fusion_weight = rerank_fusion_weight
+    return req

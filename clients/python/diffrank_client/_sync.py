@@ -9,7 +9,8 @@ import grpc
 from diffrank.v1 import diffrank_pb2 as pb
 from diffrank.v1 import diffrank_pb2_grpc as pb_grpc
 
-from ._common import Document, RetryPolicy, metadata, retryable, search_request, upsert_batches
+from ._common import (Document, Filter, Mode, RetryPolicy, json_text, metadata, retryable,
+                      search_request, upsert_batches)
 
 
 class Client:
@@ -85,21 +86,30 @@ class Client:
         return self._idempotent(self.stub.Get, pb.GetRequest(collection=collection, ids=ids),
                                 timeout)
 
-    def delete(self, collection: str, ids: Sequence[str] = (), filter: str = "",
+    def delete(self, collection: str, ids: Sequence[str] = (), filter: Optional[Filter] = None,
                timeout: Optional[float] = None) -> pb.DeleteResponse:
         """By ids (retried: idempotent) or by a JSON metadata filter (not retried)."""
-        req = pb.DeleteRequest(collection=collection, ids=list(ids), filter=filter)
+        req = pb.DeleteRequest(collection=collection, ids=list(ids), filter=json_text(filter))
         if filter:
             return self.stub.Delete(req, **self._kw(timeout))
         return self._idempotent(self.stub.Delete, req, timeout)
 
     # Retrieval and models
-    def search(self, collection: str, query: str, timeout: Optional[float] = None,
-               **kw) -> pb.SearchResponse:
-        """kw: the SearchRequest fields (top_k, mode, candidates, rerank, rerank_depth, filter,
-        include_text, include_metadata, rerank_fusion_weight, text_max_bytes, query_vector)."""
-        return self._idempotent(self.stub.Search, search_request(collection, query, **kw),
-                                timeout)
+    def search(self, collection: str, query: str, timeout: Optional[float] = None, *,
+               top_k: int = 0, offset: int = 0, mode: Mode = 0, candidates: int = 0,
+               rerank: Optional[bool] = None, rerank_depth: Optional[int] = None,
+               filter: Optional[Filter] = None, include_text: bool = False,
+               include_metadata: bool = False, rerank_fusion_weight: Optional[float] = None,
+               text_max_bytes: int = 0, query_vector: Sequence[float] = ()) -> pb.SearchResponse:
+        """The SearchRequest fields (proto/diffrank/v1/diffrank.proto); filter as a dict or
+        JSON text, mode as pb.SEARCH_MODE_* or "hybrid" | "dense" | "lexical"."""
+        req = search_request(collection, query, top_k=top_k, offset=offset, mode=mode,
+                             candidates=candidates, rerank=rerank,
+                             rerank_depth=rerank_depth, filter=filter, include_text=include_text,
+                             include_metadata=include_metadata,
+                             rerank_fusion_weight=rerank_fusion_weight,
+                             text_max_bytes=text_max_bytes, query_vector=query_vector)
+        return self._idempotent(self.stub.Search, req, timeout)
 
     def rerank(self, query: str, documents: Sequence[str], top_n: int = 0,
                return_documents: bool = False, timeout: Optional[float] = None,
