@@ -144,6 +144,11 @@ class Collection {
   };
   absl::StatusOr<std::vector<Document>> Get(const std::vector<std::string>& ids,
                                             const GetOptions& options) const;
+  // List returns up to `limit` documents whose ids come after `after` in
+  // byte order, in that order (paging through the collection).
+  absl::StatusOr<std::vector<Document>> List(const std::string& after,
+                                             int limit,
+                                             const GetOptions& options) const;
 
   // SearchDense returns the top_k documents by inner product with `query`
   // (normalized here), among those matching the filter.

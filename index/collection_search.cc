@@ -154,6 +154,23 @@ absl::StatusOr<std::vector<Document>> Collection::Get(
   return out;
 }
 
+absl::StatusOr<std::vector<Document>> Collection::List(
+    const std::string& after, int limit, const GetOptions& options) const {
+  ASSIGN_OR_RETURN(auto db, Reader());
+  // The UNIQUE index on id gives this order (BINARY collation: bytes).
+  ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM docs WHERE id > ? "
+                                       "ORDER BY id LIMIT ?"));
+  s.Bind(1, after);
+  s.Bind(2, static_cast<int64_t>(std::max(0, limit)));
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ids.push_back(s.Text(0));
+  }
+  return Get(ids, options);
+}
+
 absl::StatusOr<std::vector<int64_t>> Collection::FilterLabels(
     const Filter& filter) const {
   ASSIGN_OR_RETURN(SqlPredicate pred, CompileFilter(filter, KnownFields()));

@@ -291,6 +291,31 @@ TEST_P(FilteredSearch, MatchesBruteForceAndFillsTopK) {
   EXPECT_TRUE(c->SearchLexical("gamma", o)->empty());
 }
 
+TEST(Collection, ListPagesThroughEveryDocumentInIdOrder) {
+  std::mt19937 rng(9);
+  auto c = *Collection::Create(Opts(TempDir("list")));
+  std::vector<Document> docs;
+  std::vector<std::string> want;
+  for (int i = 0; i < 25; ++i) {
+    want.push_back(absl::StrCat("d", 100 + (i * 7) % 25));
+    docs.push_back(Doc(want.back(), "text", RandomVector(rng, 8)));
+  }
+  ASSERT_TRUE(c->Upsert(docs).ok());
+  std::sort(want.begin(), want.end());
+  std::vector<std::string> got;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto p = c->List(after, 7, Collection::GetOptions{});
+    ASSERT_TRUE(p.ok()) << p.status();
+    if (p->empty()) break;
+    EXPECT_LE(p->size(), 7u);
+    for (const Document& d : *p) got.push_back(d.id);
+    after = p->back().id;
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(c->List("zzz", 7, Collection::GetOptions{})->empty());
+}
+
 TEST(Collection, FiltersMatchNumbersAndTheirDecimalStringsAlike) {
   // Issue 25 item 4: {"field": "section", "eq": 8} matched nothing when the
   // metadata held "8" (CSV loads hold numbers as strings).

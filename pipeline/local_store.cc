@@ -43,6 +43,15 @@ absl::StatusOr<std::vector<index::Document>> LocalStore::Fetch(
   return (*c)->Get(ids, options);
 }
 
+absl::StatusOr<std::vector<index::Document>> LocalStore::List(
+    const std::string& collection, const std::string& after, int limit,
+    const index::Collection::GetOptions& options, const CallContext&) const {
+  absl::StatusOr<std::shared_ptr<index::Collection>> c =
+      collections_->Get(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->List(after, limit, options);
+}
+
 absl::StatusOr<int64_t> LocalStore::Write(const std::string& collection,
                                           std::vector<index::Document> docs,
                                           const CallContext&) const {

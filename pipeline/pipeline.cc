@@ -448,4 +448,31 @@ absl::StatusOr<std::vector<index::Document>> Pipeline::Get(
   return store_->Fetch(collection, ids, o, ctx);
 }
 
+absl::StatusOr<Pipeline::Page> Pipeline::List(const std::string& collection,
+                                              const std::string& cursor,
+                                              int limit, int64_t text_max_bytes,
+                                              const CallContext& ctx) const {
+  if (text_max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "text_max_bytes must be >= 0 (0 = whole texts)");
+  }
+  RETURN_IF_ERROR(Collections::ValidateName(collection, "collection"));
+  if (limit == 0) limit = std::min(100, limits_.max_texts_per_request);
+  if (limit < 1 || limit > limits_.max_texts_per_request) {
+    return OutOfRange("limit", limit, 1, limits_.max_texts_per_request);
+  }
+  RETURN_IF_ERROR(CheckText(cursor, "cursor", /*required=*/false));
+  index::Collection::GetOptions o;
+  o.max_text_bytes = size_t(text_max_bytes);
+  o.max_total_bytes = size_t(limits_.max_response_bytes);
+  o.budget_name = "limits.max_response_bytes";
+  ASSIGN_OR_RETURN(std::vector<index::Document> docs,
+                   store_->List(collection, cursor, limit, o, ctx));
+  Page page;
+  // A full page may be followed by more (the next one may come back empty).
+  if (static_cast<int>(docs.size()) == limit) page.next_cursor = docs.back().id;
+  page.documents = std::move(docs);
+  return page;
+}
+
 }  // namespace diffrank::pipeline

@@ -56,6 +56,18 @@ class Pipeline {
   absl::StatusOr<std::vector<index::Document>> Get(
       const std::string& collection, const std::vector<std::string>& ids,
       int64_t text_max_bytes = 0, const CallContext& ctx = Unbounded()) const;
+  // List pages through a collection in id order: up to `limit` documents
+  // (0 = 100; 1 .. limits.max_texts_per_request) after `cursor`, and the
+  // cursor of the next page ("" when this page was not full; a full last
+  // page is followed by an empty one).
+  struct Page {
+    std::vector<index::Document> documents;
+    std::string next_cursor;
+  };
+  absl::StatusOr<Page> List(const std::string& collection,
+                            const std::string& cursor, int limit,
+                            int64_t text_max_bytes,
+                            const CallContext& ctx = Unbounded()) const;
   // A CallContext without deadline (tools and tests).
   static const CallContext& Unbounded();
 

@@ -61,6 +61,12 @@ class Store {
       const std::string& collection, const std::vector<std::string>& ids,
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const = 0;
+  // List returns up to `limit` documents whose ids come after `after` in
+  // byte order, in that order (Get's paging).
+  virtual absl::StatusOr<std::vector<index::Document>> List(
+      const std::string& collection, const std::string& after, int limit,
+      const index::Collection::GetOptions& options,
+      const CallContext& ctx) const = 0;
   // Write commits documents (with vectors iff wants_vectors()); durable on
   // return. Returns the number written.
   virtual absl::StatusOr<int64_t> Write(const std::string& collection,
@@ -98,6 +104,10 @@ class LocalStore final : public Store {
       const RetrieveRequest& req, const CallContext& ctx) const override;
   absl::StatusOr<std::vector<index::Document>> Fetch(
       const std::string& collection, const std::vector<std::string>& ids,
+      const index::Collection::GetOptions& options,
+      const CallContext& ctx) const override;
+  absl::StatusOr<std::vector<index::Document>> List(
+      const std::string& collection, const std::string& after, int limit,
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,

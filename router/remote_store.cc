@@ -356,6 +356,53 @@ absl::StatusOr<std::vector<index::Document>> RemoteStore::Fetch(
   return out;
 }
 
+absl::StatusOr<std::vector<index::Document>> RemoteStore::List(
+    const std::string& collection, const std::string& after, int limit,
+    const index::Collection::GetOptions& options,
+    const CallContext& ctx) const {
+  const std::vector<int> all = AllShards();
+  std::vector<v1::GetRequest> requests(all.size());
+  for (v1::GetRequest& r : requests) {
+    r.set_collection(collection);
+    r.set_cursor(after);
+    r.set_limit(limit);
+    r.set_text_max_bytes(int64_t(options.max_text_bytes));
+  }
+  auto answers = Fan<v1::GetRequest, v1::GetResponse>(
+      all, requests, ctx, /*read=*/true,
+      [](v1::Diffrank::StubInterface::async_interface* a,
+         grpc::ClientContext* c, const v1::GetRequest* q, v1::GetResponse* p,
+         std::function<void(grpc::Status)> done) {
+        a->Get(c, q, p, std::move(done));
+      });
+  std::map<std::string, index::Document> merged;  // id order
+  for (size_t k = 0; k < answers.size(); ++k) {
+    if (!answers[k].status.ok()) return ShardError(all[k], answers[k].status);
+    for (const v1::Document& d : answers[k].response.documents()) {
+      merged[d.id()] = FromProto(d);
+    }
+  }
+  std::vector<index::Document> out;
+  size_t total = 0;
+  for (auto& [id, d] : merged) {
+    if (static_cast<int>(out.size()) >= limit) break;
+    if (!options.with_text) {
+      d.text.clear();
+      d.title.clear();
+    }
+    total += d.text.size() + d.title.size() + d.metadata.size();
+    if (options.max_total_bytes > 0 && total > options.max_total_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the documents exceed ", options.budget_name, " (",
+                       options.max_total_bytes,
+                       " bytes); ask for fewer (limit) or cut "
+                       "the texts (text_max_bytes)"));
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> RemoteStore::Write(const std::string& collection,
                                            std::vector<index::Document> docs,
                                            const CallContext& ctx) const {

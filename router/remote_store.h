@@ -65,6 +65,12 @@ class RemoteStore final : public pipeline::Store {
       const std::string& collection, const std::vector<std::string>& ids,
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const override;
+  // List asks every shard for its next `limit` ids after `after` and keeps
+  // the first `limit` of their union (ids are unique across shards).
+  absl::StatusOr<std::vector<index::Document>> List(
+      const std::string& collection, const std::string& after, int limit,
+      const index::Collection::GetOptions& options,
+      const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,
                                 std::vector<index::Document> docs,
                                 const CallContext& ctx) const override;

@@ -162,6 +162,23 @@ grpc::ServerUnaryReactor* DiffrankService::Get(grpc::CallbackServerContext* ctx,
   return Unary(ctx, "Get", Role::kRead, *req,
                [req, resp](const pipeline::Pipeline& p,
                            const CallContext& call) -> absl::Status {
+                 if (req->ids().empty() &&
+                     (req->limit() != 0 || !req->cursor().empty())) {
+                   absl::StatusOr<pipeline::Pipeline::Page> page =
+                       p.List(req->collection(), req->cursor(), req->limit(),
+                              req->text_max_bytes(), call);
+                   if (!page.ok()) return page.status();
+                   for (const index::Document& d : page->documents) {
+                     ToProto(d, *resp->add_documents());
+                   }
+                   resp->set_next_cursor(page->next_cursor);
+                   return absl::OkStatus();
+                 }
+                 if (!req->ids().empty() &&
+                     (req->limit() != 0 || !req->cursor().empty())) {
+                   return absl::InvalidArgumentError(
+                       "give either ids or cursor/limit (paging), not both");
+                 }
                  std::vector<std::string> ids(req->ids().begin(),
                                               req->ids().end());
                  absl::StatusOr<std::vector<index::Document>> docs =

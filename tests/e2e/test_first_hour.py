@@ -254,3 +254,34 @@ def test_indexer_reports_progress_against_the_input_total(tmp_path):
             assert "docs/s" in lines[0] and "ETA" in lines[0] and "%" in lines[0], lines[0]
     finally:
         s.close()
+
+
+def test_get_pages_through_a_collection_with_a_cursor():
+    """Issue 25 item 10: there was no way to page through a collection (scroll)."""
+    import httpx
+
+    from server import free_port
+    port = free_port()
+    s = Server(extra_args=["--http_listen", f"127.0.0.1:{port}"])
+    try:
+        c = Client(s.target, api_key=KEYS["admin"])
+        c.create_collection("pages")
+        ids = sorted(f"doc-{i:03d}" for i in range(23))
+        c.upsert("pages", [{"id": i, "text": f"text of {i}"} for i in reversed(ids)])
+        assert [d.id for d in c.scan("pages", page_size=5)] == ids
+        first = c.get("pages", limit=10)
+        assert [d.id for d in first.documents] == ids[:10] and first.next_cursor == ids[9]
+        last = c.get("pages", cursor=ids[19], limit=10)
+        assert [d.id for d in last.documents] == ids[20:] and last.next_cursor == ""
+        with pytest.raises(grpc.RpcError) as err:
+            c.get("pages", ["doc-001"], limit=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as err:
+            c.get("pages", limit=100000)
+        assert "limit" in err.value.details()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                          headers={"Authorization": f"Bearer {KEYS['read']}"}) as h:
+            r = h.post("/v1/collections/pages/get", json={"limit": 4, "cursor": ids[2]}).json()
+            assert [d["id"] for d in r["documents"]] == ids[3:7] and r["next_cursor"] == ids[6]
+    finally:
+        s.close()

@@ -105,6 +105,9 @@ def test_documents_live_on_the_shard_their_id_hashes_to(topology):
     got = t["r"].get("lisa", ids).documents
     assert [d.id for d in got] == [ids[0], ids[2], ids[3]]
     assert got[0].text == docs[5]["text"]
+    # Paging through the router (issue 25 item 10) walks every shard's documents in id order,
+    # as one server does.
+    assert [d.id for d in t["r"].scan("lisa", page_size=97)] == sorted(d["id"] for d in docs)
 
 
 def test_router_answers_as_one_server(topology):

@@ -82,10 +82,12 @@ class AsyncClient:
                                                                 batch_size))),
                                       **self._kw(timeout))
 
-    async def get(self, collection: str, ids: Sequence[str],
-                  timeout: Optional[float] = None) -> pb.GetResponse:
-        return await self._idempotent(self.stub.Get, pb.GetRequest(collection=collection, ids=ids),
-                                      timeout)
+    async def get(self, collection: str, ids: Sequence[str] = (),
+                  timeout: Optional[float] = None, *, cursor: str = "",
+                  limit: int = 0) -> pb.GetResponse:
+        """As Client.get."""
+        req = pb.GetRequest(collection=collection, ids=list(ids), cursor=cursor, limit=limit)
+        return await self._idempotent(self.stub.Get, req, timeout)
 
     async def delete(self, collection: str, ids: Sequence[str] = (), filter: Optional[Filter] = None,
                      timeout: Optional[float] = None) -> pb.DeleteResponse:

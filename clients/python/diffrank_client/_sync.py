@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import grpc
 
@@ -81,10 +81,23 @@ class Client:
         return self.stub.Upsert(upsert_batches(collection, documents, batch_size),
                                 **self._kw(timeout))
 
-    def get(self, collection: str, ids: Sequence[str],
-            timeout: Optional[float] = None) -> pb.GetResponse:
-        return self._idempotent(self.stub.Get, pb.GetRequest(collection=collection, ids=ids),
-                                timeout)
+    def get(self, collection: str, ids: Sequence[str] = (), timeout: Optional[float] = None, *,
+            cursor: str = "", limit: int = 0) -> pb.GetResponse:
+        """By ids, or a page of the collection in id order (ids empty, limit and/or cursor;
+        next_cursor continues, "" at the end)."""
+        req = pb.GetRequest(collection=collection, ids=list(ids), cursor=cursor, limit=limit)
+        return self._idempotent(self.stub.Get, req, timeout)
+
+    def scan(self, collection: str, page_size: int = 100,
+             timeout: Optional[float] = None) -> Iterator[pb.Document]:
+        """Every document of a collection, in id order, a page per call."""
+        cursor = ""
+        while True:
+            page = self.get(collection, cursor=cursor, limit=page_size, timeout=timeout)
+            yield from page.documents
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
     def delete(self, collection: str, ids: Sequence[str] = (), filter: Optional[Filter] = None,
                timeout: Optional[float] = None) -> pb.DeleteResponse:
