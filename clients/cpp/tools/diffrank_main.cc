@@ -131,8 +131,8 @@ int main(int argc, char** argv) {
   int top_k = 10, depth = -1;
   bool no_rerank = false, text = false, as_query = false;
   auto* search = app.add_subcommand("search", "search a collection");
-  search->add_option("collection", collection)->required();
-  search->add_option("query", query)->required();
+  search->add_option("collection", collection, "collection name")->required();
+  search->add_option("query", query, "the question, in words")->required();
   search->add_option("--top-k", top_k, "hits to return (1..1000)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
@@ -150,34 +150,36 @@ int main(int argc, char** argv) {
       "JSON metadata filter, e.g. '{\"field\":\"lang\",\"eq\":\"en\"}'");
   search->add_flag("--text", text, "include each hit's text");
   auto* get = app.add_subcommand("get", "documents by id");
-  get->add_option("collection", collection)->required();
-  get->add_option("ids", items)->required();
+  get->add_option("collection", collection, "collection name")->required();
+  get->add_option("ids", items, "document ids")->required();
   auto* del = app.add_subcommand("delete", "documents by id or filter");
-  del->add_option("collection", collection)->required();
-  del->add_option("ids", items);
-  del->add_option("--filter", filter);
+  del->add_option("collection", collection, "collection name")->required();
+  del->add_option("ids", items, "document ids (or --filter)");
+  del->add_option("--filter", filter,
+                  "JSON metadata filter: delete every match (or ids)");
   std::string input = "-";
   auto* upsert = app.add_subcommand("upsert", "JSON lines from FILE or stdin");
-  upsert->add_option("collection", collection)->required();
+  upsert->add_option("collection", collection, "collection name")->required();
   upsert->add_option("file", input, "JSON lines (default: stdin)");
   auto* embed = app.add_subcommand("embed", "embed texts");
   embed->add_flag("--query", as_query, "as queries (default: documents)");
-  embed->add_option("texts", items)->required();
+  embed->add_option("texts", items, "texts to embed")->required();
   auto* rerank = app.add_subcommand("rerank", "score documents for a query");
-  rerank->add_option("query", query)->required();
-  rerank->add_option("documents", items)->required();
+  rerank->add_option("query", query, "the question")->required();
+  rerank->add_option("documents", items, "passages to score")->required();
   auto* cols =
       app.add_subcommand("collections", "create | list | stats | drop");
   cols->require_subcommand(1);
   std::string name;
   auto* create = cols->add_subcommand("create", "create a collection");
-  create->add_option("name", name)->required();
+  create->add_option("name", name, "collection name ([A-Za-z0-9_-], 1..64)")
+      ->required();
   create->add_option("--index", index, "FAISS factory string (default Flat)");
   auto* list = cols->add_subcommand("list", "list collections");
   auto* stats = cols->add_subcommand("stats", "a collection's counters");
-  stats->add_option("name", name)->required();
+  stats->add_option("name", name, "collection name")->required();
   auto* drop = cols->add_subcommand("drop", "drop a collection");
-  drop->add_option("name", name)->required();
+  drop->add_option("name", name, "collection name")->required();
   auto* health = app.add_subcommand("health", "grpc.health.v1 status");
   auto* info = app.add_subcommand("info", "models, versions, limits");
   diffrank::cli::EvalOptions eval_options;
