@@ -25,8 +25,9 @@ debs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libmicrohttpd-dev libgnutls28-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # clang with libFuzzer and its sanitizers (fuzz/), omp.h for clang
-  clang libomp-14-dev
+  # clang with libFuzzer and its sanitizers (fuzz/): the sanitizer headers and
+  # runtimes are libclang-rt-14-dev (only a Recommends of clang); omp.h for clang
+  clang libclang-rt-14-dev libomp-14-dev
   # promtool (checks the /metrics exposition in the end-to-end tests), openssl
   # (test certificates)
   prometheus openssl
