@@ -66,6 +66,13 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   c = Valid();
   c.device = "tpu";
   EXPECT_NE(Validate(c).message().find("device"), absl::string_view::npos);
+  for (int bad : {0, -1, 20000}) {  // 1 .. limits.max_candidates (10000)
+    c = Valid();
+    c.limits.default_candidates = bad;
+    EXPECT_NE(Validate(c).message().find("default_candidates"),
+              absl::string_view::npos)
+        << bad;
+  }
   c = Valid();
   c.limits.default_rerank_depth = 500;
   EXPECT_NE(Validate(c).message().find("default_rerank_depth"),

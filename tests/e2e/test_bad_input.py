@@ -122,6 +122,11 @@ CASES = [
      search(filter='{"and": [' + ",".join('{"field": "lang", "eq": "%d"}' % i
                                           for i in range(1000)) + "]}"), INV, "128 conditions"),
     ("search-negative-text-max-bytes", search(text_max_bytes=-1), INV, "text_max_bytes"),
+    ("search-offset-negative", search(offset=-1), INV, "offset"),
+    ("search-offset-past-max-top-k", search(top_k=10, offset=995), INV, "offset"),
+    ("get-page-limit-negative",
+     lambda c: c.stub.Get(pb.GetRequest(collection=C, limit=-1), metadata=c.metadata),
+     INV, "limit"),
     ("get-negative-text-max-bytes",
      lambda c: c.stub.Get(pb.GetRequest(collection=C, ids=["a"], text_max_bytes=-5),
                           metadata=c.metadata), INV, "text_max_bytes"),
