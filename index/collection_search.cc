@@ -109,9 +109,42 @@ absl::StatusOr<std::vector<Document>> Collection::Get(
   return Get(ids, o);
 }
 
+namespace {
+
+// AppendRow adds the current row of a "SELECT id, title, text, metadata,
+// vector" statement to `out`, keeping the GetOptions byte budget in `total`.
+absl::Status AppendRow(Stmt& s, const Collection::GetOptions& options,
+                       size_t& total, std::vector<Document>& out) {
+  Document d;
+  d.id = s.Text(0);
+  if (options.with_text) {
+    d.title = s.Text(1);
+    d.text = s.Text(2);
+  }
+  d.metadata = s.Text(3);
+  if (options.max_text_bytes > 0 && d.text.size() > options.max_text_bytes) {
+    d.text.resize(Utf8Prefix(d.text, options.max_text_bytes));
+  }
+  total += d.text.size() + d.title.size() + d.metadata.size();
+  if (options.max_total_bytes > 0 && total > options.max_total_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the documents asked for hold more than ", options.budget_name, " (",
+        options.max_total_bytes,
+        " bytes of text, title and metadata): ask for fewer, cut the "
+        "texts (text_max_bytes) or leave include_text off"));
+  }
+  if (options.with_vectors) {
+    const auto* v = static_cast<const float*>(s.Blob(4));
+    d.vector.assign(v, v + s.Bytes(4) / sizeof(float));
+  }
+  out.push_back(std::move(d));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<Document>> Collection::Get(
     const std::vector<std::string>& ids, const GetOptions& options) const {
-  const bool with_vectors = options.with_vectors;
   size_t total = 0;
   ASSIGN_OR_RETURN(auto db, Reader());
   ASSIGN_OR_RETURN(
@@ -123,32 +156,7 @@ absl::StatusOr<std::vector<Document>> Collection::Get(
   for (const std::string& id : ids) {
     s.Bind(1, id);
     ASSIGN_OR_RETURN(bool row, s.Step());
-    if (row) {
-      Document d;
-      d.id = s.Text(0);
-      if (options.with_text) {
-        d.title = s.Text(1);
-        d.text = s.Text(2);
-      }
-      d.metadata = s.Text(3);
-      if (options.max_text_bytes > 0 &&
-          d.text.size() > options.max_text_bytes) {
-        d.text.resize(Utf8Prefix(d.text, options.max_text_bytes));
-      }
-      total += d.text.size() + d.title.size() + d.metadata.size();
-      if (options.max_total_bytes > 0 && total > options.max_total_bytes) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the documents asked for hold more than ", options.budget_name,
-            " (", options.max_total_bytes,
-            " bytes of text, title and metadata): ask for fewer, cut the "
-            "texts (text_max_bytes) or leave include_text off"));
-      }
-      if (with_vectors) {
-        const auto* v = static_cast<const float*>(s.Blob(4));
-        d.vector.assign(v, v + s.Bytes(4) / sizeof(float));
-      }
-      out.push_back(std::move(d));
-    }
+    if (row) RETURN_IF_ERROR(AppendRow(s, options, total, out));
     RETURN_IF_ERROR(s.Reset());
   }
   return out;
@@ -158,17 +166,19 @@ absl::StatusOr<std::vector<Document>> Collection::List(
     const std::string& after, int limit, const GetOptions& options) const {
   ASSIGN_OR_RETURN(auto db, Reader());
   // The UNIQUE index on id gives this order (BINARY collation: bytes).
-  ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id FROM docs WHERE id > ? "
+  ASSIGN_OR_RETURN(Stmt s, db->Prepare("SELECT id, title, text, metadata, "
+                                       "vector FROM docs WHERE id > ? "
                                        "ORDER BY id LIMIT ?"));
   s.Bind(1, after);
   s.Bind(2, static_cast<int64_t>(std::max(0, limit)));
-  std::vector<std::string> ids;
+  size_t total = 0;
+  std::vector<Document> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    ids.push_back(s.Text(0));
+    RETURN_IF_ERROR(AppendRow(s, options, total, out));
   }
-  return Get(ids, options);
+  return out;
 }
 
 absl::StatusOr<std::vector<int64_t>> Collection::FilterLabels(

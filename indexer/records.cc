@@ -216,8 +216,9 @@ absl::Status ReadCsv(std::istream& in, const std::string& name, char sep,
   return absl::OkStatus();
 }
 
-absl::Status ReadDir(const std::string& root, const InputOptions& o,
-                     const GoodSink& good, const BadSink& bad) {
+// DirFiles: the files under `root` with one of the wanted extensions, sorted.
+absl::StatusOr<std::vector<fs::path>> DirFiles(const std::string& root,
+                                               const InputOptions& o) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(
@@ -237,6 +238,12 @@ absl::Status ReadDir(const std::string& root, const InputOptions& o,
         absl::StrCat("cannot list ", root, ": ", ec.message()));
   }
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+absl::Status ReadDir(const std::string& root, const InputOptions& o,
+                     const GoodSink& good, const BadSink& bad) {
+  ASSIGN_OR_RETURN(std::vector<fs::path> files, DirFiles(root, o));
   for (const fs::path& p : files) {
     const std::string rel = fs::relative(p, root).generic_string();
     std::error_code sec;
@@ -271,19 +278,9 @@ int64_t CountRecords(const std::string& path, const InputOptions& o) {
   if (path == "-" || o.chunk_tokens > 0 || o.shards > 1) return 0;
   absl::StatusOr<std::string> format = ResolveFormat(path, o);
   if (!format.ok()) return 0;
-  std::error_code ec;
   if (*format == "dir") {
-    int64_t n = 0;
-    for (auto it = fs::recursive_directory_iterator(
-             path, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_regular_file(ec)) continue;
-      const std::string ext =
-          absl::AsciiStrToLower(it->path().extension().string());
-      n += std::find(o.extensions.begin(), o.extensions.end(), ext) !=
-           o.extensions.end();
-    }
-    return n;
+    absl::StatusOr<std::vector<fs::path>> files = DirFiles(path, o);
+    return files.ok() ? static_cast<int64_t>(files->size()) : 0;
   }
   const std::string file =
       *format == "beir" ? (fs::path(path) / "corpus.jsonl").string() : path;

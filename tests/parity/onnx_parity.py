@@ -29,15 +29,12 @@ sys.path.insert(0, os.path.join(ROOT, "train"))
 import common  # noqa: E402
 from convert_onnx_bert import convert_to_diffrank  # noqa: E402
 from diffrank_ref.model import load_model_dir  # noqa: E402
-from diffrank_ref.onnx_peer import BGE_QUERY, ort_embed  # noqa: E402
+from diffrank_ref.onnx_peer import ONNX_DIR, PEERS, ort_embed, peer_files  # noqa: E402
 
 MIN_COS = 0.9999
 MIN_COS_FP16 = 0.999
-# (artifact folder, file stem, pooling, query prefix, document prefix, shipped directory)
-MODELS = [
-    ("bge-small-en-v15", "bge-small-en-v1.5", "cls", BGE_QUERY, "", "diffrank-embed-v3"),
-    ("e5-small-v2", "e5-small-v2", "mean", "query: ", "passage: ", None),
-]
+# The ONNX peers (onnx_peer.PEERS: files, pooling, prefixes) and the shipped directory of each.
+SHIPPED = {"bge-small-en-v1.5": "diffrank-embed-v3", "e5-small-v2": None}
 
 
 def cosines(a, b):
@@ -84,8 +81,7 @@ def main():
     ap.add_argument("--encode", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--texts", type=int, default=80)
-    ap.add_argument("--onnx-dir", default=os.environ.get(
-        "DIFFRANK_ONNX_DIR", os.path.expanduser("~/.cache/diffrank/onnx")))
+    ap.add_argument("--onnx-dir", default=ONNX_DIR)
     a = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     texts = common.corpus_texts(40) + common.synthetic_texts(200, seed=3)
@@ -97,9 +93,9 @@ def main():
     kinds = ["query" if i % 3 == 0 else "document" for i in range(len(texts))]
     os.makedirs(a.workdir, exist_ok=True)
     ok = True
-    for art, stem, pooling, qp, dp, shipped in MODELS:
-        onnx_path = os.path.join(a.onnx_dir, art, stem + ".onnx")
-        tok_path = os.path.join(a.onnx_dir, art, stem + "-tokenizer.json")
+    for stem, shipped in SHIPPED.items():
+        _, _, pooling, qp, dp = PEERS[stem]
+        onnx_path, tok_path = peer_files(stem, a.onnx_dir)
         if not os.path.exists(onnx_path):
             print(f"FAIL: {onnx_path} is missing; scripts/install-deps.sh fetches it")
             return 1
