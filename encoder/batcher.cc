@@ -24,6 +24,7 @@ const char* TaskKindName(TaskKind kind) {
 
 struct Batcher::Request {
   std::vector<Encoding> rows;
+  int model = 0;  // slot
   int longest = 0;
   absl::Time deadline;
   absl::Time enqueued;
@@ -65,11 +66,17 @@ int Batcher::QueueRows(TaskKind kind) const {
 
 absl::StatusOr<SubmitResult> Batcher::Submit(TaskKind kind,
                                              std::vector<Encoding> rows,
-                                             const CallContext& ctx) {
+                                             const CallContext& ctx,
+                                             int model) {
+  if (model < 0 || model >= kMaxModels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batcher: model slot ", model, " out of range"));
+  }
   if (rows.empty()) return SubmitResult{};
   if (absl::Status s = ctx.Check(TaskKindName(kind)); !s.ok()) return s;
   auto req = std::make_shared<Request>();
   req->deadline = ctx.deadline;
+  req->model = model;
   for (const Encoding& e : rows) {
     req->longest = std::max<int>(req->longest, e.ids.size());
   }
@@ -120,10 +127,18 @@ int Batcher::PickQueueLocked(absl::Time now) const {
 std::vector<std::shared_ptr<Batcher::Request>> Batcher::TakeBatchLocked(
     TaskKind kind) {
   const int k = static_cast<int>(kind);
+  std::deque<std::shared_ptr<Request>>& q = queues_[k];
   std::vector<std::shared_ptr<Request>> batch;
+  if (q.empty()) return batch;
+  // The oldest request's model; requests of other models keep their places.
+  const int model = q.front()->model;
   int rows = 0, longest = 0;
-  while (!queues_[k].empty()) {
-    const std::shared_ptr<Request>& r = queues_[k].front();
+  for (auto it = q.begin(); it != q.end();) {
+    const std::shared_ptr<Request>& r = *it;
+    if (r->model != model) {
+      ++it;
+      continue;
+    }
     const int n = static_cast<int>(r->rows.size());
     const int l = std::max(longest, r->longest);
     if (!batch.empty() && (rows + n > options_.max_batch_rows ||
@@ -134,7 +149,7 @@ std::vector<std::shared_ptr<Batcher::Request>> Batcher::TakeBatchLocked(
     longest = l;
     queued_rows_[k] -= n;
     batch.push_back(r);
-    queues_[k].pop_front();
+    it = q.erase(it);
   }
   return batch;
 }
@@ -163,10 +178,11 @@ void Batcher::Loop() {
       cv_.wait_until(l, absl::ToChronoTime(close));
       continue;
     }
+    const int model = q.front()->model;
     std::vector<std::shared_ptr<Request>> batch =
         TakeBatchLocked(static_cast<TaskKind>(k));
     l.unlock();
-    Execute(static_cast<TaskKind>(k), std::move(batch));
+    Execute(static_cast<TaskKind>(k), model, std::move(batch));
     l.lock();
   }
   for (auto& q : queues_) {
@@ -177,7 +193,7 @@ void Batcher::Loop() {
   }
 }
 
-void Batcher::Execute(TaskKind kind,
+void Batcher::Execute(TaskKind kind, int model,
                       std::vector<std::shared_ptr<Request>> batch) {
   const absl::Time start = absl::Now();
   // Drop what expired, was cancelled or abandoned while queued.
@@ -262,9 +278,9 @@ void Batcher::Execute(TaskKind kind,
     std::vector<Encoding> chunk;
     chunk.reserve(picked.size());
     for (size_t p : picked) chunk.push_back(*rows[order[p]]);
-    const TokenBatch tb = options_.pad(kind, chunk);
+    const TokenBatch tb = options_.pad(kind, model, chunk);
     const absl::Time t0 = absl::Now();
-    absl::StatusOr<std::vector<float>> v = options_.run(kind, tb);
+    absl::StatusOr<std::vector<float>> v = options_.run(kind, model, tb);
     BatchEvent ev{kind, tb.batch, tb.padded_tokens(), absl::Now() - t0, v.ok()};
     if (options_.on_batch) options_.on_batch(ev);
     if (!v.ok()) {

@@ -15,6 +15,10 @@
 // A request whose deadline passed or that was cancelled while queued is
 // dropped before compute (DeadlineExceeded / Cancelled).
 //
+// Several models can share one executor (one device): each request names
+// a model slot (0 .. kMaxModels-1) and a batch only ever holds requests of
+// one slot (the oldest request's; the others keep their places).
+//
 // Not owned here: tokenization (the caller's thread), the model (RunFn).
 // Thread-safety: Submit may be called from any number of threads.
 #ifndef DIFFRANK_ENCODER_BATCHER_H_
@@ -39,6 +43,7 @@ namespace diffrank::encoder {
 
 enum class TaskKind { kQueryEmbed = 0, kRerank = 1, kDocumentEmbed = 2 };
 inline constexpr int kNumTaskKinds = 3;
+inline constexpr int kMaxModels = 16;     // model slots per batcher
 const char* TaskKindName(TaskKind kind);  // "query_embed", "rerank", ...
 
 // BatchEvent describes one executed batch (for metrics).
@@ -57,10 +62,12 @@ struct BatcherOptions {
   int max_queue_rows = 4096;                         // per queue; then refuse
   absl::Duration max_starvation = absl::Milliseconds(100);
   // Pads encodings into a batch (Tokenizer::Pad). Required.
-  std::function<TokenBatch(TaskKind, const std::vector<Encoding>&)> pad;
+  // Both get the task kind and the model slot of the batch.
+  std::function<TokenBatch(TaskKind, int, const std::vector<Encoding>&)> pad;
   // Runs a padded batch; returns rows x width floats. Required. Called only
   // from the executor thread.
-  std::function<absl::StatusOr<std::vector<float>>(TaskKind, const TokenBatch&)>
+  std::function<absl::StatusOr<std::vector<float>>(TaskKind, int,
+                                                   const TokenBatch&)>
       run;
   // Called on the executor thread after each batch. Optional.
   std::function<void(const BatchEvent&)> on_batch;
@@ -83,9 +90,10 @@ class Batcher {
   Batcher& operator=(const Batcher&) = delete;
 
   // Submit queues `rows` and blocks until they are computed (or refused,
-  // expired, cancelled). Rows keep their order in the result.
+  // expired, cancelled). Rows keep their order in the result. `model` is
+  // the slot passed to pad and run (InvalidArgument outside 0..kMaxModels-1).
   absl::StatusOr<SubmitResult> Submit(TaskKind kind, std::vector<Encoding> rows,
-                                      const CallContext& ctx);
+                                      const CallContext& ctx, int model = 0);
 
   // QueueRows is the number of rows waiting in a queue now.
   int QueueRows(TaskKind kind) const;
@@ -97,7 +105,8 @@ class Batcher {
   // Picks the queue to serve and moves a batch out of it; mu_ held.
   std::vector<std::shared_ptr<Request>> TakeBatchLocked(TaskKind kind);
   int PickQueueLocked(absl::Time now) const;
-  void Execute(TaskKind kind, std::vector<std::shared_ptr<Request>> batch);
+  void Execute(TaskKind kind, int model,
+               std::vector<std::shared_ptr<Request>> batch);
 
   const BatcherOptions options_;
   mutable std::mutex mu_;

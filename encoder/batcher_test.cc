@@ -2,6 +2,7 @@
 #include "encoder/batcher.h"
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -17,7 +18,7 @@ Encoding Row(int len, int value) {
   return e;
 }
 
-TokenBatch Pad(TaskKind, const std::vector<Encoding>& rows) {
+TokenBatch Pad(TaskKind, int, const std::vector<Encoding>& rows) {
   TokenBatch b;
   b.batch = static_cast<int>(rows.size());
   for (const auto& r : rows) b.seq_len = std::max<int>(b.seq_len, r.ids.size());
@@ -38,7 +39,7 @@ struct Fake {
   BatcherOptions Options() {
     BatcherOptions o;
     o.pad = Pad;
-    o.run = [this](TaskKind,
+    o.run = [this](TaskKind, int,
                    const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
       absl::SleepFor(delay);
       ++batches;
@@ -103,6 +104,52 @@ TEST(Batcher, MergesConcurrentRequestsIntoFewBatches) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok, 16);
   EXPECT_LT(fake.batches, 16);
+}
+
+TEST(Batcher, NeverMixesModelsInOneBatch) {
+  // Collections built by different embedders share one executor: requests
+  // of two model slots queued together are computed by their own model
+  // (each model here adds 100 x its slot), never in one batch.
+  std::mutex mu;
+  std::vector<std::pair<int, int>> batches;  // (model, rows)
+  BatcherOptions o;
+  o.pad = Pad;
+  o.max_delay = absl::Milliseconds(50);
+  o.run = [&](TaskKind, int model,
+              const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      batches.emplace_back(model, b.batch);
+    }
+    std::vector<float> out;
+    for (int i = 0; i < b.batch; ++i) {
+      out.push_back(100 * model + b.ids[i * b.seq_len]);
+    }
+    return out;
+  };
+  auto b = *Batcher::Create(o);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 12; ++t) {
+    threads.emplace_back([&, t] {
+      const int model = t % 3;
+      auto r = b->Submit(TaskKind::kQueryEmbed, {Row(4, t + 1)}, CallContext{},
+                         model);
+      if (r.ok() && r->values == std::vector<float>{float(100 * model + t + 1)})
+        ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 12);
+  int rows = 0;
+  for (const auto& [model, n] : batches) rows += n;
+  EXPECT_EQ(rows, 12);
+  EXPECT_LT(batches.size(), 12u) << "requests of one model were not merged";
+  EXPECT_EQ(
+      b->Submit(TaskKind::kQueryEmbed, {Row(2, 1)}, CallContext{}, kMaxModels)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Batcher, RespectsRowAndTokenBudgetsByChunkingLargeRequests) {
@@ -192,7 +239,7 @@ TEST(Batcher, CancelledCallerReturnsPromptly) {
 TEST(Batcher, ModelErrorsReachEveryCallerInTheBatch) {
   BatcherOptions o;
   o.pad = Pad;
-  o.run = [](TaskKind,
+  o.run = [](TaskKind, int,
              const TokenBatch&) -> absl::StatusOr<std::vector<float>> {
     return absl::ResourceExhaustedError("out of memory");
   };
@@ -212,7 +259,7 @@ TEST(Batcher, StopsARequestBetweenChunksOnceItsDeadlinePassed) {
   o.pad = Pad;
   o.max_batch_rows = 4;
   absl::Time deadline = absl::Now() + absl::Milliseconds(200);
-  o.run = [&](TaskKind,
+  o.run = [&](TaskKind, int,
               const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
     ++chunks;
     while (absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
@@ -239,7 +286,7 @@ TEST(Batcher, StopsARequestBetweenChunksOnceItsCallerLeft) {
   BatcherOptions o;
   o.pad = Pad;
   o.max_batch_rows = 4;
-  o.run = [&](TaskKind,
+  o.run = [&](TaskKind, int,
               const TokenBatch& b) -> absl::StatusOr<std::vector<float>> {
     in_model = true;
     while (!release.load()) absl::SleepFor(absl::Milliseconds(2));

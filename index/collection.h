@@ -187,6 +187,9 @@ class Collection {
   // Compact rebuilds the FAISS index from SQLite without dead entries.
   absl::Status Compact();
   CollectionStats Stats() const;
+  // The embedding model its vectors come from, and their dimension.
+  const std::string& model_id() const { return options_.model_id; }
+  int dimension() const { return options_.dimension; }
 
  private:
   explicit Collection(CollectionOptions options);

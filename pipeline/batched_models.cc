@@ -28,8 +28,11 @@ ModelDescription Describe(const encoder::Encoder& e) {
 
 class Embedder : public TextEmbedder {
  public:
-  Embedder(const encoder::Encoder* model, encoder::Batcher* batcher)
-      : model_(model), batcher_(batcher), desc_(Describe(*model)) {}
+  Embedder(const encoder::Encoder* model, int slot, encoder::Batcher* batcher)
+      : model_(model),
+        slot_(slot),
+        batcher_(batcher),
+        desc_(Describe(*model)) {}
 
   absl::StatusOr<EmbedOutput> Embed(const std::vector<std::string>& texts,
                                     EmbedKind kind, bool truncate,
@@ -63,7 +66,7 @@ class Embedder : public TextEmbedder {
         encoder::SubmitResult r,
         batcher_->Submit(kind == EmbedKind::kQuery ? TaskKind::kQueryEmbed
                                                    : TaskKind::kDocumentEmbed,
-                         std::move(rows), ctx));
+                         std::move(rows), ctx, slot_));
     out.dimension = r.width;
     out.values = std::move(r.values);
     out.queued = r.queued;
@@ -73,6 +76,7 @@ class Embedder : public TextEmbedder {
 
  private:
   const encoder::Encoder* model_;
+  const int slot_;
   encoder::Batcher* batcher_;
   ModelDescription desc_;
 };
@@ -97,7 +101,8 @@ class Scorer : public PairScorer {
       rows.push_back(*std::move(e));
     }
     ASSIGN_OR_RETURN(encoder::SubmitResult r,
-                     batcher_->Submit(TaskKind::kRerank, std::move(rows), ctx));
+                     batcher_->Submit(TaskKind::kRerank, std::move(rows), ctx,
+                                      /*model=*/0));
     return ScoreOutput{std::move(r.values), r.queued};
   }
   const ModelDescription& description() const override { return desc_; }
@@ -113,44 +118,114 @@ class Scorer : public PairScorer {
 absl::StatusOr<std::unique_ptr<BatchedModels>> BatchedModels::Create(
     BatchedModelsOptions options) {
   std::unique_ptr<BatchedModels> m(new BatchedModels());
-  ASSIGN_OR_RETURN(m->embed_model_, encoder::Encoder::Create(options.embedder));
-  ASSIGN_OR_RETURN(m->rerank_model_,
+  ASSIGN_OR_RETURN(std::unique_ptr<encoder::Encoder> embed,
+                   encoder::Encoder::Create(options.embedder));
+  ASSIGN_OR_RETURN(std::unique_ptr<encoder::Encoder> rerank,
                    encoder::Encoder::Create(options.reranker));
-  if (m->embed_model_->config().role != encoder::Role::kBiEncoder) {
+  if (embed->config().role != encoder::Role::kBiEncoder) {
     return absl::InvalidArgumentError(
         absl::StrCat("embedder model ", options.embedder.model_dir,
                      " is not a bi-encoder (config.json role)"));
   }
-  if (m->rerank_model_->config().role != encoder::Role::kCrossEncoder) {
+  if (rerank->config().role != encoder::Role::kCrossEncoder) {
     return absl::InvalidArgumentError(
         absl::StrCat("reranker model ", options.reranker.model_dir,
                      " is not a cross-encoder (config.json role)"));
   }
-  const encoder::Encoder* embed = m->embed_model_.get();
-  const encoder::Encoder* rerank = m->rerank_model_.get();
-  encoder::BatcherOptions b = std::move(options.batcher);
-  b.pad = [embed, rerank](TaskKind kind, const std::vector<Encoding>& rows) {
-    return (kind == TaskKind::kRerank ? rerank : embed)->tokenizer().Pad(rows);
+  m->slots_[0] = rerank.get();
+  m->models_.push_back(std::move(rerank));
+  encoder::BatcherOptions b = options.batcher;
+  BatchedModels* self = m.get();
+  b.pad = [self](TaskKind, int slot, const std::vector<Encoding>& rows) {
+    return self->slots_[slot].load()->tokenizer().Pad(rows);
   };
-  b.run = [embed, rerank](TaskKind kind, const encoder::TokenBatch& batch) {
-    return (kind == TaskKind::kRerank ? rerank : embed)->Run(batch);
+  b.run = [self](TaskKind, int slot, const encoder::TokenBatch& batch) {
+    return self->slots_[slot].load()->Run(batch);
   };
   ASSIGN_OR_RETURN(m->batcher_, encoder::Batcher::Create(std::move(b)));
-  m->embedder_ = std::make_unique<Embedder>(embed, m->batcher_.get());
-  m->scorer_ = std::make_unique<Scorer>(rerank, m->batcher_.get());
-  if (options.warm_up) {
-    CallContext ctx;
+  m->scorer_ = std::make_unique<Scorer>(m->slots_[0].load(), m->batcher_.get());
+  m->options_ = std::move(options);
+  {
+    std::lock_guard<std::mutex> l(m->load_mu_);
+    ASSIGN_OR_RETURN(m->default_, m->AddEmbedderLocked(std::move(embed)));
+  }
+  if (m->options_.warm_up) {
     RETURN_IF_ERROR(
-        m->embedder_
-            ->Embed({"warm up the embedder"}, EmbedKind::kQuery, true, ctx)
-            .status());
-    RETURN_IF_ERROR(
-        m->scorer_->Score("warm up", {"the reranker is warming up"}, ctx)
+        m->scorer_
+            ->Score("warm up", {"the reranker is warming up"}, CallContext{})
             .status());
   }
   return m;
 }
 
+absl::StatusOr<TextEmbedder*> BatchedModels::AddEmbedderLocked(
+    std::unique_ptr<encoder::Encoder> model) {
+  const int slot = static_cast<int>(models_.size());
+  if (slot >= encoder::kMaxModels) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model ", model->config().model_id, ": at most ",
+                     encoder::kMaxModels - 1, " embedders per server"));
+  }
+  slots_[slot] = model.get();
+  auto e = std::make_unique<Embedder>(model.get(), slot, batcher_.get());
+  models_.push_back(std::move(model));
+  if (options_.warm_up) {
+    RETURN_IF_ERROR(e->Embed({"warm up the embedder"}, EmbedKind::kQuery, true,
+                             CallContext{})
+                        .status());
+  }
+  TextEmbedder* out = e.get();
+  std::lock_guard<std::mutex> l(mu_);
+  embedders_.push_back(std::move(e));
+  return out;
+}
+
+absl::StatusOr<TextEmbedder*> BatchedModels::Get(const std::string& model_id) {
+  auto find = [&]() -> TextEmbedder* {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& e : embedders_) {
+      if (e->description().id == model_id) return e.get();
+    }
+    return nullptr;
+  };
+  if (TextEmbedder* e = find()) return e;
+  if (!options_.find_model) {
+    return absl::NotFoundError(
+        absl::StrCat("model \"", model_id,
+                     "\" is not loaded and this process loads no "
+                     "other models"));
+  }
+  std::lock_guard<std::mutex> load(load_mu_);
+  if (TextEmbedder* e = find()) return e;  // loaded while we waited
+  ASSIGN_OR_RETURN(const std::string dir, options_.find_model(model_id));
+  encoder::EncoderOptions o = options_.embedder;
+  o.model_dir = dir;
+  absl::StatusOr<std::unique_ptr<encoder::Encoder>> model =
+      encoder::Encoder::Create(o);
+  if (!model.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model \"", model_id, "\" (", dir,
+                     ") does not load: ", model.status().message()));
+  }
+  const encoder::ModelConfig& c = (*model)->config();
+  if (c.role != encoder::Role::kBiEncoder || c.model_id != model_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model directory ", dir, " holds ", encoder::RoleName(c.role), " \"",
+        c.model_id, "\", not the bi-encoder \"", model_id, "\""));
+  }
+  ASSIGN_OR_RETURN(TextEmbedder * e, AddEmbedderLocked(*std::move(model)));
+  if (options_.on_load) options_.on_load(e->description());
+  return e;
+}
+
+std::vector<const TextEmbedder*> BatchedModels::Loaded() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<const TextEmbedder*> out;
+  for (const auto& e : embedders_) out.push_back(e.get());
+  return out;
+}
+
+// The batcher goes first: its executor may be running a model.
 BatchedModels::~BatchedModels() { batcher_.reset(); }
 
 }  // namespace diffrank::pipeline

@@ -53,15 +53,27 @@ absl::StatusOr<std::unique_ptr<Collections>> Collections::Open(
     const std::string name = e.path().filename().string();
     if (!e.is_directory() || !ValidateName(name, "name").ok()) continue;
     if (!fs::exists(e.path() / "manifest.json")) continue;
-    const index::CollectionOptions o = c->OptionsFor(name);
-    // Another model's collections refuse the start: the operator pointed
-    // the server at the wrong models, and serving would be wrong for all.
-    if (absl::StatusOr<index::Manifest> m = index::ReadManifest(o.dir);
-        m.ok() && (m->model_id != o.model_id || m->dimension != o.dimension)) {
+    // Each collection opens with the model that built it. One whose model
+    // this process cannot load refuses the start: the operator pointed the
+    // server at the wrong models, and serving it would be wrong.
+    absl::StatusOr<std::string> model = ModelOfDir(e.path().string());
+    absl::StatusOr<index::CollectionOptions> opts =
+        c->OptionsFor(name, model.ok() ? *model : "");
+    if (!opts.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "collection \"", name, "\" was built by model \"", m->model_id,
-          "\" (dimension ", m->dimension, "), not \"", o.model_id,
-          "\" (dimension ", o.dimension, "): re-embed it or load that model"));
+          "collection \"", name, "\" was built by model \"", *model,
+          "\", which this server cannot load (", opts.status().message(),
+          "): add that model to the models directory (server.models_dir) or "
+          "re-embed the collection (diffrank-index --reembed)"));
+    }
+    const index::CollectionOptions& o = *opts;
+    if (absl::StatusOr<index::Manifest> m = index::ReadManifest(o.dir);
+        m.ok() && m->dimension != o.dimension) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "collection \"", name, "\" holds vectors of dimension ", m->dimension,
+          " but model \"", o.model_id, "\" has dimension ", o.dimension,
+          ": the model directory does not hold the model that "
+          "built it"));
     }
     absl::StatusOr<std::unique_ptr<index::Collection>> col =
         index::Collection::Open(o);
@@ -86,13 +98,33 @@ std::vector<std::pair<std::string, absl::Status>> Collections::Unavailable()
   return {unavailable_.begin(), unavailable_.end()};
 }
 
-index::CollectionOptions Collections::OptionsFor(
-    const std::string& name) const {
+absl::StatusOr<index::CollectionOptions> Collections::OptionsFor(
+    const std::string& name, const std::string& model) const {
   index::CollectionOptions o = options_.collection;
   o.dir = (fs::path(options_.data_dir) / name).string();
-  o.model_id = options_.model_id;
-  o.dimension = options_.dimension;
+  if (model.empty() || model == options_.model_id) {
+    o.model_id = options_.model_id;
+    o.dimension = options_.dimension;
+    return o;
+  }
+  if (!options_.models) {
+    return absl::NotFoundError(absl::StrCat(
+        "model \"", model, "\" is not available (this process has only \"",
+        options_.model_id, "\")"));
+  }
+  ASSIGN_OR_RETURN(o.dimension, options_.models(model));
+  o.model_id = model;
   return o;
+}
+
+absl::StatusOr<std::string> Collections::ModelOfDir(const std::string& dir) {
+  ASSIGN_OR_RETURN(index::Manifest m, index::ReadManifest(dir));
+  return m.model_id;
+}
+
+CollectionSummary Collections::Summary(const std::string& name,
+                                       const index::Collection& c) {
+  return CollectionSummary{name, c.Stats(), c.model_id(), c.dimension()};
 }
 
 absl::StatusOr<std::shared_ptr<index::Collection>> Collections::Get(
@@ -109,9 +141,16 @@ absl::StatusOr<std::shared_ptr<index::Collection>> Collections::Get(
 }
 
 absl::StatusOr<CollectionSummary> Collections::Create(
-    absl::string_view name, absl::string_view factory) {
+    absl::string_view name, absl::string_view factory,
+    const std::string& model) {
   RETURN_IF_ERROR(ValidateName(name, "name"));
   const std::string n(name);
+  // The model first (it may load, seconds): not under the lock.
+  absl::StatusOr<index::CollectionOptions> opts = OptionsFor(n, model);
+  if (!opts.ok()) {
+    return absl::Status(opts.status().code(),
+                        absl::StrCat("model: ", opts.status().message()));
+  }
   std::unique_lock<std::mutex> l(mu_);
   // A drop of this name is finishing: wait (bounded by one write batch).
   dropped_cv_.wait(l, [&] { return !dropping_.count(n); });
@@ -119,7 +158,7 @@ absl::StatusOr<CollectionSummary> Collections::Create(
     return absl::AlreadyExistsError(
         absl::StrCat("collection \"", name, "\" already exists"));
   }
-  index::CollectionOptions o = OptionsFor(n);
+  index::CollectionOptions o = *std::move(opts);
   o.factory = factory.empty() ? "Flat" : std::string(factory);
   if (fs::exists(o.dir)) {
     // Leftover of a failed create or drop: not a collection (no manifest
@@ -140,7 +179,7 @@ absl::StatusOr<CollectionSummary> Collections::Create(
   }
   std::shared_ptr<index::Collection> shared = std::move(*col);
   by_name_[n] = shared;
-  return CollectionSummary{n, shared->Stats()};
+  return Summary(n, *shared);
 }
 
 absl::Status Collections::Drop(absl::string_view name) {
@@ -169,7 +208,7 @@ absl::Status Collections::DropLocked(std::unique_lock<std::mutex>& l,
   if (col) col->MarkDropped();
   // Move the directory aside first so a crash mid-delete never leaves a
   // half-deleted collection that would load at the next start.
-  const std::string dir = OptionsFor(name).dir;
+  const std::string dir = (fs::path(options_.data_dir) / name).string();
   const std::string trash =
       (fs::path(options_.data_dir) /
        absl::StrCat(".dropped-", name, "-", absl::ToUnixNanos(absl::Now())))
@@ -209,22 +248,29 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   RETURN_IF_ERROR(ValidateName(version, "version"));
   const std::string n(name);
   std::string staged = (fs::path(StagingDir()) / std::string(version)).string();
+  index::CollectionOptions publish_options;  // the version's model
   if (!fs::exists(fs::path(staged) / "manifest.json")) {
     return absl::NotFoundError(absl::StrCat("version \"", version,
                                             "\" is not a built collection in ",
                                             StagingDir()));
   }
   {
-    // Check it opens with this server's model before touching the live one.
-    index::CollectionOptions o = OptionsFor(n);
-    o.dir = staged;
-    absl::StatusOr<std::unique_ptr<index::Collection>> probe =
-        index::Collection::Open(o);
-    if (!probe.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("version \"", version,
-                       "\" cannot be published: ", probe.status().message()));
+    // Check it opens with its model, available here, before touching the
+    // live one (a re-embed publishes another model's version).
+    absl::StatusOr<std::string> model = ModelOfDir(staged);
+    absl::StatusOr<index::CollectionOptions> o =
+        model.ok() ? OptionsFor(n, *model) : model.status();
+    absl::Status opens = o.status();
+    if (o.ok()) {
+      index::CollectionOptions at = *o;
+      at.dir = staged;
+      opens = index::Collection::Open(at).status();
     }
+    if (!opens.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version \"", version, "\" cannot be published: ", opens.message()));
+    }
+    publish_options = *o;
   }
   // A staging directory on another file system (a volume shared with a
   // bulk-indexing Job, deploy/README.md): copy the version next to the live
@@ -252,7 +298,7 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   }
   std::unique_lock<std::mutex> l(mu_);
   dropped_cv_.wait(l, [&] { return !dropping_.count(n); });
-  const std::string live = OptionsFor(n).dir;
+  const std::string live = publish_options.dir;
   std::shared_ptr<index::Collection> old;
   if (auto it = by_name_.find(n); it != by_name_.end()) old = it->second;
   dropping_.insert(n);  // no create/drop/publish of this name meanwhile
@@ -290,7 +336,7 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
     return moved;
   }
   absl::StatusOr<std::unique_ptr<index::Collection>> fresh =
-      index::Collection::Open(OptionsFor(n));
+      index::Collection::Open(publish_options);
   done();
   if (!fresh.ok()) {
     // Checked above, so only a disk failure gets here; the files are live
@@ -311,7 +357,7 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   std::error_code ec;
   fs::remove_all(staged, ec);
   if (source != staged) fs::remove_all(source, ec);  // the copied original
-  return CollectionSummary{n, shared->Stats()};
+  return Summary(n, *shared);
 }
 
 std::vector<CollectionSummary> Collections::List() const {
@@ -321,7 +367,7 @@ std::vector<CollectionSummary> Collections::List() const {
     all.assign(by_name_.begin(), by_name_.end());
   }
   std::vector<CollectionSummary> out;
-  for (const auto& [name, col] : all) out.push_back({name, col->Stats()});
+  for (const auto& [name, col] : all) out.push_back(Summary(name, *col));
   return out;
 }
 
@@ -329,7 +375,7 @@ absl::StatusOr<CollectionSummary> Collections::Describe(
     absl::string_view name) const {
   RETURN_IF_ERROR(ValidateName(name, "name"));
   ASSIGN_OR_RETURN(std::shared_ptr<index::Collection> col, Get(name));
-  return CollectionSummary{std::string(name), col->Stats()};
+  return Summary(std::string(name), *col);
 }
 
 absl::Status Collections::Flush() {

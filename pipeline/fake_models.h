@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_split.h"
@@ -18,8 +19,13 @@ namespace diffrank::pipeline::testing_fakes {
 inline constexpr int kDim = 16;
 
 // Bag-of-words hashing embedder: deterministic, similar texts are close.
+// Another `id` with another `salt` is another model (other vectors).
 class FakeEmbedder : public TextEmbedder {
  public:
+  explicit FakeEmbedder(std::string id = "fake-embed", int salt = 0)
+      : salt_(salt) {
+    desc_.id = std::move(id);
+  }
   absl::StatusOr<EmbedOutput> Embed(const std::vector<std::string>& texts,
                                     EmbedKind, bool,
                                     const CallContext& ctx) override {
@@ -30,7 +36,7 @@ class FakeEmbedder : public TextEmbedder {
     for (const std::string& t : texts) {
       std::vector<float> v(kDim, 0.01f);
       for (absl::string_view w : absl::StrSplit(t, ' ', absl::SkipEmpty())) {
-        v[std::hash<std::string>()(std::string(w)) % kDim] += 1;
+        v[(std::hash<std::string>()(std::string(w)) + salt_) % kDim] += 1;
       }
       out.values.insert(out.values.end(), v.begin(), v.end());
       out.truncated.push_back(false);
@@ -42,6 +48,7 @@ class FakeEmbedder : public TextEmbedder {
   int calls = 0;
 
  private:
+  int salt_;
   ModelDescription desc_{"fake-embed", "bi-encoder", "baseline", "cpu",
                          "fake",       128,          kDim};
 };

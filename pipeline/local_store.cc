@@ -1,14 +1,30 @@
 // local_store.cc: LocalStore, the Store over this process's Collections.
+#include "absl/strings/str_cat.h"
 #include "index/fusion.h"
 #include "pipeline/store.h"
 
 namespace diffrank::pipeline {
+namespace {
+
+// The collection was replaced by a version of another model (a re-embed
+// was published) after the caller embedded for the old one.
+absl::Status ModelChanged(const std::string& name, const std::string& model,
+                          const index::Collection& c) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "collection \"", name, "\" is built by model \"", c.model_id(),
+      "\", not \"", model, "\" (it was re-embedded); retry"));
+}
+
+}  // namespace
 
 absl::StatusOr<RetrieveResult> LocalStore::Retrieve(const RetrieveRequest& req,
                                                     const CallContext&) const {
   absl::StatusOr<std::shared_ptr<index::Collection>> c =
       collections_->Get(req.collection);
   if (!c.ok()) return c.status();
+  if (!req.query_model.empty() && req.query_model != (*c)->model_id()) {
+    return ModelChanged(req.collection, req.query_model, **c);
+  }
   index::SearchOptions options;
   options.top_k = req.top_k;
   options.filter = req.filter;
@@ -54,10 +70,15 @@ absl::StatusOr<std::vector<index::Document>> LocalStore::List(
 
 absl::StatusOr<int64_t> LocalStore::Write(const std::string& collection,
                                           std::vector<index::Document> docs,
+                                          const std::string& model,
                                           const CallContext&) const {
   absl::StatusOr<std::shared_ptr<index::Collection>> c =
       collections_->Get(collection);
   if (!c.ok()) return c.status();
+  if (model != (*c)->model_id()) {
+    absl::Status s = ModelChanged(collection, model, **c);
+    return absl::AbortedError(s.message());
+  }
   const int64_t n = static_cast<int64_t>(docs.size());
   if (absl::Status s = (*c)->Upsert(std::move(docs)); !s.ok()) return s;
   return n;
@@ -75,10 +96,19 @@ absl::StatusOr<int64_t> LocalStore::Delete(const std::string& collection,
   return (*c)->Delete(ids);
 }
 
+absl::StatusOr<std::string> LocalStore::ModelOf(const std::string& collection,
+                                                const CallContext&) const {
+  absl::StatusOr<std::shared_ptr<index::Collection>> c =
+      collections_->Get(collection);
+  if (!c.ok()) return c.status();
+  return (*c)->model_id();
+}
+
 absl::StatusOr<CollectionSummary> LocalStore::Create(const std::string& name,
                                                      const std::string& factory,
+                                                     const std::string& model,
                                                      const CallContext&) const {
-  return collections_->Create(name, factory);
+  return collections_->Create(name, factory, model);
 }
 
 absl::Status LocalStore::Drop(const std::string& name,

@@ -69,19 +69,32 @@ absl::Status Pipeline::CheckText(absl::string_view text,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<float>> Pipeline::CheckQueryVector(
-    const SearchRequest& req) const {
-  if (req.mode == SearchMode::kLexical) {
-    return absl::InvalidArgumentError(
-        "query_vector: lexical search uses no vector (mode LEXICAL); leave "
-        "it empty or search DENSE or HYBRID");
+absl::StatusOr<TextEmbedder*> Pipeline::EmbedderOf(
+    const std::string& collection, const std::string& model) const {
+  absl::StatusOr<TextEmbedder*> e = embedders_->Get(model);
+  if (!e.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "collection \"", collection, "\" is built by model \"", model,
+        "\", which this server cannot use: ", e.status().message()));
   }
-  const int dim = embedder_->description().dimension;
+  return e;
+}
+
+absl::StatusOr<std::vector<float>> Pipeline::CheckQueryVector(
+    const SearchRequest& req, const TextEmbedder& embedder,
+    const std::string& model) const {
+  if (!req.query_vector_model.empty() && req.query_vector_model != model) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("query_vector_model \"", req.query_vector_model,
+                     "\" is not the model of collection \"", req.collection,
+                     "\" (\"", model, "\"); embed the query with that model"));
+  }
+  const int dim = embedder.description().dimension;
   if (static_cast<int>(req.query_vector.size()) != dim) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("query_vector has ", req.query_vector.size(),
-                     " values; the embedder's dimension is ", dim,
-                     " (Info.embedder.dimension)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "query_vector has ", req.query_vector.size(), " values; collection \"",
+        req.collection, "\" is embedded by \"", model,
+        "\", whose dimension is ", dim));
   }
   std::vector<float> unit = req.query_vector;
   RETURN_IF_ERROR(index::NormalizeToUnit(unit, "query_vector"));
@@ -120,9 +133,10 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
         "rerank is false (BM25 and the reranker read the text)");
   }
   RETURN_IF_ERROR(CheckText(req.query, "query", text_needed));
-  std::vector<float> query_vector;
-  if (given_vector) {
-    ASSIGN_OR_RETURN(query_vector, CheckQueryVector(req));
+  if (given_vector && req.mode == SearchMode::kLexical) {
+    return absl::InvalidArgumentError(
+        "query_vector: lexical search uses no vector (mode LEXICAL); leave "
+        "it empty or search DENSE or HYBRID");
   }
   const double fusion_weight =
       req.rerank_fusion_weight.value_or(limits_.default_rerank_fusion_weight);
@@ -144,14 +158,25 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   ASSIGN_OR_RETURN(std::optional<index::Filter> filter,
                    ParseFilter(req.filter));
 
-  // 2. Embed the query (not for lexical search, nor when the caller gave its
-  // vector). A router embeds here too: its shards get the vector.
+  // 2. Embed the query with the collection's model (not for lexical search,
+  // nor when the caller gave its vector). A router embeds here too: its
+  // shards get the vector.
+  std::vector<float> query_vector;
+  std::string model;
+  TextEmbedder* embedder = nullptr;
+  if (req.mode != SearchMode::kLexical) {
+    ASSIGN_OR_RETURN(model, store_->ModelOf(req.collection, ctx));
+    ASSIGN_OR_RETURN(embedder, EmbedderOf(req.collection, model));
+    if (given_vector) {
+      ASSIGN_OR_RETURN(query_vector, CheckQueryVector(req, *embedder, model));
+    }
+  }
   if (req.mode != SearchMode::kLexical && !given_vector) {
     RETURN_IF_ERROR(ctx.Check("embedding the query"));
     const absl::Time t0 = absl::Now();
     ASSIGN_OR_RETURN(EmbedOutput e,
-                     embedder_->Embed({req.query}, EmbedKind::kQuery,
-                                      /*truncate=*/true, ctx));
+                     embedder->Embed({req.query}, EmbedKind::kQuery,
+                                     /*truncate=*/true, ctx));
     query_vector = std::move(e.values);
     t.queue += e.queued;
     t.embed = absl::Now() - t0;
@@ -165,6 +190,7 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
   retrieve.mode = req.mode;
   retrieve.query = req.query;
   retrieve.query_vector = std::move(query_vector);
+  retrieve.query_model = model;
   retrieve.filter = filter ? &*filter : nullptr;
   retrieve.filter_json = req.filter;
   retrieve.top_k =
@@ -340,8 +366,18 @@ absl::StatusOr<EmbedOutput> Pipeline::Embed(const EmbedRequest& req,
     RETURN_IF_ERROR(
         CheckText(req.texts[i], absl::StrCat("texts[", i, "]"), true));
   }
+  TextEmbedder* embedder = embedders_->Default();
+  if (!req.model.empty()) {
+    RETURN_IF_ERROR(CheckText(req.model, "model", true));
+    absl::StatusOr<TextEmbedder*> e = embedders_->Get(req.model);
+    if (!e.ok()) return Prefixed("model", e.status());
+    embedder = *e;
+  }
   RETURN_IF_ERROR(ctx.Check("embedding"));
-  return embedder_->Embed(req.texts, req.kind, req.truncate, ctx);
+  ASSIGN_OR_RETURN(EmbedOutput out,
+                   embedder->Embed(req.texts, req.kind, req.truncate, ctx));
+  out.model = embedder->description().id;
+  return out;
 }
 
 absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
@@ -378,7 +414,7 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
   }
   // A store of shard servers embeds on the shards.
   if (!store_->wants_vectors()) {
-    return store_->Write(batch.collection, std::move(batch.documents), ctx);
+    return store_->Write(batch.collection, std::move(batch.documents), "", ctx);
   }
 
   // 2. Embed.
@@ -387,9 +423,15 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
   for (const index::Document& d : batch.documents) {
     texts.push_back(PassageText(d));
   }
+  // With the collection's model; the store refuses the batch (Aborted) if
+  // the collection is re-embedded by another model meanwhile.
+  ASSIGN_OR_RETURN(const std::string model,
+                   store_->ModelOf(batch.collection, ctx));
+  ASSIGN_OR_RETURN(TextEmbedder * embedder,
+                   EmbedderOf(batch.collection, model));
   RETURN_IF_ERROR(ctx.Check("embedding documents"));
-  ASSIGN_OR_RETURN(EmbedOutput e, embedder_->Embed(texts, EmbedKind::kDocument,
-                                                   /*truncate=*/true, ctx));
+  ASSIGN_OR_RETURN(EmbedOutput e, embedder->Embed(texts, EmbedKind::kDocument,
+                                                  /*truncate=*/true, ctx));
   for (int i = 0; i < n; ++i) {
     index::Document& d = batch.documents[i];
     d.vector.assign(e.values.begin() + size_t(i) * e.dimension,
@@ -398,7 +440,8 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
 
   // 3. Commit (durable on return). A deadline that passes now is ignored:
   // the work is done and committing it loses nothing.
-  return store_->Write(batch.collection, std::move(batch.documents), ctx);
+  return store_->Write(batch.collection, std::move(batch.documents), model,
+                       ctx);
 }
 
 const CallContext& Pipeline::Unbounded() {

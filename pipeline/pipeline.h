@@ -26,18 +26,32 @@ namespace diffrank::pipeline {
 class Pipeline {
  public:
   // All borrowed; they outlive the pipeline. Serves the collections of
-  // this process (a LocalStore over `collections`).
-  Pipeline(TextEmbedder* embedder, PairScorer* scorer, Collections* collections,
+  // this process (a LocalStore over `collections`), each with the embedder
+  // that built it (`embedders`).
+  Pipeline(Embedders* embedders, PairScorer* scorer, Collections* collections,
            Limits limits)
-      : embedder_(embedder),
+      : embedders_(embedders),
         scorer_(scorer),
         local_(std::make_unique<LocalStore>(collections)),
         store_(local_.get()),
         limits_(limits) {}
   // Serves the collections of any Store (the router's shards).
-  Pipeline(TextEmbedder* embedder, PairScorer* scorer, const Store* store,
+  Pipeline(Embedders* embedders, PairScorer* scorer, const Store* store,
            Limits limits)
-      : embedder_(embedder), scorer_(scorer), store_(store), limits_(limits) {}
+      : embedders_(embedders),
+        scorer_(scorer),
+        store_(store),
+        limits_(limits) {}
+  // One embedder only (tests and tools).
+  Pipeline(TextEmbedder* embedder, PairScorer* scorer, Collections* collections,
+           Limits limits)
+      : owned_(std::make_unique<FixedEmbedders>(
+            std::vector<TextEmbedder*>{embedder})),
+        embedders_(owned_.get()),
+        scorer_(scorer),
+        local_(std::make_unique<LocalStore>(collections)),
+        store_(local_.get()),
+        limits_(limits) {}
 
   absl::StatusOr<SearchResult> Search(const SearchRequest& req,
                                       const CallContext& ctx) const;
@@ -72,7 +86,9 @@ class Pipeline {
   static const CallContext& Unbounded();
 
   const Limits& limits() const { return limits_; }
-  const TextEmbedder& embedder() const { return *embedder_; }
+  // The default embedder (new collections, Embed without a model).
+  const TextEmbedder& embedder() const { return *embedders_->Default(); }
+  Embedders& embedders() const { return *embedders_; }
   const PairScorer& scorer() const { return *scorer_; }
   const Store& store() const { return *store_; }
 
@@ -82,12 +98,17 @@ class Pipeline {
  private:
   absl::Status CheckText(absl::string_view text, absl::string_view field,
                          bool required) const;
-  // CheckQueryVector validates a caller's query_vector and returns it at
-  // unit length.
+  // CheckQueryVector validates a caller's query_vector against the
+  // collection's embedder and returns it at unit length.
   absl::StatusOr<std::vector<float>> CheckQueryVector(
-      const SearchRequest& req) const;
+      const SearchRequest& req, const TextEmbedder& embedder,
+      const std::string& model) const;
+  // EmbedderOf: the embedder of a collection built by `model`.
+  absl::StatusOr<TextEmbedder*> EmbedderOf(const std::string& collection,
+                                           const std::string& model) const;
 
-  TextEmbedder* embedder_;
+  std::unique_ptr<FixedEmbedders> owned_;  // one-embedder constructor
+  Embedders* embedders_;
   PairScorer* scorer_;
   std::unique_ptr<LocalStore> local_;  // when serving local collections
   const Store* store_;

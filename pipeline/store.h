@@ -27,8 +27,11 @@ namespace diffrank::pipeline {
 struct RetrieveRequest {
   std::string collection;
   SearchMode mode = SearchMode::kHybrid;
-  std::string query;                      // text (lexical; may be "" in DENSE)
-  std::vector<float> query_vector;        // unit length; set unless LEXICAL
+  std::string query;                // text (lexical; may be "" in DENSE)
+  std::vector<float> query_vector;  // unit length; set unless LEXICAL
+  // The model that made query_vector: a store refuses (FailedPrecondition)
+  // when the collection is now built by another model (replaced meanwhile).
+  std::string query_model;
   const index::Filter* filter = nullptr;  // parsed from filter_json
   std::string filter_json;                // "" = none
   int top_k = 10;       // hits wanted (fused hits in hybrid mode)
@@ -67,11 +70,16 @@ class Store {
       const std::string& collection, const std::string& after, int limit,
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const = 0;
-  // Write commits documents (with vectors iff wants_vectors()); durable on
-  // return. Returns the number written.
+  // Write commits documents (with vectors iff wants_vectors(), made by
+  // `model`: Aborted when the collection is now built by another model);
+  // durable on return. Returns the number written.
   virtual absl::StatusOr<int64_t> Write(const std::string& collection,
                                         std::vector<index::Document> docs,
+                                        const std::string& model,
                                         const CallContext& ctx) const = 0;
+  // ModelOf returns the id of the embedding model that built a collection.
+  virtual absl::StatusOr<std::string> ModelOf(const std::string& collection,
+                                              const CallContext& ctx) const = 0;
   // Delete by ids, or by filter when `filter` is set.
   virtual absl::StatusOr<int64_t> Delete(const std::string& collection,
                                          const std::vector<std::string>& ids,
@@ -80,9 +88,10 @@ class Store {
                                          const CallContext& ctx) const = 0;
 
   // Collection admin (Collections' semantics).
+  // Create: `model` "" = the default embedder.
   virtual absl::StatusOr<CollectionSummary> Create(
       const std::string& name, const std::string& factory,
-      const CallContext& ctx) const = 0;
+      const std::string& model, const CallContext& ctx) const = 0;
   virtual absl::Status Drop(const std::string& name,
                             const CallContext& ctx) const = 0;
   virtual absl::StatusOr<std::vector<CollectionSummary>> List(
@@ -112,7 +121,10 @@ class LocalStore final : public Store {
       const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,
                                 std::vector<index::Document> docs,
+                                const std::string& model,
                                 const CallContext& ctx) const override;
+  absl::StatusOr<std::string> ModelOf(const std::string& collection,
+                                      const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Delete(const std::string& collection,
                                  const std::vector<std::string>& ids,
                                  const index::Filter* filter,
@@ -120,7 +132,7 @@ class LocalStore final : public Store {
                                  const CallContext& ctx) const override;
   absl::StatusOr<CollectionSummary> Create(
       const std::string& name, const std::string& factory,
-      const CallContext& ctx) const override;
+      const std::string& model, const CallContext& ctx) const override;
   absl::Status Drop(const std::string& name,
                     const CallContext& ctx) const override;
   absl::StatusOr<std::vector<CollectionSummary>> List(

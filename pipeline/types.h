@@ -58,6 +58,9 @@ struct SearchRequest {
   // Set: search with this embedding instead of embedding `query` (see
   // SearchRequest.query_vector in the .proto).
   std::vector<float> query_vector;
+  // The model that made query_vector ("" = not said): FailedPrecondition
+  // when it is not the collection's model.
+  std::string query_vector_model;
 };
 
 // Timing of one request's stages.
@@ -109,6 +112,7 @@ struct EmbedRequest {
   std::vector<std::string> texts;
   EmbedKind kind = EmbedKind::kDocument;
   bool truncate = true;
+  std::string model;  // "" = the default embedder
 };
 
 struct UpsertBatch {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/shard_hash.h"
+#include "common/status_macros.h"
 #include "index/fusion.h"
 
 namespace diffrank::router {
@@ -62,6 +63,8 @@ CollectionSummary SummaryOf(const v1::CollectionInfo& info) {
   s.stats.factory = info.index();
   s.stats.active_factory = info.active_index();
   s.stats.documents = info.documents();
+  s.model_id = info.model();
+  s.dimension = info.dimension();
   return s;
 }
 
@@ -207,6 +210,8 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
     // embedding the text again.
     r.mutable_query_vector()->Assign(req.query_vector.begin(),
                                      req.query_vector.end());
+    // A shard whose collection was re-embedded meanwhile refuses it.
+    r.set_query_vector_model(req.query_model);
   }
   std::vector<v1::SearchRequest> requests(all.size(), r);
   auto answers = Fan<v1::SearchRequest, v1::SearchResponse>(
@@ -264,13 +269,21 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
                           &index::Hit::dense_rank, top_k);
 }
 
+absl::Status RemoteStore::Refused(const std::string& collection,
+                                  const absl::Status& s) const {
+  // The vector's model is not the collection's any more: ask again next time.
+  if (s.code() == absl::StatusCode::kFailedPrecondition)
+    ForgetModel(collection);
+  return s;
+}
+
 absl::StatusOr<pipeline::RetrieveResult> RemoteStore::Retrieve(
     const pipeline::RetrieveRequest& req, const CallContext& ctx) const {
   pipeline::RetrieveResult out;
   std::vector<std::string> missing;
   if (req.mode != SearchMode::kHybrid) {
     auto hits = SearchAll(req, req.mode, req.top_k, ctx, missing);
-    if (!hits.ok()) return hits.status();
+    if (!hits.ok()) return Refused(req.collection, hits.status());
     out.hits = *std::move(hits);
   } else {
     // As Collection::SearchHybrid: each retriever's `candidates` best over
@@ -284,7 +297,7 @@ absl::StatusOr<pipeline::RetrieveResult> RemoteStore::Retrieve(
     });
     dense = SearchAll(req, SearchMode::kDense, each, ctx, missing_dense);
     t.join();
-    if (!dense.ok()) return dense.status();
+    if (!dense.ok()) return Refused(req.collection, dense.status());
     if (!lexical.ok()) return lexical.status();
     out.hits = index::Fuse(*dense, *lexical, index::FusionOptions(), req.top_k);
     missing = missing_dense;
@@ -296,6 +309,28 @@ absl::StatusOr<pipeline::RetrieveResult> RemoteStore::Retrieve(
   }
   out.missing_shards = std::move(missing);
   return out;
+}
+
+absl::StatusOr<std::string> RemoteStore::ModelOf(const std::string& collection,
+                                                 const CallContext& ctx) const {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    auto it = model_cache_.find(collection);
+    if (it != model_cache_.end() &&
+        absl::Now() - it->second.second < options_.model_cache_ttl) {
+      return it->second.first;
+    }
+  }
+  ASSIGN_OR_RETURN(CollectionSummary s, Describe(collection, ctx));
+  std::lock_guard<std::mutex> l(cache_mu_);
+  if (model_cache_.size() > 10000) model_cache_.clear();  // bounded
+  model_cache_[collection] = {s.model_id, absl::Now()};
+  return s.model_id;
+}
+
+void RemoteStore::ForgetModel(const std::string& collection) const {
+  std::lock_guard<std::mutex> l(cache_mu_);
+  model_cache_.erase(collection);
 }
 
 absl::StatusOr<std::vector<index::Document>> RemoteStore::Fetch(
@@ -405,6 +440,7 @@ absl::StatusOr<std::vector<index::Document>> RemoteStore::List(
 
 absl::StatusOr<int64_t> RemoteStore::Write(const std::string& collection,
                                            std::vector<index::Document> docs,
+                                           const std::string& /*model*/,
                                            const CallContext& ctx) const {
   // Every check a shard would make (the vector aside) first: a bad document
   // refuses the whole batch before any shard commits its part.
@@ -529,11 +565,12 @@ absl::StatusOr<int64_t> RemoteStore::Delete(const std::string& collection,
 
 absl::StatusOr<CollectionSummary> RemoteStore::Create(
     const std::string& name, const std::string& factory,
-    const CallContext& ctx) const {
+    const std::string& model, const CallContext& ctx) const {
   const std::vector<int> all = AllShards();
   v1::CreateCollectionRequest r;
   r.set_name(name);
   r.set_index(factory);
+  r.set_model(model);
   auto answers = Fan<v1::CreateCollectionRequest, v1::CollectionInfo>(
       all, std::vector<v1::CreateCollectionRequest>(all.size(), r), ctx,
       /*read=*/false,
@@ -640,6 +677,11 @@ absl::StatusOr<CollectionSummary> RemoteStore::Describe(
     one.stats.disk_bytes = p.disk_bytes();
     if (i == 0) {
       sum = one;
+    } else if (one.model_id != sum.model_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "collection \"", name, "\" is built by model \"", sum.model_id,
+          "\" on shard 0 but \"", one.model_id, "\" on shard ", i,
+          " (a re-embed is being published shard by shard); retry"));
     } else {
       AddCounts(sum, one);
     }

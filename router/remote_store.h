@@ -21,7 +21,9 @@
 #ifndef DIFFRANK_ROUTER_REMOTE_STORE_H_
 #define DIFFRANK_ROUTER_REMOTE_STORE_H_
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,7 @@ struct RemoteStoreOptions {
   int max_top_k = 1000;             // the shards' limits.max_top_k
   int max_texts_per_request = 256;  // the shards' limits
   int64_t max_request_bytes = 8 << 20;
+  absl::Duration model_cache_ttl = absl::Seconds(10);
 };
 
 class RemoteStore final : public pipeline::Store {
@@ -73,7 +76,13 @@ class RemoteStore final : public pipeline::Store {
       const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,
                                 std::vector<index::Document> docs,
+                                const std::string& model,
                                 const CallContext& ctx) const override;
+  // ModelOf asks the shards (CollectionStats) and remembers the answer for
+  // model_cache_ttl; a shard's refusal of a query vector of the wrong model
+  // (the collection was re-embedded) forgets it at once.
+  absl::StatusOr<std::string> ModelOf(const std::string& collection,
+                                      const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Delete(const std::string& collection,
                                  const std::vector<std::string>& ids,
                                  const index::Filter* filter,
@@ -81,7 +90,7 @@ class RemoteStore final : public pipeline::Store {
                                  const CallContext& ctx) const override;
   absl::StatusOr<pipeline::CollectionSummary> Create(
       const std::string& name, const std::string& factory,
-      const CallContext& ctx) const override;
+      const std::string& model, const CallContext& ctx) const override;
   absl::Status Drop(const std::string& name,
                     const CallContext& ctx) const override;
   absl::StatusOr<std::vector<pipeline::CollectionSummary>> List(
@@ -120,8 +129,16 @@ class RemoteStore final : public pipeline::Store {
                                 Call call) const;
   std::vector<int> AllShards() const;
 
+  void ForgetModel(const std::string& collection) const;
+  absl::Status Refused(const std::string& collection,
+                       const absl::Status& s) const;
+
   const RemoteStoreOptions options_;
   std::vector<std::unique_ptr<v1::Diffrank::Stub>> stubs_;
+  mutable std::mutex cache_mu_;  // guards model_cache_
+  // collection -> (model id, when asked)
+  mutable std::map<std::string, std::pair<std::string, absl::Time>>
+      model_cache_;
 };
 
 }  // namespace diffrank::router

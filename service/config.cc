@@ -9,8 +9,10 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "pipeline/rerank_fusion.h"
@@ -127,6 +129,7 @@ absl::Status ParseConfigJson(absl::string_view text, const std::string& name,
       {"metrics_require_key", Set(c.metrics_require_key)},
       {"embedder_model", Set(c.embedder_model)},
       {"reranker_model", Set(c.reranker_model)},
+      {"models_dir", Set(c.models_dir)},
       {"device", Set(c.device)},
       {"precision", Set(c.precision)},
       {"reranker_precision", Set(c.reranker_precision)},
@@ -240,6 +243,11 @@ absl::Status Validate(const ServerConfig& c) {
           "(see models/)"));
     }
   }
+  if (std::error_code ec;
+      !c.models_dir.empty() && !fs::is_directory(c.models_dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: models_dir \"", c.models_dir, "\" is not a directory"));
+  }
   if (auto s = Readable(c.api_keys_file, "api_keys_file"); !s.ok()) return s;
   if (c.metrics_require_key && c.api_keys_file.empty()) {
     return absl::InvalidArgumentError(
@@ -338,6 +346,35 @@ std::string DefaultModelDir(const std::string& name) {
     }
   }
   return (fs::path(DIFFRANK_SOURCE_MODELS_DIR) / name).string();
+}
+
+absl::StatusOr<std::string> FindModelDir(const ServerConfig& config,
+                                         const std::string& id) {
+  bool plain = !id.empty() && id.size() <= 128 && id != "." && id != "..";
+  for (char ch : id) {
+    plain = plain && (absl::ascii_isalnum(static_cast<unsigned char>(ch)) ||
+                      ch == '.' || ch == '_' || ch == '-');
+  }
+  if (!plain) {
+    return absl::InvalidArgumentError(
+        "is not a model id (1-128 characters of [A-Za-z0-9._-])");
+  }
+  std::vector<fs::path> places;
+  if (!config.models_dir.empty()) {
+    places.push_back(config.models_dir);
+  } else {
+    places.push_back(fs::path(config.embedder_model).parent_path());
+    places.push_back(fs::path(DefaultModelDir(id)).parent_path());
+  }
+  std::error_code ec;
+  for (const fs::path& p : places) {
+    if (fs::exists(p / id / "config.json", ec)) return (p / id).string();
+  }
+  std::vector<std::string> where;
+  for (const fs::path& p : places) where.push_back(p.string());
+  return absl::NotFoundError(
+      absl::StrCat("no model \"", id, "\" (looked for ", id, "/config.json in ",
+                   absl::StrJoin(where, " and "), "; set models_dir)"));
 }
 
 }  // namespace diffrank::service

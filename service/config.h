@@ -63,9 +63,16 @@ struct ServerConfig {
   // /metrics needs `Authorization: Bearer <key>` (any role); needs
   // api_keys_file. Off by default: bind metrics_listen to a private address.
   bool metrics_require_key = false;
-  std::string api_keys_file;    // "" = open (a warning at start)
-  std::string embedder_model;   // model directory; "" = the bundled one
-  std::string reranker_model;   // model directory; "" = the bundled one
+  std::string api_keys_file;  // "" = open (a warning at start)
+  // The default embedder (new collections; Embed without a model) and the
+  // reranker: model directories; "" = the bundled ones.
+  std::string embedder_model;
+  std::string reranker_model;
+  // Where other embedders are found by model id (<models_dir>/<id>/): the
+  // models of existing collections and those CreateCollection / Embed
+  // name. "" = the default embedder's parent directory, then the bundled
+  // models.
+  std::string models_dir;
   std::string device = "auto";  // auto | cpu | cuda
   // auto | float32 | bfloat16 | int8 (both models; int8 = dynamic
   // quantization of the projections, CPU only).
@@ -105,6 +112,12 @@ std::string ReadConfigFile(const std::string& path);
 // ("diffrank-embed-v2" / "diffrank-rerank-v2"), searched next to the binary
 // (../models, ../share/diffrank/models) and in the source tree.
 std::string DefaultModelDir(const std::string& name);
+// FindModelDir returns the directory of model `id` (config.models_dir, else
+// next to the default embedder, else bundled): InvalidArgument for an id
+// that is not a plain name ([A-Za-z0-9._-], no path), NotFound naming where
+// it looked.
+absl::StatusOr<std::string> FindModelDir(const ServerConfig& config,
+                                         const std::string& id);
 
 }  // namespace diffrank::service
 

@@ -39,6 +39,7 @@ pipeline::SearchRequest FromProto(const v1::SearchRequest& r) {
   o.offset = r.offset();
   o.include_metadata = r.include_metadata();
   o.query_vector.assign(r.query_vector().begin(), r.query_vector().end());
+  o.query_vector_model = r.query_vector_model();
   return o;
 }
 
@@ -58,6 +59,7 @@ pipeline::EmbedRequest FromProto(const v1::EmbedRequest& r) {
   o.kind = r.kind() == v1::EMBED_KIND_QUERY ? pipeline::EmbedKind::kQuery
                                             : pipeline::EmbedKind::kDocument;
   o.truncate = r.has_truncate() ? r.truncate() : true;
+  o.model = r.model();
   return o;
 }
 

@@ -138,7 +138,7 @@ grpc::ServerUnaryReactor* DiffrankService::Embed(
                      p.Embed(FromProto(*req), call);
                  if (!r.ok()) return r.status();
                  ToProto(*r, *resp);
-                 resp->set_model(p.embedder().description().id);
+                 resp->set_model(r->model);
                  return absl::OkStatus();
                });
 }
@@ -194,9 +194,8 @@ grpc::ServerUnaryReactor* DiffrankService::Get(grpc::CallbackServerContext* ctx,
 void DiffrankService::CollectionInfoOf(const pipeline::CollectionSummary& s,
                                        v1::CollectionInfo& out) const {
   ToProto(s, out);
-  const pipeline::Pipeline* p = pipeline_.load();
-  out.set_model(p->embedder().description().id);
-  out.set_dimension(p->embedder().description().dimension);
+  out.set_model(s.model_id);
+  out.set_dimension(s.dimension);
 }
 
 grpc::ServerUnaryReactor* DiffrankService::CreateCollection(
@@ -206,7 +205,8 @@ grpc::ServerUnaryReactor* DiffrankService::CreateCollection(
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
-                     p.store().Create(req->name(), req->index(), call);
+                     p.store().Create(req->name(), req->index(), req->model(),
+                                      call);
                  if (!s.ok()) return s.status();
                  CollectionInfoOf(*s, *resp);
                  return absl::OkStatus();
@@ -273,16 +273,20 @@ grpc::ServerUnaryReactor* DiffrankService::CollectionStats(
 grpc::ServerUnaryReactor* DiffrankService::Info(
     grpc::CallbackServerContext* ctx, const v1::InfoRequest* req,
     v1::InfoResponse* resp) {
-  return Unary(ctx, "Info", Role::kRead, *req,
-               [this, resp](const pipeline::Pipeline& p,
-                            const CallContext&) -> absl::Status {
-                 resp->set_version(info_.version);
-                 resp->set_torch_version(info_.torch_version);
-                 ToProto(p.embedder().description(), *resp->mutable_embedder());
-                 ToProto(p.scorer().description(), *resp->mutable_reranker());
-                 ToProto(p.limits(), *resp->mutable_limits());
-                 return absl::OkStatus();
-               });
+  return Unary(
+      ctx, "Info", Role::kRead, *req,
+      [this, resp](const pipeline::Pipeline& p,
+                   const CallContext&) -> absl::Status {
+        resp->set_version(info_.version);
+        resp->set_torch_version(info_.torch_version);
+        ToProto(p.embedder().description(), *resp->mutable_embedder());
+        for (const pipeline::TextEmbedder* e : p.embedders().Loaded()) {
+          ToProto(e->description(), *resp->add_embedders());
+        }
+        ToProto(p.scorer().description(), *resp->mutable_reranker());
+        ToProto(p.limits(), *resp->mutable_limits());
+        return absl::OkStatus();
+      });
 }
 
 // UpsertReactor reads batches one at a time; each is committed (durably)

@@ -204,10 +204,12 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
   };
 
   // Embeddings in chunks of max_texts_ texts (the gRPC limit per call).
+  // `model` in: the model to use ("" = the default); out: the one used.
   auto embed = [&](const std::vector<std::string>& texts, v1::EmbedKind kind,
                    bool truncate, const char* field,
                    std::vector<v1::Embedding>& out, std::string& model,
                    int& dimension) -> std::optional<HttpResponse> {
+    const std::string wanted = model;
     for (size_t off = 0; off < std::max<size_t>(texts.size(), 1);
          off += max_texts_) {
       v1::EmbedRequest r;
@@ -216,6 +218,7 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
       }
       r.set_kind(kind);
       r.set_truncate(truncate);
+      r.set_model(wanted);
       v1::EmbedResponse resp;
       grpc::ClientContext c;
       prepare(c);
@@ -247,7 +250,11 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     grpc::Status s = stub_->Info(&c, v1::InfoRequest(), &info);
     if (!s.ok()) return FromStatus(s);
     json data = json::array();
-    for (const v1::ModelInfo* m : {&info.embedder(), &info.reranker()}) {
+    std::vector<const v1::ModelInfo*> models;
+    for (const v1::ModelInfo& m : info.embedders()) models.push_back(&m);
+    if (models.empty()) models.push_back(&info.embedder());
+    models.push_back(&info.reranker());
+    for (const v1::ModelInfo* m : models) {
       if (m->id().empty()) continue;
       data.push_back({{"id", m->id()},
                       {"object", "model"},
@@ -272,8 +279,9 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     if (auto r = ParseObject(req.body, j)) return *r;
     std::vector<std::string> texts;
     if (auto r = Texts(j, "input", texts)) return *r;
-    std::string format = "float", input_type = "document";
+    std::string format = "float", input_type = "document", asked;
     int dimensions = 0;
+    if (auto r = Optional(j, "model", asked)) return *r;
     if (auto r = Optional(j, "encoding_format", format)) return *r;
     if (auto r = Optional(j, "input_type", input_type)) return *r;
     if (auto r = Optional(j, "dimensions", dimensions)) return *r;
@@ -283,8 +291,23 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     if (input_type != "document" && input_type != "query") {
       return BadRequest("input_type must be document or query");
     }
-    std::vector<v1::Embedding> out;
+    // OpenAI SDKs send a model on every call ("text-embedding-3-small" in
+    // many existing clients): a model this server has loaded is used, any
+    // other name gets the default embedder; "model" in the answer says
+    // which one embedded.
     std::string model;
+    if (!asked.empty()) {
+      v1::InfoResponse info;
+      grpc::ClientContext c;
+      prepare(c);
+      if (grpc::Status s = stub_->Info(&c, v1::InfoRequest(), &info); !s.ok()) {
+        return FromStatus(s);
+      }
+      for (const v1::ModelInfo& m : info.embedders()) {
+        if (m.id() == asked) model = asked;
+      }
+    }
+    std::vector<v1::Embedding> out;
     int dim = 0;
     if (auto r = embed(texts,
                        input_type == "query" ? v1::EMBED_KIND_QUERY

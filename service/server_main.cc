@@ -87,9 +87,15 @@ int Main(int argc, char** argv) {
   auto* o_keys = app.add_option(
       "--api_keys", flags.api_keys_file,
       "API keys file: lines `<read|write|admin> <key>`; none = open");
-  auto* o_embed =
-      app.add_option("--embedder_model", flags.embedder_model,
-                     "bi-encoder model directory (default: bundled)");
+  auto* o_embed = app.add_option(
+      "--embedder_model", flags.embedder_model,
+      "default bi-encoder model directory: new collections (default: bundled "
+      "diffrank-embed-v3)");
+  auto* o_models = app.add_option(
+      "--models_dir", flags.models_dir,
+      "directory of other embedders by model id (<dir>/<id>/): existing "
+      "collections' models (default: next to the default embedder, then "
+      "bundled)");
   auto* o_rerank =
       app.add_option("--reranker_model", flags.reranker_model,
                      "cross-encoder model directory (default: bundled)");
@@ -151,6 +157,7 @@ int Main(int argc, char** argv) {
   if (*o_keys) config.api_keys_file = flags.api_keys_file;
   if (*o_metrics_key) config.metrics_require_key = flags.metrics_require_key;
   if (*o_embed) config.embedder_model = flags.embedder_model;
+  if (*o_models) config.models_dir = flags.models_dir;
   if (*o_rerank) config.reranker_model = flags.reranker_model;
   if (*o_device) config.device = flags.device;
   if (*o_prec) config.precision = flags.precision;
@@ -178,7 +185,7 @@ int Main(int argc, char** argv) {
   if (*o_key) config.tls.key_file = flags.tls.key_file;
   if (*o_ca) config.tls.client_ca_file = flags.tls.client_ca_file;
   if (config.embedder_model.empty()) {
-    config.embedder_model = DefaultModelDir("diffrank-embed-v2");
+    config.embedder_model = DefaultModelDir("diffrank-embed-v3");
   }
   if (config.reranker_model.empty()) {
     config.reranker_model = DefaultModelDir("diffrank-rerank-v2");
@@ -360,6 +367,16 @@ int Main(int argc, char** argv) {
   mo.batcher.on_batch = [&metrics](const encoder::BatchEvent& e) {
     metrics.RecordBatch(e);
   };
+  mo.find_model = [&config](const std::string& id) {
+    return FindModelDir(config, id);
+  };
+  // Embedders loaded after the start (an existing collection's model, or
+  // one that CreateCollection or Embed names).
+  mo.on_load = [&metrics](const pipeline::ModelDescription& d) {
+    metrics.SetModel(d);
+    Log(absl::StrCat("loaded embedder ", d.id, " (", d.architecture, ", ",
+                     d.device, ")"));
+  };
   const absl::Time t0 = absl::Now();
   absl::StatusOr<std::unique_ptr<pipeline::BatchedModels>> models =
       pipeline::BatchedModels::Create(std::move(mo));
@@ -372,6 +389,13 @@ int Main(int argc, char** argv) {
   metrics.SetBuildInfo(kVersion, encoder::Encoder::TorchVersion());
   metrics.SetModel(ed);
   metrics.SetModel(rd);
+  pipeline::BatchedModels* m = models->get();
+  // The dimension of a collection's model, loading it if needed.
+  auto load = [m](const std::string& id) -> absl::StatusOr<int> {
+    absl::StatusOr<pipeline::TextEmbedder*> e = m->Get(id);
+    if (!e.ok()) return e.status();
+    return (*e)->description().dimension;
+  };
   Log(absl::StrCat("models loaded and warm in ",
                    absl::FormatDuration(absl::Now() - t0), ": embedder ", ed.id,
                    " (", ed.architecture, ", ", ed.device, "), reranker ",
@@ -382,7 +406,6 @@ int Main(int argc, char** argv) {
   std::unique_ptr<pipeline::Collections> local;
   std::unique_ptr<router::RemoteStore> remote;
   std::unique_ptr<pipeline::Pipeline> pipe;
-  pipeline::BatchedModels* m = models->get();
   if (is_router) {
     router::RemoteStoreOptions ro;
     ro.shards = config.router.shards;
@@ -397,13 +420,14 @@ int Main(int argc, char** argv) {
     ro.max_top_k = config.limits.max_top_k;
     ro.max_texts_per_request = config.limits.max_texts_per_request;
     remote = std::make_unique<router::RemoteStore>(ro);
-    pipe = std::make_unique<pipeline::Pipeline>(m->embedder(), m->scorer(),
-                                                remote.get(), config.limits);
+    pipe = std::make_unique<pipeline::Pipeline>(m, m->scorer(), remote.get(),
+                                                config.limits);
   } else {
     pipeline::CollectionsOptions co;
     co.data_dir = config.data_dir;
     co.model_id = ed.id;
     co.dimension = ed.dimension;
+    co.models = load;  // the models of existing collections load now
     co.collection.sync_full = config.sync_full;
     co.collection.max_text_bytes = size_t(config.limits.max_text_bytes);
     co.lock = std::move(dir_lock);
@@ -414,8 +438,8 @@ int Main(int argc, char** argv) {
       return Fail(collections.status());
     }
     local = *std::move(collections);
-    pipe = std::make_unique<pipeline::Pipeline>(m->embedder(), m->scorer(),
-                                                local.get(), config.limits);
+    pipe = std::make_unique<pipeline::Pipeline>(m, m->scorer(), local.get(),
+                                                config.limits);
   }
   pipeline::Collections* cs = local.get();  // null for a router
   metrics.SetScrapeHook([m, cs](Metrics& mx) {
