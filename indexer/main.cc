@@ -32,8 +32,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -47,6 +49,7 @@
 #include "grpcpp/grpcpp.h"
 #include "indexer/offline.h"
 #include "indexer/online.h"
+#include "indexer/reembed.h"
 #include "pipeline/collections.h"
 
 namespace diffrank::indexer {
@@ -129,16 +132,16 @@ int Main(int argc, char** argv) {
   OfflineOptions o;
   std::string model, precision = "auto", on_error = "skip", server, extensions;
   int threads = 0;
-  bool no_publish = false;
+  bool no_publish = false, reembed = false;
   app.add_option("--data_dir", o.data_dir,
                  "the server's data directory (offline builds; not with "
                  "--online)");
   app.add_option("--collection", o.collection, "collection to create/replace")
       ->required();
   app.add_option(
-         "--input", o.input,
-         "file, BEIR folder, directory of text files, or - (stdin JSONL)")
-      ->required();
+      "--input", o.input,
+      "file, BEIR folder, directory of text files, or - (stdin JSONL); "
+      "required unless --reembed");
   app.add_option("--format", o.input_options.format,
                  "auto | jsonl | csv | tsv | beir | dir");
   app.add_option("--id_field", o.input_options.id_field);
@@ -177,6 +180,11 @@ int Main(int argc, char** argv) {
   app.add_option("--server", server,
                  "publish through this running server (host:port)");
   app.add_flag("--no-publish", no_publish, "build only; leave it in .staging");
+  app.add_flag("--reembed", reembed,
+               "re-embed the live --collection with --model (default: the "
+               "newest bundled embedder) into a new version and publish it "
+               "(reads the collection through --server, or from --data_dir "
+               "when no server runs; no --input)");
   OnlineOptions on;
   bool online = false;
   app.add_flag(
@@ -211,6 +219,15 @@ int Main(int argc, char** argv) {
                  "--chunk_overlap in [0, --chunk_tokens)\n";
     return 2;
   }
+  if (reembed && (online || !o.input.empty())) {
+    std::cerr << "diffrank-index: --reembed reads the live collection: it "
+                 "takes no --input and runs offline (no --online)\n";
+    return 2;
+  }
+  if (!reembed && o.input.empty()) {
+    std::cerr << "diffrank-index: --input is required (or --reembed)\n";
+    return 2;
+  }
   if (!online && o.data_dir.empty()) {
     std::cerr << "diffrank-index: --data_dir is required (an offline build "
                  "writes into the server's data directory; --online --server "
@@ -218,7 +235,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
   // The input first: a missing file is reported before a model loads.
-  if (absl::Status s = CheckInput(o.input, o.input_options); !s.ok()) {
+  if (absl::Status s =
+          reembed ? absl::OkStatus() : CheckInput(o.input, o.input_options);
+      !s.ok()) {
     std::cerr << "diffrank-index: " << s.message() << "\n";
     return 2;
   }
@@ -354,6 +373,49 @@ int Main(int argc, char** argv) {
   };
   std::cerr << "diffrank-index: " << (*enc)->config().model_id << " on "
             << (*enc)->device() << "\n";
+  ReembedSource source;
+  LiveState before;
+  if (reembed) {
+    source.collection = o.collection;
+    source.server = server;
+    source.api_key = ApiKey();
+    source.data_dir = o.data_dir;
+    if (!on.tls_ca_file.empty()) {
+      std::ifstream f(on.tls_ca_file);
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(f), {});
+      source.credentials = grpc::SslCredentials(ssl);
+    }
+    absl::StatusOr<LiveState> st = ReadLiveState(source);
+    if (!st.ok()) {
+      std::cerr << "diffrank-index: --reembed: " << st.status().message()
+                << "\n";
+      return st.status().code() == absl::StatusCode::kNotFound ? 2 : 3;
+    }
+    before = *st;
+    if (before.model == (*enc)->config().model_id) {
+      std::cerr << "diffrank-index: collection \"" << o.collection
+                << "\" is already embedded by " << before.model
+                << "; nothing to do\n";
+      return 0;
+    }
+    std::cerr << "diffrank-index: re-embedding \"" << o.collection << "\" ("
+              << before.documents << " documents, " << before.model << " -> "
+              << (*enc)->config().model_id << "); exporting\n";
+    absl::StatusOr<std::string> exported = ExportCollection(
+        source, (std::filesystem::path(o.data_dir) / ".staging").string(),
+        nullptr);
+    if (!exported.ok()) {
+      std::cerr << "diffrank-index: --reembed: " << exported.status().message()
+                << "\n";
+      return 3;
+    }
+    o.input = *exported;
+    o.input_options = InputOptions();
+    o.input_options.format = "jsonl";
+    o.input_options.tokenizer = &(*enc)->tokenizer();
+    o.index = before.factory.empty() ? "Flat" : before.factory;
+  }
   absl::StatusOr<OfflineReport> r = BuildOffline(o, **enc);
   if (tty) std::cerr << "\n";
   if (!r.ok()) {
@@ -382,6 +444,20 @@ int Main(int argc, char** argv) {
               << r->directory << "\n";
     return 0;
   }
+  if (reembed) {
+    // A write after the export would be lost by the exchange: publish only
+    // an unchanged collection.
+    absl::StatusOr<LiveState> now = ReadLiveState(source);
+    if (!now.ok() || !(*now == before)) {
+      std::cerr << "diffrank-index: not published: collection \""
+                << o.collection << "\" "
+                << (now.ok() ? "was written while it was re-embedded"
+                             : std::string(now.status().message()))
+                << "; the built version stays in " << r->directory
+                << "; re-run when writes pause (the export is taken again)\n";
+      return 1;
+    }
+  }
   if (!server.empty()) {
     auto channel =
         grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
@@ -407,6 +483,28 @@ int Main(int argc, char** argv) {
     co.data_dir = o.data_dir;
     co.model_id = (*enc)->config().model_id;
     co.dimension = (*enc)->dimension();
+    // The data directory's other collections may be another model's: their
+    // dimension from that model's config.json, next to --model or bundled.
+    co.models = [&model](const std::string& id) -> absl::StatusOr<int> {
+      namespace fs = std::filesystem;
+      if (id.empty() || id == "." || id == ".." ||
+          id.find('/') != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("\"", id, "\" is not a model id"));
+      }
+      for (const fs::path& dir :
+           {fs::path(model).parent_path(),
+            fs::path(DIFFRANK_DEFAULT_EMBEDDER).parent_path()}) {
+        const fs::path config = dir / id / "config.json";
+        if (!fs::exists(config)) continue;
+        absl::StatusOr<encoder::ModelConfig> c =
+            encoder::LoadModelConfig(config.string());
+        if (!c.ok()) return c.status();
+        return c->hidden_size;
+      }
+      return absl::NotFoundError(
+          absl::StrCat("no model \"", id, "\" next to --model or bundled"));
+    };
     absl::StatusOr<std::unique_ptr<pipeline::Collections>> cs =
         pipeline::Collections::Open(co);
     absl::Status s =

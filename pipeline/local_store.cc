@@ -23,7 +23,8 @@ absl::StatusOr<RetrieveResult> LocalStore::Retrieve(const RetrieveRequest& req,
       collections_->Get(req.collection);
   if (!c.ok()) return c.status();
   if (!req.query_model.empty() && req.query_model != (*c)->model_id()) {
-    return ModelChanged(req.collection, req.query_model, **c);
+    return absl::AbortedError(
+        ModelChanged(req.collection, req.query_model, **c).message());
   }
   index::SearchOptions options;
   options.top_k = req.top_k;

@@ -159,48 +159,59 @@ absl::StatusOr<SearchResult> Pipeline::Search(const SearchRequest& req,
                    ParseFilter(req.filter));
 
   // 2. Embed the query with the collection's model (not for lexical search,
-  // nor when the caller gave its vector). A router embeds here too: its
-  // shards get the vector.
-  std::vector<float> query_vector;
-  std::string model;
-  TextEmbedder* embedder = nullptr;
-  if (req.mode != SearchMode::kLexical) {
-    ASSIGN_OR_RETURN(model, store_->ModelOf(req.collection, ctx));
-    ASSIGN_OR_RETURN(embedder, EmbedderOf(req.collection, model));
-    if (given_vector) {
-      ASSIGN_OR_RETURN(query_vector, CheckQueryVector(req, *embedder, model));
+  // nor when the caller gave its vector), then 3. retrieve (and fuse). A
+  // router embeds here too: its shards get the vector. When the collection
+  // is re-embedded by another model between the two (a publish), the store
+  // answers Aborted and both run again with the new model: a search never
+  // fails because of a re-embed.
+  absl::StatusOr<RetrieveResult> found;
+  absl::Time t0;
+  for (int attempt = 0;; ++attempt) {
+    std::vector<float> query_vector;
+    std::string model;
+    TextEmbedder* embedder = nullptr;
+    if (req.mode != SearchMode::kLexical) {
+      ASSIGN_OR_RETURN(model, store_->ModelOf(req.collection, ctx));
+      ASSIGN_OR_RETURN(embedder, EmbedderOf(req.collection, model));
+      if (given_vector) {
+        ASSIGN_OR_RETURN(query_vector, CheckQueryVector(req, *embedder, model));
+      }
+    }
+    if (req.mode != SearchMode::kLexical && !given_vector) {
+      RETURN_IF_ERROR(ctx.Check("embedding the query"));
+      t0 = absl::Now();
+      ASSIGN_OR_RETURN(EmbedOutput e,
+                       embedder->Embed({req.query}, EmbedKind::kQuery,
+                                       /*truncate=*/true, ctx));
+      query_vector = std::move(e.values);
+      t.queue += e.queued;
+      t.embed += absl::Now() - t0;
+    }
+    RETURN_IF_ERROR(ctx.Check("retrieval"));
+    t0 = absl::Now();
+    RetrieveRequest retrieve;
+    retrieve.collection = req.collection;
+    retrieve.mode = req.mode;
+    retrieve.query = req.query;
+    retrieve.query_vector = std::move(query_vector);
+    retrieve.query_model = model;
+    retrieve.filter = filter ? &*filter : nullptr;
+    retrieve.filter_json = req.filter;
+    retrieve.top_k =
+        req.mode == SearchMode::kHybrid ? wanted : std::max(wanted, candidates);
+    retrieve.candidates = candidates;
+    found = store_->Retrieve(retrieve, ctx);
+    if (found.status().code() != absl::StatusCode::kAborted || attempt >= 2) {
+      break;
     }
   }
-  if (req.mode != SearchMode::kLexical && !given_vector) {
-    RETURN_IF_ERROR(ctx.Check("embedding the query"));
-    const absl::Time t0 = absl::Now();
-    ASSIGN_OR_RETURN(EmbedOutput e,
-                     embedder->Embed({req.query}, EmbedKind::kQuery,
-                                     /*truncate=*/true, ctx));
-    query_vector = std::move(e.values);
-    t.queue += e.queued;
-    t.embed = absl::Now() - t0;
-  }
-
-  // 3. Retrieve (and fuse).
-  RETURN_IF_ERROR(ctx.Check("retrieval"));
-  absl::Time t0 = absl::Now();
-  RetrieveRequest retrieve;
-  retrieve.collection = req.collection;
-  retrieve.mode = req.mode;
-  retrieve.query = req.query;
-  retrieve.query_vector = std::move(query_vector);
-  retrieve.query_model = model;
-  retrieve.filter = filter ? &*filter : nullptr;
-  retrieve.filter_json = req.filter;
-  retrieve.top_k =
-      req.mode == SearchMode::kHybrid ? wanted : std::max(wanted, candidates);
-  retrieve.candidates = candidates;
-  absl::StatusOr<RetrieveResult> found = store_->Retrieve(retrieve, ctx);
   if (!found.ok()) {
     // The collection's InvalidArgument here is about the filter.
     if (found.status().code() == absl::StatusCode::kInvalidArgument) {
       return Prefixed("filter", found.status());
+    }
+    if (found.status().code() == absl::StatusCode::kAborted) {
+      return absl::UnavailableError(found.status().message());  // retryable
     }
     return found.status();
   }
@@ -423,25 +434,34 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
   for (const index::Document& d : batch.documents) {
     texts.push_back(PassageText(d));
   }
-  // With the collection's model; the store refuses the batch (Aborted) if
-  // the collection is re-embedded by another model meanwhile.
-  ASSIGN_OR_RETURN(const std::string model,
-                   store_->ModelOf(batch.collection, ctx));
-  ASSIGN_OR_RETURN(TextEmbedder * embedder,
-                   EmbedderOf(batch.collection, model));
-  RETURN_IF_ERROR(ctx.Check("embedding documents"));
-  ASSIGN_OR_RETURN(EmbedOutput e, embedder->Embed(texts, EmbedKind::kDocument,
-                                                  /*truncate=*/true, ctx));
-  for (int i = 0; i < n; ++i) {
-    index::Document& d = batch.documents[i];
-    d.vector.assign(e.values.begin() + size_t(i) * e.dimension,
-                    e.values.begin() + size_t(i + 1) * e.dimension);
+  // With the collection's model. The store refuses the batch (Aborted,
+  // nothing written) if the collection is re-embedded by another model
+  // meanwhile; then it is embedded again with the new one.
+  absl::StatusOr<int64_t> written;
+  for (int attempt = 0;; ++attempt) {
+    ASSIGN_OR_RETURN(const std::string model,
+                     store_->ModelOf(batch.collection, ctx));
+    ASSIGN_OR_RETURN(TextEmbedder * embedder,
+                     EmbedderOf(batch.collection, model));
+    RETURN_IF_ERROR(ctx.Check("embedding documents"));
+    ASSIGN_OR_RETURN(EmbedOutput e, embedder->Embed(texts, EmbedKind::kDocument,
+                                                    /*truncate=*/true, ctx));
+    for (int i = 0; i < n; ++i) {
+      index::Document& d = batch.documents[i];
+      d.vector.assign(e.values.begin() + size_t(i) * e.dimension,
+                      e.values.begin() + size_t(i + 1) * e.dimension);
+    }
+    // 3. Commit (durable on return). A deadline that passes now is ignored:
+    // the work is done and committing it loses nothing.
+    written = store_->Write(batch.collection, batch.documents, model, ctx);
+    if (written.status().code() != absl::StatusCode::kAborted || attempt >= 2) {
+      break;
+    }
   }
-
-  // 3. Commit (durable on return). A deadline that passes now is ignored:
-  // the work is done and committing it loses nothing.
-  return store_->Write(batch.collection, std::move(batch.documents), model,
-                       ctx);
+  if (written.status().code() == absl::StatusCode::kAborted) {
+    return absl::UnavailableError(written.status().message());  // retryable
+  }
+  return written;
 }
 
 const CallContext& Pipeline::Unbounded() {

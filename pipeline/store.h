@@ -29,8 +29,9 @@ struct RetrieveRequest {
   SearchMode mode = SearchMode::kHybrid;
   std::string query;                // text (lexical; may be "" in DENSE)
   std::vector<float> query_vector;  // unit length; set unless LEXICAL
-  // The model that made query_vector: a store refuses (FailedPrecondition)
-  // when the collection is now built by another model (replaced meanwhile).
+  // The model that made query_vector: a store refuses (Aborted) when the
+  // collection is now built by another model (re-embedded meanwhile); the
+  // pipeline embeds again and retries.
   std::string query_model;
   const index::Filter* filter = nullptr;  // parsed from filter_json
   std::string filter_json;                // "" = none

@@ -109,7 +109,7 @@ absl::Status Validate(const ServerConfig& config);
 // "" when the path is empty or unreadable (Validate refuses those first).
 std::string ReadConfigFile(const std::string& path);
 // DefaultModelDir returns the bundled model directory for a role
-// ("diffrank-embed-v2" / "diffrank-rerank-v2"), searched next to the binary
+// ("diffrank-embed-v3" / "diffrank-rerank-v2"), searched next to the binary
 // (../models, ../share/diffrank/models) and in the source tree.
 std::string DefaultModelDir(const std::string& name);
 // FindModelDir returns the directory of model `id` (config.models_dir, else

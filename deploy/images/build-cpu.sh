@@ -48,7 +48,7 @@ mmdebstrap --variant=minbase --include="$pkgs" \
 # 2. diffrank itself, a non-root user, the data and config directories.
 install -m 0755 "${BIN[@]}" "$rootfs/usr/local/bin/"
 mkdir -p "$rootfs/usr/local/share/diffrank/models" "$rootfs/var/lib/diffrank" "$rootfs/etc/diffrank"
-for m in diffrank-embed-v2 diffrank-rerank-v2; do
+for m in diffrank-embed-v3 diffrank-embed-v2 diffrank-rerank-v2; do
   cp -r "$ROOT/models/$m" "$rootfs/usr/local/share/diffrank/models/"
 done
 chmod -R a+rX,go-w "$rootfs/usr/local/share/diffrank"  # a checkout's umask may be 077

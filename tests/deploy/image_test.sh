@@ -25,6 +25,7 @@ rootfs = os.path.join(out, "rootfs")
 for dev in ("usr/bin/gcc", "usr/bin/cc", "usr/include/torch", "usr/bin/cmake"):
     assert not os.path.exists(os.path.join(rootfs, dev)), f"build tool in the image: {dev}"
 for need in ("usr/local/bin/diffrank-server", "usr/local/bin/diffrank-index",
+             "usr/local/share/diffrank/models/diffrank-embed-v3/model.safetensors",
              "usr/local/share/diffrank/models/diffrank-embed-v2/model.safetensors",
              "usr/local/share/diffrank/models/diffrank-rerank-v2/model.safetensors"):
     assert os.path.exists(os.path.join(rootfs, need)), need

@@ -44,14 +44,24 @@ def test_openai_sdk_embeddings_equal_grpc(srv):
     client = OpenAI(api_key=KEYS["read"], base_url=srv.http + "/v1")
     for fmt in ("float", "base64"):  # the SDK asks for base64 by default and decodes it
         kw = {"encoding_format": fmt} if fmt == "float" else {}
-        r = client.embeddings.create(model="diffrank-embed-v2", input=DOCS, **kw)
+        r = client.embeddings.create(model="diffrank-embed-v3", input=DOCS, **kw)
         assert [d.index for d in r.data] == list(range(len(DOCS)))
         for d, w in zip(r.data, want):
             assert close(d.embedding, w), fmt
         assert r.usage.prompt_tokens == tokens == r.usage.total_tokens
-        assert r.model == "diffrank-embed-v2"
+        assert r.model == "diffrank-embed-v3"
+    # Any other name (OpenAI SDKs always send one) gets the default embedder.
     one = client.embeddings.create(model="m", input=DOCS[0], encoding_format="float")
     assert close(one.data[0].embedding, want[0])
+    assert one.model == "diffrank-embed-v3"
+    # A model the server has loaded is used when named.
+    Client(srv.target, api_key=KEYS["read"]).embed(["load it"], model="diffrank-embed-v2")
+    old = client.embeddings.create(model="diffrank-embed-v2", input=DOCS[0],
+                                   encoding_format="float")
+    assert old.model == "diffrank-embed-v2"
+    assert not close(old.data[0].embedding, want[0], 1e-2)
+    ids = [m.id for m in client.models.list().data]
+    assert "diffrank-embed-v2" in ids and "diffrank-embed-v3" in ids, ids
     # More texts than one gRPC call takes are split, in order.
     many = [f"text number {i}" for i in range(300)]
     r = client.embeddings.create(model="m", input=many, encoding_format="float")
@@ -61,7 +71,7 @@ def test_openai_sdk_embeddings_equal_grpc(srv):
 
 def test_langchain_openai_embeddings_class(srv):
     want, _ = grpc_embed(srv, DOCS)
-    emb = OpenAIEmbeddings(model="diffrank-embed-v2", base_url=srv.http + "/v1",
+    emb = OpenAIEmbeddings(model="diffrank-embed-v3", base_url=srv.http + "/v1",
                            api_key=KEYS["read"], check_embedding_ctx_length=False)
     got = emb.embed_documents(DOCS)
     assert all(close(g, w, 1e-5) for g, w in zip(got, want))
@@ -103,9 +113,9 @@ def test_haystack_cohere_ranker_and_openai_embedder_classes(srv, monkeypatch):
     # Embeddings through Haystack's OpenAI embedders equal gRPC Embed (the OpenAI route embeds
     # as documents unless the body says "input_type": "query"; OpenAI's API has no kind).
     want_emb, _ = grpc_embed(srv, DOCS)
-    text = OpenAITextEmbedder(api_key=key, model="diffrank-embed-v2", api_base_url=srv.http + "/v1")
+    text = OpenAITextEmbedder(api_key=key, model="diffrank-embed-v3", api_base_url=srv.http + "/v1")
     assert close(text.run(DOCS[0])["embedding"], want_emb[0], 1e-5)
-    doc_emb = OpenAIDocumentEmbedder(api_key=key, model="diffrank-embed-v2",
+    doc_emb = OpenAIDocumentEmbedder(api_key=key, model="diffrank-embed-v3",
                                      api_base_url=srv.http + "/v1")
     got = doc_emb.run([Document(content=t) for t in DOCS])["documents"]
     assert all(close(g.embedding, w, 1e-5) for g, w in zip(got, want_emb))

@@ -53,10 +53,11 @@ class AsyncClient:
                     raise
                 await asyncio.sleep(delay)
 
-    async def create_collection(self, name: str, index: str = "Flat",
+    async def create_collection(self, name: str, index: str = "Flat", model: str = "",
                                 timeout: Optional[float] = None) -> pb.CollectionInfo:
-        return await self.stub.CreateCollection(pb.CreateCollectionRequest(name=name, index=index),
-                                                **self._kw(timeout))
+        """model: the embedder's id ("" = the server's default, the newest)."""
+        return await self.stub.CreateCollection(
+            pb.CreateCollectionRequest(name=name, index=index, model=model), **self._kw(timeout))
 
     async def list_collections(self, timeout: Optional[float] = None) -> pb.ListCollectionsResponse:
         return await self._idempotent(self.stub.ListCollections, pb.ListCollectionsRequest(),
@@ -101,14 +102,16 @@ class AsyncClient:
                      rerank: Optional[bool] = None, rerank_depth: Optional[int] = None,
                      filter: Optional[Filter] = None, include_text: bool = False,
                      include_metadata: bool = False, rerank_fusion_weight: Optional[float] = None,
-                     text_max_bytes: int = 0, query_vector: Sequence[float] = ()) -> pb.SearchResponse:
+                     text_max_bytes: int = 0, query_vector: Sequence[float] = (),
+               query_vector_model: str = "") -> pb.SearchResponse:
         """As Client.search."""
         req = search_request(collection, query, top_k=top_k, offset=offset, mode=mode,
                              candidates=candidates, rerank=rerank,
                              rerank_depth=rerank_depth, filter=filter, include_text=include_text,
                              include_metadata=include_metadata,
                              rerank_fusion_weight=rerank_fusion_weight,
-                             text_max_bytes=text_max_bytes, query_vector=query_vector)
+                             text_max_bytes=text_max_bytes, query_vector=query_vector,
+                             query_vector_model=query_vector_model)
         return await self._idempotent(self.stub.Search, req, timeout)
 
     async def rerank(self, query: str, documents: Sequence[str], top_n: int = 0,

@@ -82,13 +82,15 @@ def search_request(collection: str, query: str, *, top_k: int = 0, offset: int =
                    rerank_depth: Optional[int] = None, filter: Optional[Filter] = None,
                    include_text: bool = False, include_metadata: bool = False,
                    rerank_fusion_weight: Optional[float] = None, text_max_bytes: int = 0,
-                   query_vector: Sequence[float] = ()) -> pb.SearchRequest:
+                   query_vector: Sequence[float] = (),
+                   query_vector_model: str = "") -> pb.SearchRequest:
     """A SearchRequest; unset optional fields take the server's defaults (proto comments)."""
     req = pb.SearchRequest(collection=collection, query=query, top_k=top_k, offset=offset,
                            mode=search_mode(mode), candidates=candidates,
                            filter=json_text(filter), include_text=include_text,
                            include_metadata=include_metadata, text_max_bytes=text_max_bytes,
-                           query_vector=list(query_vector))
+                           query_vector=list(query_vector),
+                           query_vector_model=query_vector_model)
     if rerank is not None:
         req.rerank = rerank
     if rerank_depth is not None:

@@ -53,10 +53,11 @@ class Client:
                 time.sleep(delay)
 
     # Collections
-    def create_collection(self, name: str, index: str = "Flat",
+    def create_collection(self, name: str, index: str = "Flat", model: str = "",
                           timeout: Optional[float] = None) -> pb.CollectionInfo:
-        return self.stub.CreateCollection(pb.CreateCollectionRequest(name=name, index=index),
-                                          **self._kw(timeout))
+        """model: the embedder's id ("" = the server's default, the newest)."""
+        return self.stub.CreateCollection(
+            pb.CreateCollectionRequest(name=name, index=index, model=model), **self._kw(timeout))
 
     def list_collections(self, timeout: Optional[float] = None) -> pb.ListCollectionsResponse:
         return self._idempotent(self.stub.ListCollections, pb.ListCollectionsRequest(), timeout)
@@ -113,7 +114,8 @@ class Client:
                rerank: Optional[bool] = None, rerank_depth: Optional[int] = None,
                filter: Optional[Filter] = None, include_text: bool = False,
                include_metadata: bool = False, rerank_fusion_weight: Optional[float] = None,
-               text_max_bytes: int = 0, query_vector: Sequence[float] = ()) -> pb.SearchResponse:
+               text_max_bytes: int = 0, query_vector: Sequence[float] = (),
+               query_vector_model: str = "") -> pb.SearchResponse:
         """The SearchRequest fields (proto/diffrank/v1/diffrank.proto); filter as a dict or
         JSON text, mode as pb.SEARCH_MODE_* or "hybrid" | "dense" | "lexical"."""
         req = search_request(collection, query, top_k=top_k, offset=offset, mode=mode,
@@ -121,7 +123,8 @@ class Client:
                              rerank_depth=rerank_depth, filter=filter, include_text=include_text,
                              include_metadata=include_metadata,
                              rerank_fusion_weight=rerank_fusion_weight,
-                             text_max_bytes=text_max_bytes, query_vector=query_vector)
+                             text_max_bytes=text_max_bytes, query_vector=query_vector,
+                             query_vector_model=query_vector_model)
         return self._idempotent(self.stub.Search, req, timeout)
 
     def rerank(self, query: str, documents: Sequence[str], top_n: int = 0,
