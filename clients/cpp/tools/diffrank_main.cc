@@ -6,7 +6,8 @@
 //   diffrank get COLLECTION ID...          diffrank delete COLLECTION (ID... |
 //   --filter JSON) diffrank upsert COLLECTION [FILE|-]    JSON lines
 //   {"id","text","title","metadata"} diffrank embed [--query] TEXT... diffrank
-//   rerank QUERY DOCUMENT... diffrank collections create NAME [--index F] |
+//   rerank QUERY DOCUMENT... diffrank collections create NAME [--index F]
+//   [--model ID] |
 //   list | stats NAME | drop NAME diffrank health diffrank info
 // Output: a table when stdout is a terminal, JSON (protobuf's JSON mapping)
 // otherwise or with --json. The API key comes from DIFFRANK_API_KEY or the
@@ -175,6 +176,10 @@ int main(int argc, char** argv) {
   create->add_option("name", name, "collection name ([A-Za-z0-9_-], 1..64)")
       ->required();
   create->add_option("--index", index, "FAISS factory string (default Flat)");
+  std::string create_model;
+  create->add_option("--model", create_model,
+                     "embedding model id (default: the server's newest; "
+                     "`diffrank info` lists the loaded ones)");
   auto* list = cols->add_subcommand("list", "list collections");
   auto* stats = cols->add_subcommand("stats", "a collection's counters");
   stats->add_option("name", name, "collection name")->required();
@@ -340,10 +345,11 @@ int main(int argc, char** argv) {
     v1::CreateCollectionRequest r;
     r.set_name(name);
     r.set_index(index);
+    r.set_model(create_model);
     v1::CollectionInfo resp;
     if (s = c.CreateCollection(r, &resp); !s.ok()) return Report(s);
-    table ? (void)std::printf("created %s (%s)\n", resp.name().c_str(),
-                              resp.index().c_str())
+    table ? (void)std::printf("created %s (%s, %s)\n", resp.name().c_str(),
+                              resp.index().c_str(), resp.model().c_str())
           : PrintJson(resp);
   } else if (*list) {
     v1::ListCollectionsResponse resp;
@@ -415,10 +421,19 @@ int main(int argc, char** argv) {
     } else {
       std::printf("diffrank %s (torch %s)\n", resp.version().c_str(),
                   resp.torch_version().c_str());
-      for (const auto* m : {&resp.embedder(), &resp.reranker()}) {
-        std::printf("  %-13s %s (%s, %s, max %d tokens)\n", m->role().c_str(),
+      // Every loaded embedder (the default first, "default" after it),
+      // then the reranker.
+      std::vector<const v1::ModelInfo*> models;
+      for (const v1::ModelInfo& m : resp.embedders()) models.push_back(&m);
+      if (models.empty()) models.push_back(&resp.embedder());
+      models.push_back(&resp.reranker());
+      for (const v1::ModelInfo* m : models) {
+        const bool is_default =
+            m->role() == "bi-encoder" && m->id() == resp.embedder().id();
+        std::printf("  %-13s %s (%s, %s, max %d tokens)%s\n", m->role().c_str(),
                     m->id().c_str(), m->architecture().c_str(),
-                    m->device().c_str(), m->max_length());
+                    m->device().c_str(), m->max_length(),
+                    is_default ? ", default" : "");
       }
     }
   }
