@@ -202,6 +202,27 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
       return r.Error(key, "applies to bi-encoders only");
     }
   }
+  if (j.contains("calibration")) {
+    r.Skip("calibration");
+    const json& cal = j["calibration"];
+    if (c.role != Role::kCrossEncoder) {
+      return r.Error("calibration", "applies to cross-encoders only");
+    }
+    if (!cal.is_object() || cal.size() != 2 || !cal.contains("scale") ||
+        !cal.contains("bias") || !cal["scale"].is_number() ||
+        !cal["bias"].is_number()) {
+      return r.Error("calibration",
+                     "must be an object {\"scale\": number, \"bias\": number}");
+    }
+    c.calibration_scale = cal["scale"].get<double>();
+    c.calibration_bias = cal["bias"].get<double>();
+    if (!std::isfinite(c.calibration_scale) || !(c.calibration_scale > 0) ||
+        !std::isfinite(c.calibration_bias)) {
+      return r.Error("calibration",
+                     "scale must be a positive number and bias finite");
+    }
+    c.calibrated = true;
+  }
   RETURN_IF_ERROR(r.NoUnknownKeys());
   if (c.pair_mode == PairMode::kSegments) {
     if (c.role != Role::kCrossEncoder || c.attention == Attention::kDiffV1) {
@@ -273,6 +294,10 @@ std::string ModelConfigToJson(const ModelConfig& c) {
   }
   if (!c.query_prefix.empty()) j["query_prefix"] = c.query_prefix;
   if (!c.document_prefix.empty()) j["document_prefix"] = c.document_prefix;
+  if (c.calibrated) {
+    j["calibration"] = {{"scale", c.calibration_scale},
+                        {"bias", c.calibration_bias}};
+  }
   return j.dump(2);
 }
 

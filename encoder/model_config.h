@@ -88,6 +88,13 @@ struct ModelConfig {
   // empty by default. The prefix's tokens count toward max_length.
   std::string query_prefix;
   std::string document_prefix;
+  // "calibration": {"scale": a, "bias": b} (cross-encoders, optional): the
+  // service reports sigmoid(a * logit + b) as a relevance probability
+  // (fitted on validation data by train/fit_calibration.py); absent = a 1,
+  // b 0 (the plain sigmoid of the logit).
+  bool calibrated = false;
+  double calibration_scale = 1.0;
+  double calibration_bias = 0.0;
 
   // segments: a cross-encoder with the segments pair layout.
   bool segments() const {

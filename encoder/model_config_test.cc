@@ -52,6 +52,41 @@ TEST(ModelConfig, ErrorsNameTheFileAndField) {
   EXPECT_FALSE(ParseModelConfig("{", "c").ok());
 }
 
+TEST(ModelConfig, CalibrationIsACrossEncodersFittedSigmoid) {
+  std::string cross = kValid;
+  cross.replace(cross.find("bi-encoder"), 10, "cross-encoder");
+  auto with = [&](const std::string& base, const std::string& calibration) {
+    std::string s = base;
+    s.replace(s.find("\"max_length\": 32"), 16,
+              "\"max_length\": 32, \"calibration\": " + calibration);
+    return ParseModelConfig(s, "c");
+  };
+  auto c = with(cross, R"({"scale": 0.5, "bias": -2.25})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->calibrated);
+  EXPECT_EQ(c->calibration_scale, 0.5);
+  EXPECT_EQ(c->calibration_bias, -2.25);
+  auto again = ParseModelConfig(ModelConfigToJson(*c), "x");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->calibration_bias, -2.25);
+  auto plain = ParseModelConfig(cross, "c");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->calibrated);
+  EXPECT_EQ(plain->calibration_scale, 1.0);
+  for (const char* bad :
+       {R"({"scale": 0, "bias": 1})", R"({"scale": -1, "bias": 1})",
+        R"({"scale": 1})", R"({"scale": "1", "bias": 0})",
+        R"({"scale": 1, "bias": 0, "x": 2})", "[1, 2]", "null"}) {
+    auto st = with(cross, bad).status();
+    EXPECT_NE(st.message().find("calibration"), std::string::npos) << bad << st;
+  }
+  EXPECT_NE(with(kValid, R"({"scale": 1, "bias": 0})")
+                .status()
+                .message()
+                .find("cross-encoders only"),
+            std::string::npos);
+}
+
 TEST(ModelConfig, TensorTableFollowsArchitecture) {
   auto c = *ParseModelConfig(kValid, "c");
   int lambdas = 0;

@@ -23,6 +23,8 @@ ModelDescription Describe(const encoder::Encoder& e) {
   d.kernels = e.kernels();
   d.max_length = c.max_length;
   d.dimension = c.role == encoder::Role::kBiEncoder ? c.hidden_size : 0;
+  d.calibration_scale = c.calibration_scale;
+  d.calibration_bias = c.calibration_bias;
   return d;
 }
 

@@ -69,6 +69,10 @@ class FakeScorer : public PairScorer {
     return out;
   }
   const ModelDescription& description() const override { return desc_; }
+  void set_calibration(double scale, double bias) {
+    desc_.calibration_scale = scale;
+    desc_.calibration_bias = bias;
+  }
   size_t scored = 0;
 
  private:

@@ -33,6 +33,9 @@ struct ModelDescription {
   std::string kernels;
   int max_length = 0;
   int dimension = 0;
+  // Cross-encoders: relevance probability = sigmoid(scale * logit + bias).
+  double calibration_scale = 1.0;
+  double calibration_bias = 0.0;
 };
 
 // EmbedOutput: rows x dimension floats, a truncation flag per row and the

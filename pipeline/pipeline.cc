@@ -345,16 +345,20 @@ absl::StatusOr<RerankResult> Pipeline::Rerank(const RerankRequest& req,
   const std::vector<double> scores =
       FuseWithFirstStage(s.logits, req.fusion_weight);
   RerankResult out;
-  out.model = scorer_->description().id;
+  const ModelDescription& m = scorer_->description();
+  out.model = m.id;
   for (int i = 0; i < n; ++i) {
     RerankedDocument d;
     d.index = i;
-    d.relevance_score = 1.0 / (1.0 + std::exp(-scores[i]));
+    d.relevance_score =
+        1.0 / (1.0 + std::exp(-(m.calibration_scale * s.logits[i] +
+                                m.calibration_bias)));
     out.results.push_back(std::move(d));
   }
+  // By probability (the logit's order), or by the fused score.
   std::stable_sort(out.results.begin(), out.results.end(),
-                   [](const RerankedDocument& a, const RerankedDocument& b) {
-                     return a.relevance_score > b.relevance_score;
+                   [&](const RerankedDocument& a, const RerankedDocument& b) {
+                     return scores[a.index] > scores[b.index];
                    });
   if (req.top_n > 0 && req.top_n < n) out.results.resize(req.top_n);
   if (req.return_documents) {

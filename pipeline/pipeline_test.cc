@@ -1,6 +1,7 @@
 // Pipeline tests over fake models and real (temporary) collections.
 #include "pipeline/pipeline.h"
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 
@@ -286,6 +287,24 @@ TEST_F(PipelineTest, BadUpsertBatchWritesNothing) {
   EXPECT_EQ((*got)[0].text, "original text");
 }
 
+TEST_F(PipelineTest, RerankScoresAreTheCalibratedProbability) {
+  // relevance_score = sigmoid(scale * logit + bias) from the reranker's
+  // calibration; the fake's logits are 0, 1 and 2 ("gold" counts).
+  scorer_.set_calibration(2.0, -3.0);
+  RerankRequest r;
+  r.query = "q";
+  r.documents = {"none", "gold", "gold gold"};
+  auto res = pipeline_->Rerank(r, CallContext{});
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_EQ(res->results.size(), 3u);
+  const double want[] = {1 / (1 + std::exp(-1.0)), 1 / (1 + std::exp(1.0)),
+                         1 / (1 + std::exp(3.0))};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(res->results[i].index, 2 - i);
+    EXPECT_NEAR(res->results[i].relevance_score, want[i], 1e-9);
+  }
+}
+
 TEST_F(PipelineTest, RerankSortsByRelevanceAndCutsToTopN) {
   RerankRequest r;
   r.query = "q";
@@ -300,12 +319,16 @@ TEST_F(PipelineTest, RerankSortsByRelevanceAndCutsToTopN) {
   EXPECT_EQ(res->results[1].index, 2);
   EXPECT_EQ(res->results[0].document, "gold gold");
   EXPECT_GT(res->results[0].relevance_score, res->results[1].relevance_score);
-  // With a large fusion weight the given order (a first stage's) is kept.
+  // With a large fusion weight the given order (a first stage's) is kept;
+  // the scores stay the cross-encoder's probabilities.
   r.fusion_weight = 100;
   auto kept = pipeline_->Rerank(r, ctx);
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->results[0].index, 0);
   EXPECT_EQ(kept->results[1].index, 1);
+  EXPECT_NEAR(kept->results[0].relevance_score, 0.5, 1e-9);  // logit 0
+  EXPECT_NEAR(kept->results[1].relevance_score, 1 / (1 + std::exp(-2.0)),
+              1e-9);  // logit 2
   r.fusion_weight = -2;
   EXPECT_NE(pipeline_->Rerank(r, ctx).status().message().find("fusion_weight"),
             absl::string_view::npos);

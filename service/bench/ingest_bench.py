@@ -85,6 +85,8 @@ def main():
     ap.add_argument("--batch", type=int, default=256, help="documents per Upsert batch")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--paths", default="raw,offline,online,upsert")
+    ap.add_argument("--model", default=os.path.join(ROOT, "models", "diffrank-embed-v3"),
+                    help="embedder directory (default: the server's default)")
     a = ap.parse_args()
     docs = load_texts(a)
     n = len(docs)
@@ -102,7 +104,8 @@ def main():
                 f.write(json.dumps(d) + "\n")
         if "offline" in paths or "raw" in paths:
             secs, err = run([index, "--data_dir", os.path.join(work, "offline"), "--collection",
-                             "ingest", "--input", inp, "--no-publish", "--threads",
+                             "ingest", "--input", inp, "--no-publish", "--model", a.model,
+                             "--threads",
                              str(a.threads), "--precision", a.precision], env=env)
             # "built ...: N documents, ...; D documents/s, T tokens/s; ..."
             m = re.search(r"built .*?([\d.]+) tokens/s", err)
@@ -118,7 +121,7 @@ def main():
                 for t in texts:
                     f.write(json.dumps({"text": t}) + "\n")
             secs, _ = run([os.path.join(a.build, "encoder", "diffrank-encode"), "--model",
-                           os.path.join(ROOT, "models", "diffrank-embed-v2"), "--input", raw_in,
+                           a.model, "--input", raw_in,
                            "--output", os.path.join(work, "raw.safetensors"), "--device", "cpu",
                            "--precision", prec, "--batch_size", "32", "--threads",
                            str(a.threads)], env=env)
@@ -126,7 +129,8 @@ def main():
         if "online" in paths or "upsert" in paths:
             os.environ["DIFFRANK_SERVER"] = os.path.join(a.build, "service", "diffrank-server")
             s = Server(data_dir=os.path.join(work, "data"), keys=False,
-                       extra_args=["--precision", a.precision, "--threads", str(a.threads)])
+                       extra_args=["--precision", a.precision, "--threads", str(a.threads),
+                                   "--embedder_model", a.model])
             try:
                 if "online" in paths:
                     secs, _ = run([index, "--online", "--server", s.target, "--data_dir",
@@ -145,7 +149,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     raw = results.get("raw")
-    lines = [f"{n:,} documents ({a.texts}), {a.threads} threads, embedder {precision}", "",
+    lines = [f"{n:,} documents ({a.texts}), {a.threads} threads, "
+             f"{os.path.basename(a.model.rstrip('/'))} in {precision}", "",
              "| path | documents/s | tokens/s | vs raw encoder |", "|---|---|---|---|"]
     for path in ("raw", "offline", "online", "upsert"):
         if path not in results:

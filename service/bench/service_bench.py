@@ -171,7 +171,7 @@ def main():
     ap.add_argument("--data", default=os.path.expanduser("~/.cache/diffrank/data"))
     ap.add_argument("--work", default=os.path.expanduser("~/.cache/diffrank/bench/service"))
     ap.add_argument("--ghz", default=os.path.expanduser("~/.cache/diffrank/go-bin/ghz"))
-    ap.add_argument("--embedder", default=os.path.join(ROOT, "models", "diffrank-embed-v2"))
+    ap.add_argument("--embedder", default=os.path.join(ROOT, "models", "diffrank-embed-v3"))
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--embed-texts", type=int, default=1024)

@@ -92,6 +92,26 @@ def test_cohere_sdk_rerank_v1_and_v2_equal_grpc(srv):
     assert [x.index for x in r2.results] == [i for i, _ in want]
 
 
+def test_relevance_scores_read_as_probabilities(srv):
+    """Issue 24: Cohere's relevance_score is read as a probability. The one-letter document "a"
+    scored 0.934 for the query "compress" (the plain sigmoid of the logit) while real answers
+    scored 0.60-0.68. With the reranker's calibration (fitted on dl21, model card) junk scores
+    low and below the real answers; an empty document is refused, naming it."""
+    co = cohere.Client(api_key=KEYS["read"], base_url=srv.http)
+    relevant = ["gzip reduces the size of files using Lempel-Ziv coding",
+                "xz is a general-purpose data compression tool with a high compression ratio"]
+    junk = ["a", "banana", "The Eiffel Tower is in Paris."]
+    for query in ("compress", "how do I compress files?"):
+        r = co.rerank(model="diffrank-rerank-v2", query=query, documents=relevant + junk)
+        score = {x.index: x.relevance_score for x in r.results}
+        assert min(score[i] for i in range(2)) > max(score[i] for i in range(2, 5)), score
+        assert all(score[i] < 0.1 for i in range(2, 5)), score
+        assert all(0 < v < 1 for v in score.values()), score
+    with pytest.raises(Exception) as e:
+        co.rerank(model="diffrank-rerank-v2", query="compress", documents=["ok", " "])
+    assert "documents[1]" in str(e.value)
+
+
 def test_haystack_cohere_ranker_and_openai_embedder_classes(srv, monkeypatch):
     """Haystack's own integration classes pointed at diffrank: CohereRanker (cohere-haystack,
     Cohere v2 rerank with api_base_url) in a Pipeline, and OpenAITextEmbedder."""
@@ -386,7 +406,9 @@ def test_openai_sdk_lists_the_models(srv):
     client = OpenAI(api_key=KEYS["read"], base_url=srv.http + "/v1")
     info = Client(srv.target, api_key=KEYS["read"]).info()
     ids = [m.id for m in client.models.list()]
-    assert ids == [info.embedder.id, info.reranker.id], ids
+    # Every loaded embedder (the default first), then the reranker.
+    assert ids == [m.id for m in info.embedders] + [info.reranker.id], ids
+    assert ids[0] == info.embedder.id
     assert client.models.retrieve(info.embedder.id).id == info.embedder.id
     with pytest.raises(Exception):
         client.models.retrieve("no-such-model")

@@ -188,6 +188,35 @@ def test_the_router_embeds_each_query_once_and_shards_search_its_vector(topology
     assert "query is required with a query_vector" in e.value.details()
 
 
+def test_a_collection_of_another_model_through_the_router(topology):
+    # Issue 24 part 4: a collection built by diffrank-embed-v2 on the shards; the router
+    # (default v3) loads v2 and embeds the query with it, so it answers as one v2 server.
+    t = topology
+    r, one = t["r"], t["one"]
+    docs = t["docs"][:200]
+    try:
+        assert r.create_collection("old", model="diffrank-embed-v2").model == "diffrank-embed-v2"
+        one.create_collection("old", model="diffrank-embed-v2")
+        r.upsert("old", docs, timeout=900)
+        one.upsert("old", docs, timeout=900)
+        for s in t["shards"]:
+            assert Client(s.target, api_key=KEYS["admin"]).stats("old").info.model == \
+                "diffrank-embed-v2"
+        for q in [q["text"] for q in t["queries"][:5]]:
+            a = [h.id for h in r.search("old", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
+                                        rerank=False).hits]
+            b = [h.id for h in one.search("old", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
+                                          rerank=False).hits]
+            assert a == b, q
+        assert "diffrank-embed-v2" in [m.id for m in r.info().embedders]
+    finally:
+        for c in (r, one):
+            try:
+                c.drop_collection("old")
+            except grpc.RpcError:
+                pass
+
+
 def test_admin_calls_reach_every_shard(topology):
     t = topology
     r = t["r"]

@@ -69,6 +69,9 @@ class DiffrankConfig:
     # "query: " / "passage: "). Empty for models trained without.
     query_prefix: str = ""
     document_prefix: str = ""
+    # Cross-encoders: {"scale": a, "bias": b}; relevance = sigmoid(a * logit + b)
+    # (train/fit_calibration.py). None = the plain sigmoid.
+    calibration: Optional[dict] = None
 
     def __post_init__(self):
         if self.num_kv_heads is None:
@@ -113,7 +116,7 @@ class DiffrankConfig:
         if not self.segments:  # joint-layout directories stay byte-identical to before
             d.pop("pair_mode")
             d.pop("max_query_length")
-        for k in ("query_prefix", "document_prefix"):  # absent when empty, as before
+        for k in ("query_prefix", "document_prefix", "calibration"):  # absent when empty
             if not d[k]:
                 d.pop(k)
         return d
