@@ -70,6 +70,7 @@ TEST_F(PipelineTest, HybridSearchRerankPutsTheRerankersChoiceFirst) {
   r.collection = "docs";
   r.query = "river bank";
   r.top_k = 2;
+  r.rerank_depth = 3;  // "c" is third in the retrieval order
   r.include_text = true;
   r.rerank_fusion_weight = 0;  // the cross-encoder alone
   CallContext ctx;

@@ -28,7 +28,10 @@ struct Limits {
   // top_k changes only the length of an answer, never its order (issue 25).
   int default_candidates = 100;
   int max_rerank_depth = 200;
-  int default_rerank_depth = 3;  // meets p50 <= 100 ms (docs/benchmarks.md)
+  // The deepest that meets Search p50 <= 100 ms over 100k documents on 2
+  // CPU cores with the 12-layer default embedder (docs/benchmarks.md,
+  // issue 24 part 5: depth 3 measured 102-107 ms, depth 2 81 ms).
+  int default_rerank_depth = 2;
   int max_rerank_documents = 1000;
   // Weight of the first-stage order in Search's reranking stage
   // (rerank_fusion.h); fitted on validation data (docs/results.md).
