@@ -471,6 +471,11 @@ int Main(int argc, char** argv) {
     v1::PublishCollectionRequest req;
     req.set_name(o.collection);
     req.set_version(r->version);
+    if (reembed) {  // checked again where no write can race it
+      req.mutable_if_unchanged()->set_documents(before.documents);
+      req.mutable_if_unchanged()->set_index_vectors(before.index_vectors);
+      req.mutable_if_unchanged()->set_dead_vectors(before.dead_vectors);
+    }
     v1::CollectionInfo info;
     grpc::Status s = stub->PublishCollection(&ctx, req, &info);
     if (!s.ok()) {
@@ -507,9 +512,16 @@ int Main(int argc, char** argv) {
     };
     absl::StatusOr<std::unique_ptr<pipeline::Collections>> cs =
         pipeline::Collections::Open(co);
-    absl::Status s =
-        cs.ok() ? cs.value()->Publish(o.collection, r->version).status()
-                : cs.status();
+    std::optional<pipeline::CollectionCounters> if_unchanged;
+    if (reembed) {
+      if_unchanged = pipeline::CollectionCounters{
+          before.documents, before.index_vectors, before.dead_vectors};
+    }
+    absl::Status s = cs.ok()
+                         ? cs.value()
+                               ->Publish(o.collection, r->version, if_unchanged)
+                               .status()
+                         : cs.status();
     if (!s.ok()) {
       std::cerr << "diffrank-index: publish failed: " << s.message()
                 << (cs.ok()

@@ -243,7 +243,8 @@ std::string Collections::StagingDir() const {
 }
 
 absl::StatusOr<CollectionSummary> Collections::Publish(
-    absl::string_view name, absl::string_view version) {
+    absl::string_view name, absl::string_view version,
+    const std::optional<CollectionCounters>& if_unchanged) {
   RETURN_IF_ERROR(ValidateName(name, "name"));
   RETURN_IF_ERROR(ValidateName(version, "version"));
   const std::string n(name);
@@ -310,8 +311,27 @@ absl::StatusOr<CollectionSummary> Collections::Publish(
   };
   // The old version takes no more writes (the one in progress finishes);
   // searches on it finish on its files, all opened now (before the swap).
+  if (if_unchanged && !old) {
+    done();
+    return absl::AbortedError(
+        absl::StrCat("collection \"", n, "\" no longer exists; not published"));
+  }
   if (old) {
     old->MarkDropped(/*refuse_reads=*/false);
+    if (if_unchanged) {
+      // No write can land now: compare with what the caller read.
+      const index::CollectionStats st = old->Stats();
+      if (st.documents != if_unchanged->documents ||
+          st.index_vectors != if_unchanged->index_vectors ||
+          st.dead_vectors != if_unchanged->dead_vectors) {
+        old->Undrop();
+        done();
+        return absl::AbortedError(absl::StrCat(
+            "collection \"", n, "\" was written since its counters were read (",
+            if_unchanged->documents, " documents then, ", st.documents,
+            " now); not published"));
+      }
+    }
     if (absl::Status pin = old->PinReaders(); !pin.ok()) {
       old->Undrop();
       done();

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,6 +51,14 @@ struct CollectionsOptions {
   // Template for every collection (dir, model_id, dimension and factory
   // are set per collection).
   index::CollectionOptions collection;
+};
+
+// CollectionCounters change with every write (an index entry added) and
+// delete (one marked dead): equal counters mean nothing was written.
+struct CollectionCounters {
+  int64_t documents = 0;
+  int64_t index_vectors = 0;
+  int64_t dead_vectors = 0;
 };
 
 // CollectionSummary describes one collection for List/Stats.
@@ -96,8 +105,12 @@ class Collections {
   // running on the old version finish on it; writes to it after the switch fail
   // NotFound (as after a drop). InvalidArgument for a bad version name,
   // NotFound when it does not exist, FailedPrecondition when it does not open.
-  absl::StatusOr<CollectionSummary> Publish(absl::string_view name,
-                                            absl::string_view version);
+  // With `if_unchanged`, the live collection's counters are compared once
+  // it has stopped taking writes: Aborted (and it serves and takes writes
+  // on) when they differ.
+  absl::StatusOr<CollectionSummary> Publish(
+      absl::string_view name, absl::string_view version,
+      const std::optional<CollectionCounters>& if_unchanged = std::nullopt);
   // Flush snapshots every collection (used on graceful shutdown).
   absl::Status Flush();
   // Unavailable lists the collections set aside at Open, with the reason.

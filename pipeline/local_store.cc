@@ -129,8 +129,9 @@ absl::StatusOr<CollectionSummary> LocalStore::Describe(
 
 absl::StatusOr<CollectionSummary> LocalStore::Publish(
     const std::string& name, const std::string& version,
+    const std::optional<CollectionCounters>& if_unchanged,
     const CallContext&) const {
-  return collections_->Publish(name, version);
+  return collections_->Publish(name, version, if_unchanged);
 }
 
 }  // namespace diffrank::pipeline

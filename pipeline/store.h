@@ -12,6 +12,7 @@
 #define DIFFRANK_PIPELINE_STORE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,7 @@ class Store {
       const std::string& name, const CallContext& ctx) const = 0;
   virtual absl::StatusOr<CollectionSummary> Publish(
       const std::string& name, const std::string& version,
+      const std::optional<CollectionCounters>& if_unchanged,
       const CallContext& ctx) const = 0;
 };
 
@@ -142,6 +144,7 @@ class LocalStore final : public Store {
       const std::string& name, const CallContext& ctx) const override;
   absl::StatusOr<CollectionSummary> Publish(
       const std::string& name, const std::string& version,
+      const std::optional<CollectionCounters>& if_unchanged,
       const CallContext& ctx) const override;
 
   Collections& collections() const { return *collections_; }

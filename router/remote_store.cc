@@ -692,7 +692,13 @@ absl::StatusOr<CollectionSummary> RemoteStore::Describe(
 
 absl::StatusOr<CollectionSummary> RemoteStore::Publish(
     const std::string& name, const std::string& version,
+    const std::optional<pipeline::CollectionCounters>& if_unchanged,
     const CallContext& ctx) const {
+  if (if_unchanged) {
+    return absl::InvalidArgumentError(
+        "if_unchanged: not through a router (each shard has its own "
+        "counters); publish on each shard");
+  }
   const std::vector<int> all = AllShards();
   v1::PublishCollectionRequest r;
   r.set_name(name);

@@ -97,8 +97,11 @@ class RemoteStore final : public pipeline::Store {
       const CallContext& ctx) const override;
   absl::StatusOr<pipeline::CollectionSummary> Describe(
       const std::string& name, const CallContext& ctx) const override;
+  // if_unchanged is refused (InvalidArgument): each shard has its own
+  // counters; publish on each shard instead.
   absl::StatusOr<pipeline::CollectionSummary> Publish(
       const std::string& name, const std::string& version,
+      const std::optional<pipeline::CollectionCounters>& if_unchanged,
       const CallContext& ctx) const override;
 
   int shards() const { return static_cast<int>(stubs_.size()); }

@@ -236,7 +236,16 @@ grpc::ServerUnaryReactor* DiffrankService::PublishCollection(
                [this, req, resp](const pipeline::Pipeline& p,
                                  const CallContext& call) -> absl::Status {
                  absl::StatusOr<pipeline::CollectionSummary> s =
-                     p.store().Publish(req->name(), req->version(), call);
+                     p.store().Publish(
+                         req->name(), req->version(),
+                         req->has_if_unchanged()
+                             ? std::optional<pipeline::CollectionCounters>(
+                                   pipeline::CollectionCounters{
+                                       req->if_unchanged().documents(),
+                                       req->if_unchanged().index_vectors(),
+                                       req->if_unchanged().dead_vectors()})
+                             : std::nullopt,
+                         call);
                  if (!s.ok()) return s.status();
                  CollectionInfoOf(*s, *resp);
                  return absl::OkStatus();

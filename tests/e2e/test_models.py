@@ -131,6 +131,25 @@ def test_an_upgrade_keeps_old_collections_and_reembed_moves_them(tmp_path):
         hits = admin.search("old", "zebra crossing lights at night", mode="dense",
                             rerank=False, top_k=1).hits
         assert hits[0].id == "late"
+        # A publish whose counters are stale (a write came after they were read) is
+        # refused ABORTED and the live collection keeps everything.
+        extra = tmp_path / "extra.jsonl"
+        extra.write_text(json.dumps({"id": "x1", "text": "another version"}) + "\n")
+        r = subprocess.run([INDEX, "--threads", "2", "--data_dir", data, "--collection", "old",
+                            "--input", str(extra), "--no-publish"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        version = os.path.basename(r.stderr.strip().split()[-1])
+        st = admin.stats("old")
+        stale = pb.CollectionCounters(documents=st.info.documents - 1,
+                                      index_vectors=st.index_vectors,
+                                      dead_vectors=st.dead_vectors)
+        code, msg = code_of(lambda: admin.stub.PublishCollection(
+            pb.PublishCollectionRequest(name="old", version=version, if_unchanged=stale),
+            **admin._kw(60)))
+        assert code == grpc.StatusCode.ABORTED and "not published" in msg, msg
+        assert admin.stats("old").info.documents == len(docs) + 1
+        admin.upsert("old", [{"id": "later", "text": "writes go on after the refusal"}])
         # Again: nothing to do.
         r = subprocess.run([INDEX, "--reembed", "--collection", "old", "--data_dir", data,
                             "--server", s.target], capture_output=True, text=True,
