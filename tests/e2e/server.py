@@ -28,12 +28,15 @@ class Server:
                  port=None, env=None):
         self.tmp = tempfile.TemporaryDirectory()
         self.data_dir = data_dir or os.path.join(self.tmp.name, "data")
+        # Ports picked here (bind to 0, close) can be taken by another process before the
+        # server binds them; the server then refuses to start (SO_REUSEPORT is off), and
+        # wait_serving starts it again on fresh ports. A port the caller chose is kept.
+        self.auto_port = port is None
+        self.relaunches = 0
         self.port, self.metrics_port = port or free_port(), free_port()
-        self.target = f"127.0.0.1:{self.port}"
         binary = os.environ.get("DIFFRANK_SERVER",
                                 os.path.join(ROOT, "build", "service", "diffrank-server"))
-        args = [binary, "--data_dir", self.data_dir, "--listen", self.target,
-                "--metrics_listen", f"127.0.0.1:{self.metrics_port}"]
+        args = [binary, "--data_dir", self.data_dir]
         if "--threads" not in extra_args:
             args += ["--threads", "2"]
         for flag, var in (("--embedder_model", "DIFFRANK_EMBEDDER"),
@@ -51,29 +54,46 @@ class Server:
             with open(path, "w") as f:
                 json.dump(config, f)
             args += ["--config", path]
+        self.args = args + list(extra_args)
+        self.env = {**os.environ, **(env or {})}
         self.log_path = os.path.join(self.tmp.name, "server.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(args + list(extra_args), stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+        self._launch()
         if wait:
             self.wait_serving()
 
+    @property
+    def target(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _launch(self):
+        self.proc = subprocess.Popen(
+            self.args + ["--listen", self.target,
+                         "--metrics_listen", f"127.0.0.1:{self.metrics_port}"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+
     def wait_serving(self, timeout=120, credentials=None):
-        channel = (grpc.secure_channel(self.target, credentials) if credentials
-                   else grpc.insecure_channel(self.target))
-        stub = health_pb2_grpc.HealthStub(channel)
         end = time.time() + timeout
         while time.time() < end:
             if self.proc.poll() is not None:
+                if (self.auto_port and self.relaunches < 5 and
+                        "(in use or not a local address)" in self.logs()):
+                    self.relaunches += 1
+                    self.port, self.metrics_port = free_port(), free_port()
+                    self._launch()
+                    continue
                 raise RuntimeError(f"server exited {self.proc.returncode}: {self.logs()}")
+            channel = (grpc.secure_channel(self.target, credentials) if credentials
+                       else grpc.insecure_channel(self.target))
             try:
-                r = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                r = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1)
                 if r.status == health_pb2.HealthCheckResponse.SERVING:
-                    channel.close()
                     return
             except grpc.RpcError:
                 pass
+            finally:
+                channel.close()
             time.sleep(0.2)
         raise RuntimeError(f"server not SERVING after {timeout}s: {self.logs()}")
 

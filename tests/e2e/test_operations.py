@@ -206,3 +206,29 @@ def test_garbage_tls_files_fail_at_start_naming_the_file(tmp_path):
         p = subprocess.run([binary, "--data_dir", f"{d}/data", "--tls_cert", f"{d}/server.pem",
                             *extra], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2 and needle in p.stderr, p.stderr
+
+
+def test_the_harness_restarts_a_server_whose_picked_port_was_taken(monkeypatch):
+    """The e2e harness picks free ports by binding to 0; another process can take one before
+    the server binds it (a CI run failed so: "Address already in use"), and the server then
+    refuses to start. Server.wait_serving starts it again on fresh ports."""
+    import socket as _socket
+    import server as harness
+    busy = _socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    real, calls = harness.free_port, []
+
+    def first_taken():
+        calls.append(1)
+        return taken if len(calls) == 1 else real()
+
+    monkeypatch.setattr(harness, "free_port", first_taken)
+    s = harness.Server()
+    try:
+        assert s.relaunches == 1 and s.port != taken, s.logs()
+        assert "in use or not a local address" in s.logs()
+    finally:
+        s.close()
+        busy.close()
