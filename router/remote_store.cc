@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -56,6 +59,22 @@ bool IsShardFailure(grpc::StatusCode c) {
     default:
       return false;
   }
+}
+
+// The field named by a shard's warning about a filter field no document
+// has (pipeline.cc writes it: ... has metadata field "F"; its conditions
+// match nothing).
+std::optional<std::string> UnknownFieldOf(const std::string& warning) {
+  constexpr absl::string_view kHead = "\" has metadata field \"";
+  constexpr absl::string_view kTail = "\"; its conditions match nothing";
+  const size_t at = absl::string_view(warning).find(kHead);
+  if (at == std::string::npos || !absl::EndsWith(warning, kTail)) {
+    return std::nullopt;
+  }
+  const size_t from = at + kHead.size();
+  const size_t to = warning.size() - kTail.size();
+  if (to < from) return std::nullopt;
+  return warning.substr(from, to - from);
 }
 
 CollectionSummary SummaryOf(const v1::CollectionInfo& info) {
@@ -197,7 +216,8 @@ std::vector<RemoteStore::Answer<Resp>> RemoteStore::Fan(
 
 absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
     const pipeline::RetrieveRequest& req, SearchMode mode, int top_k,
-    const CallContext& ctx, std::vector<std::string>& missing) const {
+    const CallContext& ctx, std::vector<std::string>& missing,
+    std::vector<std::string>* unknown) const {
   const std::vector<int> all = AllShards();
   v1::SearchRequest r;
   r.set_collection(req.collection);
@@ -225,6 +245,9 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
   std::vector<std::vector<index::Hit>> lists;
   absl::Status filter_refusal;
   int answered = 0;
+  // Filter fields unknown to every shard that answered (a field one shard
+  // has is not unknown to the collection).
+  std::optional<std::set<std::string>> unknown_everywhere;
   for (size_t i = 0; i < answers.size(); ++i) {
     const grpc::Status& s = answers[i].status;
     if (!s.ok()) {
@@ -248,6 +271,19 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
       return ShardError(static_cast<int>(i), s);
     }
     ++answered;
+    std::set<std::string> mine;
+    for (const std::string& w : answers[i].response.warnings()) {
+      if (std::optional<std::string> f = UnknownFieldOf(w)) mine.insert(*f);
+    }
+    if (!unknown_everywhere) {
+      unknown_everywhere = std::move(mine);
+    } else {
+      std::set<std::string> both;
+      std::set_intersection(unknown_everywhere->begin(),
+                            unknown_everywhere->end(), mine.begin(), mine.end(),
+                            std::inserter(both, both.begin()));
+      unknown_everywhere = std::move(both);
+    }
     std::vector<index::Hit> list;
     for (const v1::Hit& h : answers[i].response.hits()) {
       index::Hit hit;
@@ -257,6 +293,9 @@ absl::StatusOr<std::vector<index::Hit>> RemoteStore::SearchAll(
       list.push_back(std::move(hit));
     }
     lists.push_back(std::move(list));
+  }
+  if (unknown != nullptr && unknown_everywhere) {
+    unknown->assign(unknown_everywhere->begin(), unknown_everywhere->end());
   }
   if (answered == 0) {
     if (!filter_refusal.ok()) return filter_refusal;
@@ -283,7 +322,8 @@ absl::StatusOr<pipeline::RetrieveResult> RemoteStore::Retrieve(
   pipeline::RetrieveResult out;
   std::vector<std::string> missing;
   if (req.mode != SearchMode::kHybrid) {
-    auto hits = SearchAll(req, req.mode, req.top_k, ctx, missing);
+    auto hits = SearchAll(req, req.mode, req.top_k, ctx, missing,
+                          &out.unknown_filter_fields);
     if (!hits.ok()) return Refused(req.collection, hits.status());
     out.hits = *std::move(hits);
   } else {
@@ -296,7 +336,8 @@ absl::StatusOr<pipeline::RetrieveResult> RemoteStore::Retrieve(
       lexical =
           SearchAll(req, SearchMode::kLexical, each, ctx, missing_lexical);
     });
-    dense = SearchAll(req, SearchMode::kDense, each, ctx, missing_dense);
+    dense = SearchAll(req, SearchMode::kDense, each, ctx, missing_dense,
+                      &out.unknown_filter_fields);
     t.join();
     if (!dense.ok()) return Refused(req.collection, dense.status());
     if (!lexical.ok()) return lexical.status();

@@ -119,11 +119,13 @@ class RemoteStore final : public pipeline::Store {
   // The error for shard `i`'s failed call (its own code for user errors,
   // UNAVAILABLE naming the shard for transport failures).
   absl::Status ShardError(int i, const grpc::Status& s) const;
-  // Search on every shard in one mode; lists merged by score.
+  // Search on every shard in one mode; lists merged by score. `unknown`
+  // (optional) gets the filter fields no answering shard has (read from
+  // the shards' SearchResponse.warnings).
   absl::StatusOr<std::vector<index::Hit>> SearchAll(
       const pipeline::RetrieveRequest& req, pipeline::SearchMode mode,
-      int top_k, const CallContext& ctx,
-      std::vector<std::string>& missing) const;
+      int top_k, const CallContext& ctx, std::vector<std::string>& missing,
+      std::vector<std::string>* unknown = nullptr) const;
   // Sends one unary call to each shard in `which` in parallel and waits.
   template <typename Req, typename Resp, typename Call>
   std::vector<Answer<Resp>> Fan(const std::vector<int>& which,

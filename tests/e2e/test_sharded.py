@@ -188,6 +188,18 @@ def test_the_router_embeds_each_query_once_and_shards_search_its_vector(topology
     assert "query is required with a query_vector" in e.value.details()
 
 
+def test_the_router_passes_on_the_unknown_filter_field_warning(topology):
+    # Issue 25 item 4's gap: a filter on a field no document has matches nothing and the
+    # answer says so; through the router too (a field is unknown when no shard has it).
+    t = topology
+    for c in (t["r"], t["one"]):
+        for mode in ("hybrid", "dense", "lexical"):
+            r = c.search("lisa", t["queries"][0]["text"], top_k=5, mode=mode, rerank=False,
+                         filter={"field": "tenant", "eq": "acme"})
+            assert len(r.hits) == 0
+            assert len(r.warnings) == 1 and '"tenant"' in r.warnings[0], (mode, r.warnings)
+
+
 def test_a_collection_of_another_model_through_the_router(topology):
     # Issue 24 part 4: a collection built by diffrank-embed-v2 on the shards; the router
     # (default v3) loads v2 and embeds the query with it, so it answers as one v2 server.
