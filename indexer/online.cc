@@ -123,6 +123,11 @@ class Sender {
   // is sent again: such a record never stops a load that skips bad ones.
   absl::Status Send(v1::UpsertRequest batch, int& sent) {
     std::mt19937 rng(static_cast<uint32_t>(getpid() ^ batch.documents_size()));
+    // A busy server that commits other batches of this run meanwhile is
+    // alive and making progress: the count of attempts starts again, so a
+    // batch that keeps losing the race for a queue slot is not given up
+    // (max_attempts bounds the tries without any progress).
+    int64_t progress = accepted_.load();
     for (int attempt = 1;; ++attempt) {
       grpc::ClientContext ctx;
       Prepare(ctx, o_.api_key, std::chrono::minutes(10));
@@ -134,6 +139,7 @@ class Sender {
       const grpc::Status s = w->Finish();
       if (s.ok()) {
         sent = batch.documents_size();
+        ++accepted_;
         return absl::OkStatus();
       }
       if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT && o_.skip_bad) {
@@ -145,6 +151,10 @@ class Sender {
           --attempt;  // not a retry: the batch changed
           continue;
         }
+      }
+      if (const int64_t now = accepted_.load(); now != progress) {
+        progress = now;
+        attempt = 1;
       }
       if (!Retryable(s.error_code()) || attempt >= o_.max_attempts) {
         return absl::Status(
@@ -227,6 +237,7 @@ class Sender {
   std::map<int64_t, int64_t> finished_;  // seq -> records covered
   int64_t committed_records_;
   std::atomic<int64_t> documents_{0}, retries_{0}, rejected_{0};
+  std::atomic<int64_t> accepted_{0};  // batches the server took (any thread)
   absl::Status error_;
 };
 

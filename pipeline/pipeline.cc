@@ -350,6 +350,7 @@ absl::StatusOr<RerankResult> Pipeline::Rerank(const RerankRequest& req,
   for (int i = 0; i < n; ++i) {
     RerankedDocument d;
     d.index = i;
+    d.logit = s.logits[i];
     d.relevance_score =
         1.0 / (1.0 + std::exp(-(m.calibration_scale * s.logits[i] +
                                 m.calibration_bias)));

@@ -303,6 +303,7 @@ TEST_F(PipelineTest, RerankScoresAreTheCalibratedProbability) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(res->results[i].index, 2 - i);
     EXPECT_NEAR(res->results[i].relevance_score, want[i], 1e-9);
+    EXPECT_EQ(res->results[i].logit, 2 - i);  // the raw logit, uncalibrated
   }
 }
 

@@ -101,7 +101,8 @@ struct RerankRequest {
 
 struct RerankedDocument {
   int index = 0;
-  double relevance_score = 0;  // sigmoid(logit), or sigmoid(fused score)
+  double relevance_score = 0;  // calibrated sigmoid of the logit
+  double logit = 0;            // the cross-encoder's raw output
   std::string document;
 };
 

@@ -112,6 +112,7 @@ void ToProto(const pipeline::RerankResult& in, v1::RerankResponse& out) {
     v1::RerankResult* r = out.add_results();
     r->set_index(d.index);
     r->set_relevance_score(d.relevance_score);
+    r->set_logit(d.logit);
     r->set_document(d.document);
   }
   out.set_model(in.model);

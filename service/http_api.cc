@@ -422,9 +422,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& req) const {
     for (const auto& x : resp.results()) {
       const std::string& text = r.documents(x.index());
       if (tei_rerank) {
-        const double p = x.relevance_score();
         json o = {{"index", x.index()},
-                  {"score", raw ? std::log(p / std::max(1e-12, 1 - p)) : p}};
+                  {"score", raw ? x.logit() : x.relevance_score()}};
         if (return_docs) o["text"] = text;
         results.push_back(std::move(o));
       } else {
