@@ -101,7 +101,9 @@ def main():
               f"{t.rerank_us / 1000:.1f} for {res.reranked} candidates)")
         for i, h in enumerate(res.hits, 1):
             title = c.get(a.collection, [h.id]).documents[0].title
-            print(f"  {i}. {title[:90]}  (rerank {h.rerank_score:+.2f})")
+            stage = (f"rerank {h.rerank_score:+.2f}" if h.HasField("rerank_score")
+                     else "retrieval order")  # past the rerank depth
+            print(f"  {i}. {title[:90]}  ({stage})")
 
 
 if __name__ == "__main__":
