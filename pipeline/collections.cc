@@ -56,19 +56,19 @@ absl::StatusOr<std::unique_ptr<Collections>> Collections::Open(
     // Each collection opens with the model that built it. One whose model
     // this process cannot load refuses the start: the operator pointed the
     // server at the wrong models, and serving it would be wrong.
-    absl::StatusOr<std::string> model = ModelOfDir(e.path().string());
+    const absl::StatusOr<index::Manifest> m =
+        index::ReadManifest(e.path().string());
     absl::StatusOr<index::CollectionOptions> opts =
-        c->OptionsFor(name, model.ok() ? *model : "");
+        c->OptionsFor(name, m.ok() ? m->model_id : "");
     if (!opts.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "collection \"", name, "\" was built by model \"", *model,
+          "collection \"", name, "\" was built by model \"", m->model_id,
           "\", which this server cannot load (", opts.status().message(),
           "): add that model to the models directory (server.models_dir) or "
           "re-embed the collection (diffrank-index --reembed)"));
     }
     const index::CollectionOptions& o = *opts;
-    if (absl::StatusOr<index::Manifest> m = index::ReadManifest(o.dir);
-        m.ok() && m->dimension != o.dimension) {
+    if (m.ok() && m->dimension != o.dimension) {
       return absl::FailedPreconditionError(absl::StrCat(
           "collection \"", name, "\" holds vectors of dimension ", m->dimension,
           " but model \"", o.model_id, "\" has dimension ", o.dimension,

@@ -89,6 +89,20 @@ TEST(Config, ValidateNamesTheSettingAndFix) {
   EXPECT_NE(Validate(c).message().find("embedder_model"),
             absl::string_view::npos);
   c = Valid();
+  c.models_dir = "/nonexistent";
+  EXPECT_NE(Validate(c).message().find("models_dir"), absl::string_view::npos);
+  // Model ids from requests are names, never paths; a missing one says where
+  // it was looked for.
+  c = Valid();
+  for (const char* bad : {"", ".", "..", "../models", "a/b", "x\n"}) {
+    auto d = FindModelDir(c, bad);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  auto missing = FindModelDir(c, "no-such-model");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("no-such-model/config.json"),
+            std::string::npos);
+  c = Valid();
   c.tls.cert_file = "/etc/hostname";
   EXPECT_NE(Validate(c).message().find("tls.key_file"),
             absl::string_view::npos);
