@@ -70,7 +70,7 @@ absl::StatusOr<std::vector<index::Document>> LocalStore::List(
 }
 
 absl::StatusOr<int64_t> LocalStore::Write(const std::string& collection,
-                                          std::vector<index::Document> docs,
+                                          std::vector<index::Document>&& docs,
                                           const std::string& model,
                                           const CallContext&) const {
   absl::StatusOr<std::shared_ptr<index::Collection>> c =

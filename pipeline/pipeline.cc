@@ -458,7 +458,9 @@ absl::StatusOr<int64_t> Pipeline::Upsert(UpsertBatch batch,
     }
     // 3. Commit (durable on return). A deadline that passes now is ignored:
     // the work is done and committing it loses nothing.
-    written = store_->Write(batch.collection, batch.documents, model, ctx);
+    // Aborted leaves the documents untouched (Store::Write): no copy.
+    written =
+        store_->Write(batch.collection, std::move(batch.documents), model, ctx);
     if (written.status().code() != absl::StatusCode::kAborted || attempt >= 2) {
       break;
     }

@@ -73,10 +73,11 @@ class Store {
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const = 0;
   // Write commits documents (with vectors iff wants_vectors(), made by
-  // `model`: Aborted when the collection is now built by another model);
-  // durable on return. Returns the number written.
+  // `model`: Aborted when the collection is now built by another model,
+  // and then `docs` are left untouched for the retry); durable on return.
+  // Returns the number written.
   virtual absl::StatusOr<int64_t> Write(const std::string& collection,
-                                        std::vector<index::Document> docs,
+                                        std::vector<index::Document>&& docs,
                                         const std::string& model,
                                         const CallContext& ctx) const = 0;
   // ModelOf returns the id of the embedding model that built a collection.
@@ -123,7 +124,7 @@ class LocalStore final : public Store {
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,
-                                std::vector<index::Document> docs,
+                                std::vector<index::Document>&& docs,
                                 const std::string& model,
                                 const CallContext& ctx) const override;
   absl::StatusOr<std::string> ModelOf(const std::string& collection,

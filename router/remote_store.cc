@@ -481,7 +481,7 @@ absl::StatusOr<std::vector<index::Document>> RemoteStore::List(
 }
 
 absl::StatusOr<int64_t> RemoteStore::Write(const std::string& collection,
-                                           std::vector<index::Document> docs,
+                                           std::vector<index::Document>&& docs,
                                            const std::string& /*model*/,
                                            const CallContext& ctx) const {
   // Every check a shard would make (the vector aside) first: a bad document

@@ -75,7 +75,7 @@ class RemoteStore final : public pipeline::Store {
       const index::Collection::GetOptions& options,
       const CallContext& ctx) const override;
   absl::StatusOr<int64_t> Write(const std::string& collection,
-                                std::vector<index::Document> docs,
+                                std::vector<index::Document>&& docs,
                                 const std::string& model,
                                 const CallContext& ctx) const override;
   // ModelOf asks the shards (CollectionStats) and remembers the answer for
