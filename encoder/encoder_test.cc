@@ -383,5 +383,42 @@ TEST(Encoder, BadInputIsInvalidArgumentNotACrash) {
   EXPECT_TRUE(t->truncated[0]);
 }
 
+// A cross-encoder started from an instruction-trained bi-encoder (e5) sees
+// its query / document prefixes on each side of the pair, in both layouts:
+// the same ids and logits as the prefixed texts through a model without them.
+TEST(Encoder, PairPrefixesAreAppliedToEachSide) {
+  for (PairMode mode : {PairMode::kSegments, PairMode::kJoint}) {
+    ModelConfig plain = TinyConfig(Attention::kDiffV2, Role::kCrossEncoder);
+    plain.pair_mode = mode;
+    plain.max_query_length = 8;
+    plain.num_kv_heads = plain.num_heads;
+    ModelConfig prefixed = plain;
+    prefixed.query_prefix = "w5 ";
+    prefixed.document_prefix = "w6 w6 ";
+    const Weights w = RandomWeights(plain, 8);
+    const std::string tag = mode == PairMode::kSegments ? "seg" : "joint";
+    auto a =
+        Load(WriteModel("pair_plain_" + tag, plain, w), Precision::kFloat32);
+    auto b = Load(WriteModel("pair_prefixed_" + tag, prefixed, w),
+                  Precision::kFloat32);
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(b, nullptr);
+    auto want = a->EncodePair("w5 w7 w8", "w6 w6 w9 w10");
+    auto got = b->EncodePair("w7 w8", "w9 w10");
+    ASSERT_TRUE(want.ok() && got.ok());
+    EXPECT_EQ(got->ids, want->ids) << tag;
+    EXPECT_EQ(got->split, want->split) << tag;
+    auto sw = a->Score("w5 w7 w8", {"w6 w6 w9 w10", "w6 w6 w11"});
+    auto sg = b->Score("w7 w8", {"w9 w10", "w11"});
+    ASSERT_TRUE(sw.ok() && sg.ok());
+    ASSERT_EQ(sg->size(), 2u);
+    for (int i = 0; i < 2; ++i) EXPECT_FLOAT_EQ((*sg)[i], (*sw)[i]) << tag;
+    // Without prefixes the ids differ: the test can fail.
+    auto bare = a->EncodePair("w7 w8", "w9 w10");
+    ASSERT_TRUE(bare.ok());
+    EXPECT_NE(bare->ids, got->ids);
+  }
+}
+
 }  // namespace
 }  // namespace diffrank::encoder

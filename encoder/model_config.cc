@@ -197,10 +197,8 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view text,
   for (const auto& [key, value] :
        {std::pair{"query_prefix", &c.query_prefix},
         std::pair{"document_prefix", &c.document_prefix}}) {
+    // Cross-encoders put them before each side of the pair (encoder.cc).
     if (value->size() > 1024) return r.Error(key, "is longer than 1024 bytes");
-    if (!value->empty() && c.role != Role::kBiEncoder) {
-      return r.Error(key, "applies to bi-encoders only");
-    }
   }
   if (j.contains("calibration")) {
     r.Skip("calibration");

@@ -84,7 +84,8 @@ struct ModelConfig {
   PairMode pair_mode = PairMode::kJoint;  // "pair_mode": "joint" | "segments"
   int max_query_length = 32;  // "max_query_length": query tokens (segments)
   // "query_prefix" / "document_prefix": text put before each query / document
-  // before tokenizing (instruction-trained bi-encoders such as bge and e5);
+  // before tokenizing (instruction-trained bi-encoders such as bge and e5, and
+  // cross-encoders started from them: each side of the pair);
   // empty by default. The prefix's tokens count toward max_length.
   std::string query_prefix;
   std::string document_prefix;

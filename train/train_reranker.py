@@ -47,13 +47,17 @@ from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
 def build_model(arch, layers, max_len, model_id, ffn_width=None, pair_mode="joint",
-                max_query_len=32):
-    src = minilm_src()
+                max_query_len=32, source=None, prefixes=("", "")):
+    """The cross-encoder started from `source` (a Hugging Face BERT folder; default
+    all-MiniLM-L6-v2), with the source's query / document prefixes (e5: "query: ",
+    "passage: ") applied to each side of the pair."""
+    src = source or minilm_src()
     body = convert(src, "bi-encoder", arch, model_id)
     cfg = DiffrankConfig(**{**body.cfg.__dict__, "role": "cross-encoder", "num_layers": layers,
                             "max_length": max_len, "model_id": model_id,
                             "intermediate_size": ffn_width or body.cfg.intermediate_size,
-                            "pair_mode": pair_mode, "max_query_length": max_query_len})
+                            "pair_mode": pair_mode, "max_query_length": max_query_len,
+                            "query_prefix": prefixes[0], "document_prefix": prefixes[1]})
     model = DiffrankModel(cfg)
     state = {k: v for k, v in body.state_dict().items()
              if not k.startswith("layers.") or int(k.split(".")[1]) < layers}
@@ -147,6 +151,26 @@ def teacher_scores(teacher, tok, queries, passages, max_len, device):
         return (q * p).sum(-1)
 
 
+STOPWORDS = ("a", "an", "the", "of", "and", "or", "to", "in", "is", "it", "this", "that", "for",
+             "on", "with", "as", "by", "at", "from", "be")
+
+
+def junk_passage(pairs, rng):
+    """A passage with no answer in it, generated from the training pool: a stopword, one word
+    or the first two or three words of another passage, or a numbered fragment ("Table 3").
+    Bi-encoder cosines score such passages close to real answers (the e5 start gives "the"
+    a higher logit than the answer for "compress"); a reranker must not."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return rng.choice(STOPWORDS)
+    words = pairs[rng.randrange(len(pairs))]["positive"].split()
+    if kind == 1 or len(words) < 3:
+        return rng.choice(words) if words else rng.choice(STOPWORDS)
+    if kind == 2:
+        return " ".join(words[:rng.choice((2, 3))])
+    return f"{rng.choice(('Table', 'Figure', 'Section', 'See also', 'Page'))} {rng.randrange(1, 40)}"
+
+
 def mine_groups(pairs, group, rng, cap=20000):
     """For each pair: group - 1 hard negatives (BM25 within its source pool, the positive and
     its exact duplicates excluded)."""
@@ -176,6 +200,12 @@ def main():
     ap.add_argument("--data", default=None, help="build_data.py output (pairs.jsonl)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--arch", choices=["diffattn-v2", "baseline"], default="diffattn-v2")
+    ap.add_argument("--source", default=None,
+                    help="Hugging Face BERT folder to start from (default all-MiniLM-L6-v2; "
+                         "convert_onnx_bert.py makes one from bge / e5)")
+    ap.add_argument("--query-prefix", default="", help="text put before each query (e5: 'query: ')")
+    ap.add_argument("--document-prefix", default="",
+                    help="text put before each passage (e5: 'passage: ')")
     ap.add_argument("--layers", type=int, default=6)
     ap.add_argument("--max-len", type=int, default=128)
     ap.add_argument("--ffn-width", type=int, default=None,
@@ -198,6 +228,9 @@ def main():
     ap.add_argument("--no-val", action="store_true",
                     help="keep the held-out split out of training but do not score it")
     ap.add_argument("--weights", default="squad=0.4,beir=0.35,debian=0.25")
+    ap.add_argument("--junk", type=float, default=0.0,
+                    help="probability that a group's last negative is a generated passage with "
+                         "no answer (junk_passage: a stopword, a word, a fragment)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save-every", type=int, default=50)
     ap.add_argument("--export", default=None)
@@ -213,7 +246,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, src = build_model(a.arch, a.layers, a.max_len, a.model_id or f"diffrank-rerank-{a.arch}",
-                             a.ffn_width, a.pair_mode, a.max_query_len)
+                             a.ffn_width, a.pair_mode, a.max_query_len, a.source,
+                             (a.query_prefix, a.document_prefix))
     tok = load_tokenizer(src)
     model.to(device).train()
     # The new head learns at a higher rate than the pretrained body.
@@ -226,9 +260,10 @@ def main():
                             weight_decay=0.01)
     ckpt = Checkpoint(a.out)
     step = ckpt.load(model, opt, rng, device)
-    if a.export_only:
-        if not a.export or step == 0:
-            ap.error("--export-only needs --export and a checkpoint in --out")
+    if a.export_only or (a.steps == 0 and a.export):
+        if not a.export or (step == 0 and a.steps != 0):
+            ap.error("--export-only needs --export and a checkpoint in --out "
+                     "(--steps 0 --export exports the exact start)")
         model.eval().float()
         save_model_dir(model.cpu(), a.export, os.path.join(src, "vocab.txt"))
         print(f"exported {a.export} at step {step}", flush=True)
@@ -271,7 +306,10 @@ def main():
         for _ in range(a.queries):
             i = sources.sample(rng)
             qs += [pairs[i]["query"]] * a.group
-            ps += [pairs[i]["positive"]] + rng.sample(negs[i], a.group - 1)
+            group = [pairs[i]["positive"]] + rng.sample(negs[i], a.group - 1)
+            if a.junk and rng.random() < a.junk:
+                group[-1] = junk_passage(pairs, rng)
+            ps += group
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = pair_logits(model, tok, qs, ps, a.max_len, device).float()
         logits = logits.view(a.queries, a.group)

@@ -2,7 +2,10 @@
 """ONNX-sourced embedders: bge-small-en-v1.5 and e5-small-v2, as LangChain4j's Maven jars carry
 them, converted by train/convert_onnx_bert.py to the exact DiffAttn V2 retrofit, give ONNX
 Runtime's embeddings of the original graph (cosine >= 0.9999 on every text) in the C++ runtime
-and in the PyTorch reference; the shipped fp16 diffrank-embed-v3 gives them within 0.999.
+and in the PyTorch reference; the shipped fp16 diffrank-embed-v3 gives them within 0.999. The
+shipped diffrank-rerank-v3 (a segments cross-encoder started exactly from e5-small-v2) scores
+each pair 20 x ORT's cosine of e5("query: " + q) and e5("passage: " + p), within 0.05 of the
+logit (fp16 weights), in the C++ runtime the server runs.
 
   onnx_parity.py --encode BUILD/encoder/diffrank-encode --workdir DIR [--texts 80]
                  [--onnx-dir ~/.cache/diffrank/onnx]   (filled by scripts/install-deps.sh)
@@ -35,6 +38,9 @@ MIN_COS = 0.9999
 MIN_COS_FP16 = 0.999
 # The ONNX peers (onnx_peer.PEERS: files, pooling, prefixes) and the shipped directory of each.
 SHIPPED = {"bge-small-en-v1.5": "diffrank-embed-v3", "e5-small-v2": None}
+# The shipped cross-encoders that are an exact start from a peer: name -> (peer, scale).
+SHIPPED_RERANKERS = {"diffrank-rerank-v3": ("e5-small-v2", 20.0)}
+MAX_LOGIT_DIFF = 0.05
 
 
 def cosines(a, b):
@@ -64,6 +70,45 @@ def ref_embed(model_dir, tok, texts, batch=16):
         out.append(model(ids, torch.tensor([e.type_ids for e in enc]),
                          torch.tensor([e.attention_mask for e in enc])).numpy())
     return np.concatenate(out)
+
+
+def cpp_pair_logits(encode, model_dir, pairs, out):
+    src = out + ".jsonl"
+    with open(src, "w", encoding="utf-8") as f:
+        for q, p in pairs:
+            f.write(json.dumps({"query": q, "passage": p}, ensure_ascii=False) + "\n")
+    subprocess.run([encode, "--model", model_dir, "--input", src, "--output", out,
+                    "--device", "cpu", "--precision", "fp32", "--batch_size", "16"], check=True)
+    return load_file(out)["output"].numpy().reshape(-1)
+
+
+def check_reranker(encode, workdir, name, texts, onnx_dir):
+    """The shipped exact-start reranker against its peer through ONNX Runtime, on pairs short
+    enough that neither side is truncated (query <= 24 tokens, pair <= the model's length)."""
+    peer, scale = SHIPPED_RERANKERS[name]
+    _, _, pooling, qp, dp = PEERS[peer]
+    onnx_path, tok_path = peer_files(peer, onnx_dir)
+    sd = os.path.join(ROOT, "models", name)
+    with open(os.path.join(sd, "config.json")) as f:
+        cfg = json.load(f)
+    if cfg.get("query_prefix", "") != qp or cfg.get("document_prefix", "") != dp:
+        print(f"FAIL: {sd}/config.json prefixes differ from {peer}'s")
+        return False
+    short_q = [t for t in texts if len(t.split()) <= 12][:12]
+    docs = [t for t in texts if len(t.split()) <= 0.5 * cfg["max_length"] - 40][:12]
+    pairs = [(q, d) for q in short_q for d in docs[:6]]
+    qe, _ = ort_embed(onnx_path, tok_path, [qp + q for q, _ in pairs], pooling)
+    de, _ = ort_embed(onnx_path, tok_path, [dp + d for _, d in pairs], pooling)
+    want = scale * (qe * de).sum(1)
+    got = cpp_pair_logits(encode, sd, pairs, os.path.join(workdir, name + ".safetensors"))
+    diff = np.abs(got - want)
+    print(f"  C++ shipped {name} vs {scale:g} x {peer} cosine: {len(pairs)} pairs, "
+          f"max |logit diff| {diff.max():.5f}")
+    if len(pairs) < 30 or diff.max() > MAX_LOGIT_DIFF:
+        worst = int(diff.argmax())
+        print(f"FAIL: {name}: logit {got[worst]:.4f} vs {want[worst]:.4f} for {pairs[worst]!r}")
+        return False
+    return True
 
 
 def check(name, got, want, bar, texts):
@@ -119,6 +164,8 @@ def main():
             got = cpp_embed(a.encode, sd, list(zip(texts, kinds)),
                             os.path.join(a.workdir, shipped + ".safetensors"))
             ok &= check(f"C++ shipped {shipped} (fp16 weights)", got, want, MIN_COS_FP16, full)
+    for name in SHIPPED_RERANKERS:
+        ok &= check_reranker(a.encode, a.workdir, name, texts, a.onnx_dir)
     print("onnx parity:", "ok" if ok else "FAILED")
     return 0 if ok else 1
 

@@ -66,7 +66,12 @@ def embed(model, tokenizer, texts, max_length, batch_size=64):
 
 
 def pair_logits(model, tokenizer, queries, passages, max_length, device="cpu"):
-    """Cross-encoder logits [N] for (queries[i], passages[i]) in the model's pair layout."""
+    """Cross-encoder logits [N] for (queries[i], passages[i]) in the model's pair layout
+    (with the model's query / document prefixes, as the C++ runtime's Encoder::EncodePair)."""
+    if model.cfg.query_prefix:
+        queries = [model.cfg.query_prefix + q for q in queries]
+    if model.cfg.document_prefix:
+        passages = [model.cfg.document_prefix + p for p in passages]
     if model.cfg.segments:
         enc = pair_inputs(tokenizer, queries, passages, max_length, model.cfg.max_query_length)
         enc = {k: v.to(device) for k, v in enc.items()}
