@@ -23,6 +23,12 @@ step 0 ranks exactly as the dense score (model.py); training opens the gates. --
 the MS MARCO question -> passage pairs (negatives BM25-mined among the other questions'
 passages; a split of --val-queries questions is held out and reported as MRR@10 every
 --val-every steps and at the end). --weights sets the source mix (group=weight,...).
+
+--source HF_DIR starts from another converted BERT (convert_onnx_bert.py: bge, e5) instead of
+all-MiniLM-L6-v2, with --query-prefix / --document-prefix put before each side of every pair
+(stored in config.json; the C++ runtime does the same). --steps 0 --export writes the exact
+start (diffrank-rerank-v3 is e5-small-v2's). --junk P makes a group's last negative, with
+probability P, a generated passage with no answer (a stopword, one word, a fragment).
 """
 import argparse
 import json

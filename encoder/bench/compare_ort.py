@@ -79,9 +79,18 @@ def export_onnx(model, path, query_tokens=0):
                       dynamic_axes={n: {0: "batch", 1: "seq"} for n in names}, dynamo=False)
 
 
-def ort_session(path, threads):
+HEADERS = {"ort-fp32": "ORT fp32", "cpp-fp32": "diffrank fp32", "ort-int8": "ORT int8",
+           "cpp-int8": "diffrank int8", "cpp-bf16": "diffrank bf16",
+           "ort-fp32-nospin": "ORT fp32, no spin", "ort-int8-nospin": "ORT int8, no spin"}
+
+
+def ort_session(path, threads, spin=True):
+    """ONNX Runtime's CPU session; spin=False turns off its intra-op spin-waiting (on by
+    default in ORT), the same trade diffrank makes with OpenMP's passive wait policy."""
     import onnxruntime as ort
     so = ort.SessionOptions()
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -141,6 +150,9 @@ def main():
     ap.add_argument("--reranker", default=os.path.join(ROOT, "models", "diffrank-rerank-v2"),
                     help="cross-encoder directory for the 20 x 128 rerank row ('' = skip)")
     ap.add_argument("--write", default="", help="append the table to this Markdown file")
+    ap.add_argument("--ort-no-spin", action="store_true",
+                    help="also time ONNX Runtime with intra-op spinning off (diffrank's threads "
+                         "wait passively by default)")
     a = ap.parse_args()
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -148,6 +160,8 @@ def main():
     src = minilm_dir()
     work = tempfile.mkdtemp(prefix="diffrank-ort-")
     impls = ["ort-fp32", "cpp-fp32", "ort-int8", "cpp-int8", "cpp-bf16"]
+    if a.ort_no_spin:
+        impls += ["ort-fp32-nospin", "ort-int8-nospin"]
     # The kernel path diffrank gets here (DIFFRANK_MAX_CPU_ISA lowers it; ORT cannot be
     # lowered): bf16 only where it is native.
     cpu = json.loads(subprocess.run([os.path.join(os.path.dirname(a.bench), "diffrank-encode"),
@@ -167,6 +181,9 @@ def main():
         quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
         sessions = {"ort-fp32": ort_session(fp32, a.threads),
                     "ort-int8": ort_session(int8, a.threads)}
+        if a.ort_no_spin:
+            sessions["ort-fp32-nospin"] = ort_session(fp32, a.threads, spin=False)
+            sessions["ort-int8-nospin"] = ort_session(int8, a.threads, spin=False)
         ids, types, mask = inputs(4, 24)
         with torch.inference_mode():
             want = model(ids, types, mask).numpy()
@@ -188,6 +205,9 @@ def main():
         quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
         sessions = {"ort-fp32": ort_session(fp32, a.threads),
                     "ort-int8": ort_session(int8, a.threads)}
+        if a.ort_no_spin:
+            sessions["ort-fp32-nospin"] = ort_session(fp32, a.threads, spin=False)
+            sessions["ort-int8-nospin"] = ort_session(int8, a.threads, spin=False)
         feed = {n: x.numpy() for n, x in zip(NAMES, inputs(4, 48, query_tokens=q))}
         with torch.inference_mode():
             want = model(*inputs(4, 48, query_tokens=q)).numpy()
@@ -203,9 +223,8 @@ def main():
         f"median of {a.rounds} alternating rounds. Batch 1 and the reranker's 20 pairs: p50 ms "
         f"(lower is better); batch 32: tokens/s (higher is better).", "",
         f"diffrank kernel path: {cpu['isa']} (cpu: {cpu['detected']}).", "",
-        "| model | shape | ORT fp32 | diffrank fp32 | ORT int8 | diffrank int8 |"
-        + (" diffrank bf16 |" if "cpp-bf16" in impls else ""),
-        "|---|---|---|---|---|---|" + ("---|" if "cpp-bf16" in impls else "")]
+        "| model | shape | " + " | ".join(HEADERS[i] for i in impls) + " |",
+        "|---|---|" + "---|" * len(impls)]
     for kind, batch, seq, med in rows:
         key, fmt = (("tokens_per_s", "{:,.0f}") if batch == 32 else ("p50_ms", "{:.2f} ms"))
         cells = [fmt.format(med[i][key]) for i in impls]

@@ -2,7 +2,10 @@
 """The segments cross-encoder's exact start: loaded from a bi-encoder by segments_exact_start,
 it scores exactly 20 x that bi-encoder's cosine (baseline and its V2 retrofit, post- and
 pre-norm, grouped K/V), whatever the padding of the batch; opening one cross gate changes the
-scores (the gates are wired in), and a batch row alone equals the row in a padded batch."""
+scores (the gates are wired in), and a batch row alone equals the row in a padded batch. A
+cross-encoder with query / document prefixes (started from e5) scores a pair as the prefixed
+texts through the same weights without them, in both pair layouts (retrieval.pair_logits, the
+mirror of the C++ Encoder::EncodePair)."""
 import dataclasses
 import os
 import sys
@@ -68,6 +71,37 @@ def main():
                 print("FAIL")
                 return 1
     print(f"segments exact start: ok (worst {worst:.2e})")
+    return check_prefixes()
+
+
+def check_prefixes():
+    from diffrank_ref.retrieval import pair_logits
+    from diffrank_ref.tokenization import load_tokenizer
+    vocab = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models",
+                         "diffrank-rerank-v2", "vocab.txt")
+    tok = load_tokenizer(vocab)
+    qs, ps = ["how do I compress files?", "compress"], ["gzip shrinks files", "a"]
+    for mode in ("segments", "joint"):
+        cfg = DiffrankConfig(architecture="diffattn-v2", role="cross-encoder", vocab_size=30522,
+                             hidden_size=48, num_layers=2, num_heads=4, intermediate_size=64,
+                             max_position_embeddings=64, max_length=48, pair_mode=mode,
+                             max_query_length=16)
+        plain = DiffrankModel(cfg).init_random(seed=7, std=0.3).eval()
+        prefixed = DiffrankModel(dataclasses.replace(cfg, query_prefix="query: ",
+                                                     document_prefix="passage: ")).eval()
+        prefixed.load_state_dict(plain.state_dict())
+        with torch.no_grad():
+            want = pair_logits(plain, tok, ["query: " + q for q in qs],
+                               ["passage: " + p for p in ps], cfg.max_length)
+            got = pair_logits(prefixed, tok, qs, ps, cfg.max_length)
+            bare = pair_logits(plain, tok, qs, ps, cfg.max_length)
+        err = (got - want).abs().max().item()
+        print(f"prefixes, {mode}: |prefixed model - prefixed texts| = {err:.2e}, "
+              f"vs unprefixed texts {(got - bare).abs().max().item():.2e}")
+        if err > 1e-5 or (got - bare).abs().max().item() < 1e-4:
+            print("FAIL")
+            return 1
+    print("pair prefixes: ok")
     return 0
 
 
