@@ -135,12 +135,14 @@ def rerank(col, run, model, tok, depth, max_length=None):
 
 def cosine_scores(model_dir, lists):
     """Bi-encoder cosine of each query with each of its passages: lists = [(query, [passage,
-    ...]), ...] -> [[cosine, ...], ...] (PyTorch reference, float32)."""
+    ...]), ...] -> [[cosine, ...], ...] (PyTorch reference, float32), with the model's query and
+    document prefixes (bge's instruction), as the server embeds them."""
     model, tok, _ = load_model(model_dir)
     texts = sorted({p for _, ps in lists for p in ps})
     row = {t: i for i, t in enumerate(texts)}
-    pe = embed(model, tok, texts, model.cfg.max_length)
-    qe = embed(model, tok, [q for q, _ in lists], model.cfg.max_length)
+    qp, dp = model.cfg.query_prefix, model.cfg.document_prefix
+    pe = embed(model, tok, [dp + t for t in texts], model.cfg.max_length)
+    qe = embed(model, tok, [qp + q for q, _ in lists], model.cfg.max_length)
     return [[float(qe[i] @ pe[row[p]]) for p in ps] for i, (_, ps) in enumerate(lists)]
 
 
