@@ -283,12 +283,20 @@ absl::StatusOr<Embeddings> Encoder::Embed(
 absl::StatusOr<Encoding> Encoder::EncodePair(absl::string_view query,
                                              absl::string_view passage) const {
   // Instruction-trained sources (e5: "query: " / "passage: ") see their
-  // prefixes in the pair too; models without prefixes are unchanged.
-  const std::string q = absl::StrCat(config_.query_prefix, query);
-  const std::string p = absl::StrCat(config_.document_prefix, passage);
-  return config_.segments()
-             ? tokenizer_->EncodeSegments(q, p, config_.max_query_length)
-             : tokenizer_->EncodePair(q, p);
+  // prefixes in the pair too; without prefixes nothing is copied (passages
+  // may be long and this runs once per reranked pair).
+  std::string q, p;
+  if (!config_.query_prefix.empty()) {
+    q = absl::StrCat(config_.query_prefix, query);
+    query = q;
+  }
+  if (!config_.document_prefix.empty()) {
+    p = absl::StrCat(config_.document_prefix, passage);
+    passage = p;
+  }
+  return config_.segments() ? tokenizer_->EncodeSegments(
+                                  query, passage, config_.max_query_length)
+                            : tokenizer_->EncodePair(query, passage);
 }
 
 absl::StatusOr<std::vector<float>> Encoder::Score(

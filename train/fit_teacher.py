@@ -25,24 +25,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from diffrank_ref.metrics import evaluate_trec  # noqa: E402
+from diffrank_ref.metrics import evaluate_trec, load_rerank_set  # noqa: E402
 from diffrank_ref.onnx_peer import PEERS, ort_embed, peer_files  # noqa: E402
 
 TEACHERS = ("bge-small-en-v1.5", "e5-small-v2")
-
-
-def load_set(dirpath, candidates):
-    """(queries {qid: text}, qrels {qid: {doc: grade}}, {qid: [(doc, text, score)]} in
-    first-stage order) of a dl21-layout reranking set."""
-    from diffrank_ref.metrics import load_queries_qrels
-    queries, qrels = load_queries_qrels(dirpath, min_grade=0)
-    rows = []
-    with open(os.path.join(dirpath, f"{candidates}-top100.jsonl"), encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    cands = {}
-    for r in sorted(rows, key=lambda r: (r["query-id"], r["rank"])):
-        cands.setdefault(r["query-id"], []).append((r["corpus-id"], r["text"], float(r["score"])))
-    return queries, qrels, {q: c for q, c in cands.items() if q in queries}
 
 
 def embed_cached(peer, texts, kind, cache):
@@ -104,7 +90,8 @@ def main():
     grid = [(float(a), float(w)) for a in args.a.split(",") for w in args.w.split(",")]
     sets = {}
     for name in [args.fit_on] + [c for c in args.check.split(",") if c]:
-        queries, qrels, cands = load_set(args.rerank_set, name)
+        queries, qrels, cands = load_rerank_set(args.rerank_set, name, with_scores=True)
+        cands = {q: c for q, c in cands.items() if q in queries}
         sets[name] = (features(queries, cands, args.cache), cands, qrels)
         first = {q: [d for d, _, _ in c] for q, c in cands.items()}
         print(json.dumps({"set": name, "first_stage": evaluate_trec(first, qrels)["ndcg@10"]}),

@@ -98,6 +98,15 @@ def ort_session(path, threads, spin=True):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
+def ort_sessions(fp32, int8, a):
+    """The ORT sessions of one model: fp32 and int8, and both without spinning on request."""
+    s = {"ort-fp32": ort_session(fp32, a.threads), "ort-int8": ort_session(int8, a.threads)}
+    if a.ort_no_spin:
+        s["ort-fp32-nospin"] = ort_session(fp32, a.threads, spin=False)
+        s["ort-int8-nospin"] = ort_session(int8, a.threads, spin=False)
+    return s
+
+
 def time_ort(sess, batch, seq, iters, warmup, query_tokens=0):
     feed = {n: x.numpy() for n, x in zip(NAMES, inputs(batch, seq, query_tokens=query_tokens))}
     times = []
@@ -179,11 +188,7 @@ def main():
         export_onnx(model, fp32)
         int8 = os.path.join(work, f"{kind}-int8.onnx")
         quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-        sessions = {"ort-fp32": ort_session(fp32, a.threads),
-                    "ort-int8": ort_session(int8, a.threads)}
-        if a.ort_no_spin:
-            sessions["ort-fp32-nospin"] = ort_session(fp32, a.threads, spin=False)
-            sessions["ort-int8-nospin"] = ort_session(int8, a.threads, spin=False)
+        sessions = ort_sessions(fp32, int8, a)
         ids, types, mask = inputs(4, 24)
         with torch.inference_mode():
             want = model(ids, types, mask).numpy()
@@ -203,11 +208,7 @@ def main():
         export_onnx(model, fp32, query_tokens=q)
         int8 = os.path.join(work, "reranker-int8.onnx")
         quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-        sessions = {"ort-fp32": ort_session(fp32, a.threads),
-                    "ort-int8": ort_session(int8, a.threads)}
-        if a.ort_no_spin:
-            sessions["ort-fp32-nospin"] = ort_session(fp32, a.threads, spin=False)
-            sessions["ort-int8-nospin"] = ort_session(int8, a.threads, spin=False)
+        sessions = ort_sessions(fp32, int8, a)
         feed = {n: x.numpy() for n, x in zip(NAMES, inputs(4, 48, query_tokens=q))}
         with torch.inference_mode():
             want = model(*inputs(4, 48, query_tokens=q)).numpy()

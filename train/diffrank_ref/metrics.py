@@ -56,16 +56,18 @@ def evaluate(run, qrels):
             "mrr@10": round(sum(mrr(run[q], qrels[q]) for q in qs) / n, 4)}
 
 
-def load_rerank_set(dirpath, candidates="bm25"):
+def load_rerank_set(dirpath, candidates="bm25", with_scores=False):
     """A reranking set in the dl21 layout: (queries {qid: text}, graded qrels {qid: {docid:
     grade}} (grade 0 kept: judged irrelevant), candidates {qid: [(docid, text), ...] in
-    first-stage order}) from queries.jsonl, qrels.tsv and <candidates>-top100.jsonl."""
+    first-stage order}) from queries.jsonl, qrels.tsv and <candidates>-top100.jsonl;
+    with_scores: (docid, text, first-stage score) triples."""
     queries, qrels = load_queries_qrels(dirpath, min_grade=0)
     cands = {}
     with open(os.path.join(dirpath, f"{candidates}-top100.jsonl"), encoding="utf-8") as f:
         rows = [json.loads(l) for l in f]
     for r in sorted(rows, key=lambda r: (r["query-id"], r["rank"])):
-        cands.setdefault(r["query-id"], []).append((r["corpus-id"], r["text"]))
+        row = (r["corpus-id"], r["text"]) + ((float(r["score"]),) if with_scores else ())
+        cands.setdefault(r["query-id"], []).append(row)
     return queries, qrels, cands
 
 
