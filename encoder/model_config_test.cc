@@ -1,5 +1,8 @@
 #include "encoder/model_config.h"
 
+#include <string>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace diffrank::encoder {
@@ -50,6 +53,35 @@ TEST(ModelConfig, ErrorsNameTheFileAndField) {
             std::string::npos);
   EXPECT_FALSE(ParseModelConfig("[1]", "c").ok());
   EXPECT_FALSE(ParseModelConfig("{", "c").ok());
+}
+
+// Prefixes: any role (cross-encoders put them before each side of the pair);
+// a wrong type or an oversized prefix is refused, naming the field.
+TEST(ModelConfig, PrefixesOnEitherRoleAndTheirErrors) {
+  for (const char* role : {"bi-encoder", "cross-encoder"}) {
+    auto with = [&](const std::string& field) {
+      std::string s = kValid;
+      s.replace(s.find("bi-encoder"), 10, role);
+      s.replace(s.find("\"max_length\""), 12, field + ", \"max_length\"");
+      return ParseModelConfig(s, "config.json");
+    };
+    auto ok =
+        with(R"("query_prefix": "query: ", "document_prefix": "passage: ")");
+    ASSERT_TRUE(ok.ok()) << role << ": " << ok.status();
+    EXPECT_EQ(ok->query_prefix, "query: ");
+    EXPECT_EQ(ok->document_prefix, "passage: ");
+    auto again = ParseModelConfig(ModelConfigToJson(*ok), "x");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(again->document_prefix, "passage: ");
+    for (const std::string& bad : std::vector<std::string>{
+             R"("query_prefix": 7)", R"("document_prefix": ["a"])",
+             R"("document_prefix": null)",
+             "\"query_prefix\": \"" + std::string(1025, 'x') + "\""}) {
+      auto st = with(bad).status();
+      EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << role << bad;
+      EXPECT_NE(st.message().find("prefix"), std::string::npos) << st.message();
+    }
+  }
 }
 
 TEST(ModelConfig, CalibrationIsACrossEncodersFittedSigmoid) {
