@@ -16,7 +16,6 @@ in --cache, so the teacher's scores of training candidates are computed once. On
 (a, w) and set, then the fitted line; --write stores {"a", "w", "fit_on", "ndcg@10"}.
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -26,32 +25,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from diffrank_ref.metrics import evaluate_trec, load_rerank_set  # noqa: E402
-from diffrank_ref.onnx_peer import PEERS, ort_embed, peer_files  # noqa: E402
-
-TEACHERS = ("bge-small-en-v1.5", "e5-small-v2")
-
-
-def embed_cached(peer, texts, kind, cache):
-    """ORT embeddings of texts (the peer's prefix for `kind` applied), cached by content."""
-    _, _, pooling, qp, dp = PEERS[peer]
-    prefix = qp if kind == "query" else dp
-    key = hashlib.sha256(("\n".join([peer, kind] + texts)).encode()).hexdigest()[:16]
-    path = os.path.join(cache, f"{peer}-{kind}-{key}.npy")
-    if os.path.exists(path):
-        return np.load(path)
-    onnx_path, tok_path = peer_files(peer)
-    if not os.path.exists(onnx_path):
-        sys.exit(f"{onnx_path} is missing: scripts/install-deps.sh fetches it")
-    emb, _ = ort_embed(onnx_path, tok_path, [prefix + t for t in texts], pooling)
-    os.makedirs(cache, exist_ok=True)
-    np.save(path, emb)
-    return emb
-
-
-def z(x):
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std()
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+from diffrank_ref.teacher import DEFAULT_CACHE, TEACHERS, embed_cached, z  # noqa: E402
 
 
 def features(queries, cands, cache):
@@ -82,7 +56,7 @@ def main():
     ap.add_argument("--rerank-set", required=True)
     ap.add_argument("--fit-on", default="bm25")
     ap.add_argument("--check", default="splade", help="comma-separated; '' for none")
-    ap.add_argument("--cache", default=os.path.expanduser("~/.cache/diffrank/teacher"))
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
     ap.add_argument("--a", default="0,0.25,0.5,0.75,1")
     ap.add_argument("--w", default="0,0.1,0.2,0.3,0.5,0.75")
     ap.add_argument("--write", default=None)

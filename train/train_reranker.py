@@ -29,6 +29,14 @@ all-MiniLM-L6-v2, with --query-prefix / --document-prefix put before each side o
 (stored in config.json; the C++ runtime does the same). --steps 0 --export writes the exact
 start (diffrank-rerank-v3 is e5-small-v2's). --junk P makes a group's last negative, with
 probability P, a generated passage with no answer (a stopword, one word, a fragment).
+
+--teacher ensemble --teacher-fit FILE (issue 24 part 3): the soft labels come from the
+bge + e5 + BM25 ensemble of diffrank_ref/teacher.py with the weights fit_teacher.py --write
+fitted on validation data, computed once for every group (positive + all mined negatives;
+ORT embeddings cached in ~/.cache/diffrank/teacher, scores in RUN_DIR/teacher_groups.json),
+at --teacher-temp 1 (z units). A generated no-answer passage gets the group's lowest teacher
+score minus --junk-margin. --keyword P asks, with probability P, the question's keyword form
+instead (its 1-3 rarest content words: "plymouth colony governor"), teacher-scored the same way.
 """
 import argparse
 import json
@@ -45,6 +53,7 @@ from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.prune import prune_ffn_state  # noqa: E402
 from diffrank_ref.retrofit import segments_exact_start  # noqa: E402
+from diffrank_ref.teacher import doc_freq, group_scores, keyword_query  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25, pair_logits  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
@@ -201,6 +210,24 @@ def mine_groups(pairs, group, rng, cap=20000):
     return negs
 
 
+def ensemble_groups(pairs, negs, a, w, seed):
+    """Per pair (None where it has no group): the ensemble teacher's scores of [positive] +
+    its mined negatives for the question and for its keyword form."""
+    pool = sorted({p["positive"] for p in pairs})
+    df = doc_freq(pool)
+    krng = random.Random(seed + 1)
+    idx = [i for i in range(len(pairs)) if negs[i]]
+    kws = {i: keyword_query(pairs[i]["query"], df, krng) for i in idx}
+    cands = [[pairs[i]["positive"]] + negs[i] for i in idx]
+    asked = [pairs[i]["query"] for i in idx] + [kws[i] or pairs[i]["query"] for i in idx]
+    scores = group_scores(asked, cands + cands, pool, a, w)
+    out = [None] * len(pairs)
+    for k, i in enumerate(idx):
+        out[i] = {"question": scores[k], "keyword": kws[i],
+                  "keyword_scores": scores[len(idx) + k] if kws[i] else None}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="build_data.py output (pairs.jsonl)")
@@ -223,7 +250,16 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--distill", type=float, default=1.0, help="weight of the teacher KL term")
-    ap.add_argument("--teacher-temp", type=float, default=0.05)
+    ap.add_argument("--teacher", choices=["minilm", "ensemble"], default="minilm",
+                    help="minilm: the frozen all-MiniLM-L6-v2 cosine; ensemble: bge + e5 + BM25")
+    ap.add_argument("--teacher-fit", default=None,
+                    help="fit_teacher.py --write output ({a, w}); needed by --teacher ensemble")
+    ap.add_argument("--teacher-temp", type=float, default=None,
+                    help="softmax temperature of the teacher (default 0.05 minilm, 1 ensemble)")
+    ap.add_argument("--keyword", type=float, default=0.0,
+                    help="probability of asking a question's keyword form instead")
+    ap.add_argument("--junk-margin", type=float, default=2.0,
+                    help="ensemble teacher: a no-answer passage scores the group's lowest minus this")
     ap.add_argument("--groups", default=None,
                     help="mined groups JSON to reuse (default RUN_DIR/groups.json, mined once)")
     ap.add_argument("--pair-mode", choices=["joint", "segments"], default="joint")
@@ -246,6 +282,12 @@ def main():
     a = ap.parse_args()
     if a.ffn_width is not None and a.ffn_width <= 0:
         ap.error("--ffn-width must be positive")
+    if a.teacher == "ensemble" and a.distill > 0 and not a.teacher_fit:
+        ap.error("--teacher ensemble needs --teacher-fit (fit_teacher.py --write FILE)")
+    if a.keyword and a.teacher != "ensemble" and a.distill > 0:
+        ap.error("--keyword needs --teacher ensemble (the MiniLM teacher scores questions only)")
+    if a.teacher_temp is None:
+        a.teacher_temp = 1.0 if a.teacher == "ensemble" else 0.05
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
@@ -286,7 +328,7 @@ def main():
         pairs += ms_train
         val_negs = cached_json(os.path.join(a.out, "val_groups.json"),
                                lambda: val_groups(ms_train, val, src), "validation groups")
-    teacher = frozen_teacher(src, device) if a.distill > 0 else None
+    teacher = frozen_teacher(src, device) if a.distill > 0 and a.teacher == "minilm" else None
     def mine():
         negs = mine_groups(pairs, a.group, rng)
         if a.msmarco:
@@ -295,6 +337,13 @@ def main():
         return negs
     negs = cached_json(a.groups or os.path.join(a.out, "groups.json"), mine, "mined negatives")
     sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]], weights)
+    ens = None
+    if a.teacher == "ensemble" and a.distill > 0:
+        with open(a.teacher_fit) as f:
+            fit = json.load(f)
+        ens = cached_json(os.path.join(a.out, "teacher_groups.json"),
+                          lambda: ensemble_groups(pairs, negs, fit["a"], fit["w"], a.seed),
+                          "teacher scores")
 
     def run_val():
         if val and not a.no_val:
@@ -308,21 +357,36 @@ def main():
     bf16 = use_bf16(device)
     log = StepLog(a.out)
     while step < a.steps and log.elapsed() < a.minutes * 60:
-        qs, ps = [], []
+        qs, ps, ts = [], [], []
         for _ in range(a.queries):
             i = sources.sample(rng)
-            qs += [pairs[i]["query"]] * a.group
-            group = [pairs[i]["positive"]] + rng.sample(negs[i], a.group - 1)
+            pick = rng.sample(range(len(negs[i])), a.group - 1)
+            group = [pairs[i]["positive"]] + [negs[i][j] for j in pick]
+            query, scores = pairs[i]["query"], None
+            if ens is not None:
+                row = ens[i]
+                scores = row["question"]
+                if a.keyword and row["keyword"] and rng.random() < a.keyword:
+                    query, scores = row["keyword"], row["keyword_scores"]
+                scores = [scores[0]] + [scores[1 + j] for j in pick]
             if a.junk and rng.random() < a.junk:
                 group[-1] = junk_passage(pairs, rng)
+                if scores is not None:
+                    scores[-1] = min(scores[:-1]) - a.junk_margin
+            qs += [query] * a.group
             ps += group
+            ts += scores or []
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
             logits = pair_logits(model, tok, qs, ps, a.max_len, device).float()
         logits = logits.view(a.queries, a.group)
         hard = F.cross_entropy(logits, torch.zeros(a.queries, dtype=torch.long, device=device))
         loss = hard
-        if teacher is not None:
-            t = teacher_scores(teacher, tok, qs, ps, a.max_len, device).view(a.queries, a.group)
+        if teacher is not None or ens is not None:
+            if ens is not None:
+                t = torch.tensor(ts, device=device).view(a.queries, a.group)
+            else:
+                t = teacher_scores(teacher, tok, qs, ps, a.max_len, device).view(a.queries,
+                                                                                 a.group)
             soft = F.kl_div(F.log_softmax(logits, 1), F.log_softmax(t / a.teacher_temp, 1),
                             reduction="batchmean", log_target=True)
             loss = hard + a.distill * soft
