@@ -284,8 +284,9 @@ def main():
         ap.error("--ffn-width must be positive")
     if a.teacher == "ensemble" and a.distill > 0 and not a.teacher_fit:
         ap.error("--teacher ensemble needs --teacher-fit (fit_teacher.py --write FILE)")
-    if a.keyword and a.teacher != "ensemble" and a.distill > 0:
-        ap.error("--keyword needs --teacher ensemble (the MiniLM teacher scores questions only)")
+    if a.keyword and (a.teacher != "ensemble" or a.distill <= 0):
+        ap.error("--keyword needs --teacher ensemble and --distill > 0 (the keyword forms and "
+                 "their teacher scores are made there)")
     if a.teacher_temp is None:
         a.teacher_temp = 1.0 if a.teacher == "ensemble" else 0.05
     torch.manual_seed(a.seed)
