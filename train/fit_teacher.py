@@ -25,11 +25,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from diffrank_ref.metrics import evaluate_trec, load_rerank_set  # noqa: E402
-from diffrank_ref.teacher import DEFAULT_CACHE, TEACHERS, embed_cached, z  # noqa: E402
+from diffrank_ref.teacher import DEFAULT_CACHE, TEACHERS, embed_cached, ensemble  # noqa: E402
 
 
 def features(queries, cands, cache):
-    """{qid: (z cos_bge, z cos_e5, z first-stage score)} over each query's candidates."""
+    """{qid: (cos_bge, cos_e5, first-stage score)} over each query's candidates."""
     qids = sorted(cands)
     texts = sorted({t for q in qids for _, t, _ in cands[q]})
     row = {t: i for i, t in enumerate(texts)}
@@ -38,14 +38,14 @@ def features(queries, cands, cache):
         pe = embed_cached(peer, texts, "document", cache)
         qe = embed_cached(peer, [queries[q] for q in qids], "query", cache)
         cos[peer] = {q: pe[[row[t] for _, t, _ in cands[q]]] @ qe[i] for i, q in enumerate(qids)}
-    return {q: (z(cos[TEACHERS[0]][q]), z(cos[TEACHERS[1]][q]), z([s for _, _, s in cands[q]]))
+    return {q: (cos[TEACHERS[0]][q], cos[TEACHERS[1]][q], [s for _, _, s in cands[q]])
             for q in qids}
 
 
 def ndcg(feats, cands, qrels, a, w):
     run = {}
     for q, (bge, e5, first) in feats.items():
-        s = a * bge + (1 - a) * e5 + w * first
+        s = ensemble(bge, e5, first, a, w)
         run[q] = [cands[q][i][0] for i in np.argsort(-s, kind="stable")]
     return evaluate_trec(run, qrels)["ndcg@10"]
 
