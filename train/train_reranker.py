@@ -53,7 +53,7 @@ from convert_hf_bert import convert  # noqa: E402
 from diffrank_ref.model import DiffrankConfig, DiffrankModel, save_model_dir  # noqa: E402
 from diffrank_ref.prune import prune_ffn_state  # noqa: E402
 from diffrank_ref.retrofit import segments_exact_start  # noqa: E402
-from diffrank_ref.teacher import doc_freq, group_scores, keyword_query  # noqa: E402
+from diffrank_ref.teacher import doc_freq, group_scores, keyword_query, load_fit  # noqa: E402
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25, pair_logits  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
@@ -289,6 +289,12 @@ def main():
                  "their teacher scores are made there)")
     if a.teacher_temp is None:
         a.teacher_temp = 1.0 if a.teacher == "ensemble" else 0.05
+    fit = None
+    if a.teacher == "ensemble" and a.distill > 0:
+        try:
+            fit = load_fit(a.teacher_fit)
+        except ValueError as e:
+            ap.error(f"--teacher-fit {e}")
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     torch.set_num_threads(int(os.environ.get("DIFFRANK_THREADS", os.cpu_count() or 1)))
@@ -339,11 +345,9 @@ def main():
     negs = cached_json(a.groups or os.path.join(a.out, "groups.json"), mine, "mined negatives")
     sources = WeightedSources(pairs, [i for i in range(len(pairs)) if negs[i]], weights)
     ens = None
-    if a.teacher == "ensemble" and a.distill > 0:
-        with open(a.teacher_fit) as f:
-            fit = json.load(f)
+    if fit is not None:
         ens = cached_json(os.path.join(a.out, "teacher_groups.json"),
-                          lambda: ensemble_groups(pairs, negs, fit["a"], fit["w"], a.seed),
+                          lambda: ensemble_groups(pairs, negs, fit[0], fit[1], a.seed),
                           "teacher scores")
 
     def run_val():

@@ -61,6 +61,25 @@ def ensemble(cos_bge, cos_e5, first, a, w):
     return a * z(cos_bge) + (1 - a) * z(cos_e5) + w * z(first)
 
 
+def load_fit(path):
+    """(a, w) from fit_teacher.py --write's JSON; ValueError naming the problem otherwise."""
+    import json
+    try:
+        with open(path) as f:
+            fit = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable JSON file ({e})") from None
+    if not isinstance(fit, dict):
+        raise ValueError(f"{path}: expected an object with \"a\" and \"w\"")
+    out = []
+    for key, lo, hi in (("a", 0.0, 1.0), ("w", 0.0, math.inf)):
+        v = fit.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise ValueError(f"{path}: \"{key}\" must be a number in [{lo}, {hi}], got {v!r}")
+        out.append(float(v))
+    return tuple(out)
+
+
 def doc_freq(passages):
     """Lower-cased word -> number of passages containing it (the keyword picker's rarity)."""
     df = {}

@@ -6,12 +6,14 @@ statistics (0 for a row that matches no query term)."""
 import os
 import random
 import sys
+import tempfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from diffrank_ref.retrieval import Bm25  # noqa: E402
-from diffrank_ref.teacher import bm25_of, doc_freq, ensemble, keyword_query, z  # noqa: E402
+from diffrank_ref.teacher import (bm25_of, doc_freq, ensemble, keyword_query, load_fit,  # noqa: E402
+                                  z)
 
 
 def main():
@@ -48,6 +50,24 @@ def main():
     assert got[2] == 0.0 and got[1] > got[0] > 0, got
     assert bm25_of(bm, "gzip", [0, 3]) == [bm.search("gzip")[0][1], 0.0]
     assert bm25_of(bm, "", [0, 1]) == [0.0, 0.0]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "fit.json")
+        for body, want in (('{"a": 0.25, "w": 0.2, "fit_on": "bm25"}', None),
+                           ("not json", "readable JSON"), ("[1, 2]", "object"),
+                           ('{"w": 0.2}', '"a"'), ('{"a": 2, "w": 0.2}', '"a"'),
+                           ('{"a": 0.5, "w": "x"}', '"w"'), ('{"a": true, "w": 0}', '"a"')):
+            with open(path, "w") as f:
+                f.write(body)
+            try:
+                got = load_fit(path)
+                assert want is None and got == (0.25, 0.2), (body, got)
+            except ValueError as e:
+                assert want is not None and want in str(e), (body, e)
+        try:
+            load_fit(os.path.join(d, "missing.json"))
+            raise AssertionError("a missing file loaded")
+        except ValueError as e:
+            assert "missing.json" in str(e)
     print("teacher helpers: ok")
     return 0
 
