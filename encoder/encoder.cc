@@ -121,7 +121,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> Encoder::Create(
         enc->config_, **file,
         cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU),
         bf16 ? torch::kBFloat16 : torch::kFloat32, int8,
-        options.packed_cpu_linears);
+        options.packed_cpu_linears, options.fused_cpu_attention);
     if (!model.ok()) return model.status();
     enc->model_ = *std::move(model);
   } catch (const std::exception& e) {
@@ -158,7 +158,8 @@ std::string Encoder::kernels() const {
     return absl::StrCat("linears ", model_->linear_kernels());
   }
   return absl::StrCat("isa ", IsaDescription(), "; linears ",
-                      model_->linear_kernels());
+                      model_->linear_kernels(), "; attention ",
+                      model_->attention_kernels());
 }
 
 std::string Encoder::device() const {

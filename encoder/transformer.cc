@@ -53,7 +53,7 @@ absl::StatusOr<torch::Tensor> ToTensor(const TensorView& view,
 absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     const ModelConfig& config, const SafetensorsFile& file,
     torch::Device device, torch::ScalarType dtype, bool int8_linears,
-    bool packed_linears) {
+    bool packed_linears, bool fused_attention) {
   if (int8_linears && (!device.is_cpu() || dtype != torch::kFloat32)) {
     return absl::InvalidArgumentError(
         "int8 precision runs on the CPU with float32 activations only");
@@ -174,6 +174,19 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->layers_.push_back(std::move(layer));
   }
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
+  // Segment models keep LibTorch's path (two masked softmaxes and a gate).
+  const bool pairs = config.attention == Attention::kDiffV2;
+  if (fused_attention && device.is_cpu() && dtype == torch::kFloat32 &&
+      !config.segments() &&
+      (pairs || config.attention == Attention::kBaseline)) {
+    absl::StatusOr<CpuAttention> a =
+        CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
+                             config.num_kv_heads, config.head_dim(), pairs);
+    if (a.ok()) {  // else no JIT kernel here: LibTorch's attention
+      m->attention_kernels_ = absl::StrCat("onednn ", a->Kernel());
+      m->attention_ = *std::move(a);
+    }
+  }
   return m;
 }
 
@@ -208,6 +221,14 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = layer.qkv(x);
+  if (attention_ && !masks.within.defined() &&
+      qkv.scalar_type() == torch::kFloat32) {
+    const torch::Tensor lambda =
+        c.attention == Attention::kDiffV2
+            ? torch::sigmoid(at::linear(x, layer.lambda_w))
+            : torch::Tensor();
+    return layer.o(attention_->Attend(qkv, masks.key, lambda));
+  }
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
   auto grouped_q = [&](int64_t heads) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "encoder/cpu_attention.h"
 #include "encoder/cpu_linear.h"
 #include "encoder/model_config.h"
 #include "encoder/quantized_linear.h"
@@ -34,11 +35,14 @@ class Transformer {
   // quantized (quantized_linear.h); embeddings, norms, attention, lambda and
   // the head stay float32. With `packed_linears` (CPU, float32 or bfloat16)
   // those projections run on oneDNN with weights packed once
-  // (cpu_linear.h) where this build and CPU have it, else at::linear.
+  // (cpu_linear.h) where this build and CPU have it, else at::linear. With
+  // `fused_attention` (CPU, float32 activations, baseline or DiffAttn V2
+  // without the segments layout) attention runs as one oneDNN task per batch
+  // row and K/V group (cpu_attention.h) where it can, else on LibTorch ops.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
       torch::Device device, torch::ScalarType dtype, bool int8_linears = false,
-      bool packed_linears = true);
+      bool packed_linears = true, bool fused_attention = true);
 
   // Hidden returns the last hidden states [B, T, d] for int64 ids, type ids
   // and mask [B, T] on this model's device; a segments cross-encoder also
@@ -64,6 +68,9 @@ class Transformer {
   // (every kernel oneDNN chose, comma-separated), "at::linear", or
   // "quantized onednn".
   const std::string& linear_kernels() const { return linear_kernels_; }
+  // attention_kernels: "onednn " + oneDNN's kernel names (cpu_attention.h),
+  // or "torch" (LibTorch's ops).
+  const std::string& attention_kernels() const { return attention_kernels_; }
 
  private:
   // Projection is one linear layer: float weights for at::linear, packed
@@ -109,6 +116,8 @@ class Transformer {
   torch::ScalarType dtype_;
   bool int8_ = false;
   std::string linear_kernels_;
+  std::optional<CpuAttention> attention_;  // fused CPU attention, if in use
+  std::string attention_kernels_ = "torch";
   bool packed_ = false;
   torch::Tensor word_, position_, token_type_, emb_norm_w_, emb_norm_b_;
   torch::Tensor final_norm_w_, final_norm_b_;

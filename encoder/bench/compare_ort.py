@@ -81,7 +81,9 @@ def export_onnx(model, path, query_tokens=0):
 
 HEADERS = {"ort-fp32": "ORT fp32", "cpp-fp32": "diffrank fp32", "ort-int8": "ORT int8",
            "cpp-int8": "diffrank int8", "cpp-bf16": "diffrank bf16",
-           "ort-fp32-nospin": "ORT fp32, no spin", "ort-int8-nospin": "ORT int8, no spin"}
+           "ort-fp32-nospin": "ORT fp32, no spin", "ort-int8-nospin": "ORT int8, no spin",
+           "cpp-fp32-torchattn": "diffrank fp32, LibTorch attention",
+           "cpp-int8-torchattn": "diffrank int8, LibTorch attention"}
 
 
 def ort_session(path, threads, spin=True):
@@ -121,10 +123,14 @@ def time_ort(sess, batch, seq, iters, warmup, query_tokens=0):
 
 
 def time_cpp(bench, model_dir, batch, seq, iters, warmup, precision, threads):
+    """precision "fp32", "int8", "bf16", or with "-torchattn": LibTorch's unfused attention
+    instead of the fused oneDNN one (cpu_attention.h)."""
+    precision, _, torch_attention = precision.partition("-")
     out = subprocess.run(
         [bench, "--model", model_dir, "--batch", str(batch), "--seq", str(seq),
          "--iters", str(iters), "--warmup", str(warmup), "--device", "cpu",
-         "--precision", precision, "--threads", str(threads)],
+         "--precision", precision, "--threads", str(threads),
+         "--attention", "torch" if torch_attention else "fused"],
         check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     return {"p50_ms": r["p50_ms"], "tokens_per_s": r["tokens_per_s"]}
@@ -162,6 +168,9 @@ def main():
     ap.add_argument("--ort-no-spin", action="store_true",
                     help="also time ONNX Runtime with intra-op spinning off (diffrank's threads "
                          "wait passively by default)")
+    ap.add_argument("--torch-attention", action="store_true",
+                    help="also time diffrank fp32 and int8 with LibTorch's unfused attention "
+                         "(the path before cpu_attention.h), in the same rounds")
     a = ap.parse_args()
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -171,6 +180,8 @@ def main():
     impls = ["ort-fp32", "cpp-fp32", "ort-int8", "cpp-int8", "cpp-bf16"]
     if a.ort_no_spin:
         impls += ["ort-fp32-nospin", "ort-int8-nospin"]
+    if a.torch_attention:
+        impls += ["cpp-fp32-torchattn", "cpp-int8-torchattn"]
     # The kernel path diffrank gets here (DIFFRANK_MAX_CPU_ISA lowers it; ORT cannot be
     # lowered): bf16 only where it is native.
     cpu = json.loads(subprocess.run([os.path.join(os.path.dirname(a.bench), "diffrank-encode"),

@@ -24,6 +24,7 @@ namespace de = diffrank::encoder;
 int main(int argc, char** argv) {
   std::string model, device = "auto", precision = "auto";
   std::string linears = "packed";
+  std::string attention = "fused";
   int batch = 32, seq = 128, iters = 20, warmup = 3, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
@@ -45,22 +46,27 @@ int main(int argc, char** argv) {
       precision = v;
     else if (a == "--linears")
       linears = v;
+    else if (a == "--attention")
+      attention = v;
     else {
       std::cerr << "unknown flag " << a << "\n";
       return 2;
     }
   }
   if (model.empty() || batch <= 0 || seq < 2 || iters <= 0 ||
-      (linears != "packed" && linears != "torch")) {
+      (linears != "packed" && linears != "torch") ||
+      (attention != "fused" && attention != "torch")) {
     std::cerr << "usage: diffrank-encoder-bench --model DIR --batch B --seq T "
                  "[--iters N] [--warmup W] [--threads N] [--device D] "
-                 "[--precision P] [--linears packed|torch]\n";
+                 "[--precision P] [--linears packed|torch] "
+                 "[--attention fused|torch]\n";
     return 2;
   }
   de::EncoderOptions opts;
   opts.model_dir = model;
   opts.num_threads = threads;
   opts.packed_cpu_linears = linears == "packed";
+  opts.fused_cpu_attention = attention == "fused";
   opts.device = device == "cpu"    ? de::Device::kCpu
                 : device == "cuda" ? de::Device::kCuda
                                    : de::Device::kAuto;
@@ -119,9 +125,9 @@ int main(int argc, char** argv) {
   std::cout << absl::StrFormat(
       "{\"impl\": \"cpp\", \"batch\": %d, \"seq\": %d, \"tokens_per_s\": %.1f, "
       "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"mean_ms\": %.3f, \"device\": "
-      "\"%s\", \"torch\": \"%s\"}\n",
+      "\"%s\", \"kernels\": \"%s\", \"torch\": \"%s\"}\n",
       batch, seq, batch * seq / (mean / 1000.0), ms[ms.size() / 2],
       ms[std::min(ms.size() - 1, ms.size() * 9 / 10)], mean, e.device(),
-      de::Encoder::TorchVersion());
+      e.kernels(), de::Encoder::TorchVersion());
   return 0;
 }

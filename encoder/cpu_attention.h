@@ -1,0 +1,57 @@
+// cpu_attention.h: multi-head attention on the CPU in float32, one parallel
+// loop per layer, on oneDNN.
+//
+// Owns: softmax(q k^T + mask) v for every (batch row, K/V head group) as one
+// task. q, k and v are read in place from the fused q|k|v projection's output
+// (no head-split copies); the scores live in a per-thread buffer that stays in
+// cache; the key-padding mask is a post-op of the q k^T matmul; the softmax
+// and A V are oneDNN primitives run inside the task (oneDNN runs a primitive
+// single-threaded inside a parallel region); for DiffAttn V2 the pair
+// difference o_2i - lambda o_2i+1 is written straight into the output.
+// Why: LibTorch 1.13 (Debian's) has no fused attention; its unfused path is
+// four parallel regions, two OpenBLAS GEMMs that pack per call and two head
+// reshuffles per layer (docs/benchmarks.md "Where int8 spends its time").
+// Internal to encoder/ (transformer.cc). Built only where oneDNN is found;
+// Create fails otherwise, or where oneDNN has only reference kernels, and the
+// transformer then keeps LibTorch's attention.
+// Thread-safety: immutable after Create except the primitive map, which is
+// guarded; Attend is safe concurrently.
+#ifndef DIFFRANK_ENCODER_CPU_ATTENTION_H_
+#define DIFFRANK_ENCODER_CPU_ATTENTION_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace diffrank::encoder {
+
+class CpuAttention {
+ public:
+  // q_heads query heads and kv_heads K/V heads (q_heads a multiple of
+  // kv_heads) of head_dim each. With pairs (DiffAttn V2), query heads 2i and
+  // 2i+1 form output head i: o_2i - lambda_i o_2i+1 (both fall in one K/V
+  // group, so q_heads / kv_heads must be even).
+  static absl::StatusOr<CpuAttention> Create(int64_t q_heads, int64_t kv_heads,
+                                             int64_t head_dim, bool pairs);
+  // Attend: qkv [B, T, (q_heads + 2 kv_heads) head_dim] float32 (q heads, then
+  // k, then v; the softmax scale already in q), key_mask [B, 1, 1, T] additive
+  // float32 (0 or -inf; at least one key per row unmasked), lambda [B, T,
+  // q_heads / 2] float32 with pairs (else undefined). Returns [B, T, heads x
+  // head_dim], heads = q_heads (or q_heads / 2 with pairs), head-major.
+  torch::Tensor Attend(const torch::Tensor& qkv, const torch::Tensor& key_mask,
+                       const torch::Tensor& lambda) const;
+  // Kernel: oneDNN's kernel names for the two matmuls and the softmax at 128
+  // tokens, e.g. "brg:avx512_core, jit:avx512_core".
+  const std::string& Kernel() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace diffrank::encoder
+
+#endif  // DIFFRANK_ENCODER_CPU_ATTENTION_H_

@@ -1,0 +1,140 @@
+// cpu_attention_test.cc: the fused oneDNN attention against LibTorch ops:
+// plain and grouped heads, DiffAttn V2 pairs, padded keys, every sequence
+// length from 1 to past the cached ones, concurrent callers, bad layouts.
+#include "encoder/cpu_attention.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <limits>
+#include <thread>
+#include <vector>
+
+namespace diffrank::encoder {
+namespace {
+
+struct Shape {
+  int64_t q_heads, kv_heads, dh;
+  bool pairs;
+};
+
+// softmax(q k^T + mask) v per query head (head j uses K/V head j / rep),
+// then o_2i - lambda_i o_2i+1 with pairs.
+torch::Tensor Reference(const torch::Tensor& qkv, const torch::Tensor& mask,
+                        const torch::Tensor& lambda, const Shape& s) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), rep = s.q_heads / s.kv_heads;
+  auto heads = [&](int64_t offset, int64_t n) {
+    return qkv.narrow(-1, offset, n * s.dh)
+        .view({b, t, n, s.dh})
+        .transpose(1, 2);
+  };
+  torch::Tensor q = heads(0, s.q_heads);
+  torch::Tensor k =
+      heads(s.q_heads * s.dh, s.kv_heads).repeat_interleave(rep, 1);
+  torch::Tensor v = heads((s.q_heads + s.kv_heads) * s.dh, s.kv_heads)
+                        .repeat_interleave(rep, 1);
+  torch::Tensor p = (torch::matmul(q, k.transpose(-2, -1)) + mask).softmax(-1);
+  torch::Tensor o = torch::matmul(p, v).transpose(1, 2);  // [B, T, Hq, dh]
+  if (!s.pairs) return o.reshape({b, t, s.q_heads * s.dh});
+  o = o.reshape({b, t, s.q_heads / 2, 2, s.dh});
+  return (o.select(3, 0) - lambda.unsqueeze(-1) * o.select(3, 1))
+      .reshape({b, t, s.q_heads / 2 * s.dh});
+}
+
+struct Inputs {
+  torch::Tensor qkv, mask, lambda;
+};
+
+// Rows padded from a random length on (row 0 never padded; every row keeps
+// at least its first key).
+Inputs MakeInputs(int64_t b, int64_t t, const Shape& s, int seed) {
+  torch::manual_seed(seed);
+  Inputs in;
+  in.qkv = torch::randn({b, t, (s.q_heads + 2 * s.kv_heads) * s.dh});
+  torch::Tensor keep = torch::ones({b, t}, torch::kBool);
+  for (int64_t i = 1; i < b; ++i) {
+    const int64_t len = 1 + (i * 7 + seed) % t;
+    keep[i].narrow(0, len, t - len).fill_(false);
+  }
+  in.mask = torch::zeros({b, 1, 1, t})
+                .masked_fill_(keep.logical_not().view({b, 1, 1, t}),
+                              -std::numeric_limits<float>::infinity());
+  if (s.pairs) in.lambda = torch::rand({b, t, s.q_heads / 2});
+  return in;
+}
+
+double MaxError(const torch::Tensor& got, const torch::Tensor& want) {
+  return (got - want).abs().max().item<double>();
+}
+
+class CpuAttentionTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(CpuAttentionTest, MatchesLibTorchAtEveryLength) {
+  const Shape s = GetParam();
+  absl::StatusOr<CpuAttention> a =
+      CpuAttention::Create(s.q_heads, s.kv_heads, s.dh, s.pairs);
+  if (!a.ok()) GTEST_SKIP() << a.status();
+  EXPECT_NE(a->Kernel().find(':'), std::string::npos) << a->Kernel();
+  for (int64_t t : {1, 2, 7, 32, 33, 128, 131}) {
+    for (int64_t b : {1, 3}) {
+      Inputs in = MakeInputs(b, t, s, static_cast<int>(t + b));
+      torch::Tensor got = a->Attend(in.qkv, in.mask, in.lambda);
+      torch::Tensor want = Reference(in.qkv, in.mask, in.lambda, s);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_LT(MaxError(got, want), 1e-4) << "b " << b << " t " << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, CpuAttentionTest,
+    ::testing::Values(Shape{12, 12, 32, false},  // MiniLM / bge baseline
+                      Shape{24, 12, 16, true},   // DiffAttn V2, 12 heads
+                      Shape{8, 2, 8, false},     // grouped K/V
+                      Shape{8, 2, 8, true}));    // grouped, paired
+
+TEST(CpuAttention, ConcurrentCallersGetTheirOwnAnswers) {
+  const Shape s{24, 12, 16, true};
+  absl::StatusOr<CpuAttention> a = CpuAttention::Create(24, 12, 16, true);
+  if (!a.ok()) GTEST_SKIP() << a.status();
+  std::vector<Inputs> ins;
+  std::vector<torch::Tensor> want;
+  for (int i = 0; i < 4; ++i) {
+    ins.push_back(MakeInputs(2, 20 + 9 * i, s, i));
+    want.push_back(Reference(ins[i].qkv, ins[i].mask, ins[i].lambda, s));
+  }
+  std::vector<double> err(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      for (int r = 0; r < 5; ++r) {
+        err[i] = std::max(
+            err[i], MaxError(a->Attend(ins[i].qkv, ins[i].mask, ins[i].lambda),
+                             want[i]));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) EXPECT_LT(err[i], 1e-4) << i;
+}
+
+TEST(CpuAttention, RejectsLayoutsItCannotRun) {
+  EXPECT_FALSE(CpuAttention::Create(12, 5, 32, false).ok());  // 12 % 5
+  EXPECT_FALSE(CpuAttention::Create(12, 12, 32, true).ok());  // odd pairs
+  EXPECT_FALSE(CpuAttention::Create(0, 1, 32, false).ok());
+  EXPECT_FALSE(CpuAttention::Create(4, 4, 0, false).ok());
+}
+
+TEST(CpuAttention, WrongInputsAreErrorsNotCrashes) {
+  absl::StatusOr<CpuAttention> a = CpuAttention::Create(4, 4, 8, false);
+  if (!a.ok()) GTEST_SKIP() << a.status();
+  const Shape s{4, 4, 8, false};
+  Inputs in = MakeInputs(2, 5, s, 0);
+  EXPECT_THROW(a->Attend(in.qkv.narrow(-1, 0, 90), in.mask, {}), c10::Error);
+  EXPECT_THROW(a->Attend(in.qkv.to(torch::kDouble), in.mask, {}), c10::Error);
+  EXPECT_THROW(a->Attend(in.qkv, in.mask.narrow(-1, 0, 4), {}), c10::Error);
+  EXPECT_THROW(a->Attend(in.qkv, in.mask, torch::rand({2, 5, 2})), c10::Error);
+}
+
+}  // namespace
+}  // namespace diffrank::encoder
