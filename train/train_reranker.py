@@ -57,7 +57,7 @@ from diffrank_ref.teacher import doc_freq, group_scores, keyword_query, load_fit
 from diffrank_ref.tokenization import load_tokenizer  # noqa: E402
 from diffrank_ref.retrieval import Bm25, pair_logits  # noqa: E402
 from diffrank_ref.training import (Checkpoint, StepLog, WeightedSources, cached_json,  # noqa: E402
-                                   frozen_teacher, use_bf16)
+                                   freeze_below, frozen_teacher, use_bf16)
 from train_biencoder import load_jsonl, minilm_src  # noqa: E402
 
 
@@ -249,6 +249,9 @@ def main():
     ap.add_argument("--group", type=int, default=4)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--freeze-below", type=int, default=0,
+                    help="keep the embeddings and layers 0..N-1 (gates included) at their start "
+                         "values; only the top layers, their gates and the head train")
     ap.add_argument("--distill", type=float, default=1.0, help="weight of the teacher KL term")
     ap.add_argument("--teacher", choices=["minilm", "ensemble"], default="minilm",
                     help="minilm: the frozen all-MiniLM-L6-v2 cosine; ensemble: bge + e5 + BM25")
@@ -287,6 +290,8 @@ def main():
     if a.keyword and (a.teacher != "ensemble" or a.distill <= 0):
         ap.error("--keyword needs --teacher ensemble and --distill > 0 (the keyword forms and "
                  "their teacher scores are made there)")
+    if not 0 <= a.freeze_below <= a.layers:
+        ap.error(f"--freeze-below must be in [0, --layers={a.layers}]")
     if a.teacher_temp is None:
         a.teacher_temp = 1.0 if a.teacher == "ensemble" else 0.05
     fit = None
@@ -309,8 +314,13 @@ def main():
     # (and the cross-segment gates, which start at 0).
     def fast(n):
         return n.startswith("head.") or n.endswith("cross_gate")
-    head = [p for n, p in model.named_parameters() if fast(n)]
-    body = [p for n, p in model.named_parameters() if not fast(n)]
+    frozen = freeze_below(model, a.freeze_below)
+    if frozen:
+        print(f"frozen: embeddings + layers 0..{a.freeze_below - 1} ({frozen:,} parameters)",
+              flush=True)
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in trainable if fast(n)]
+    body = [p for n, p in trainable if not fast(n)]
     opt = torch.optim.AdamW([{"params": body, "lr": a.lr}, {"params": head, "lr": a.head_lr}],
                             weight_decay=0.01)
     ckpt = Checkpoint(a.out)
@@ -397,7 +407,7 @@ def main():
             loss = hard + a.distill * soft
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], 1.0)
         opt.step()
         step += 1
         acc = (logits.argmax(1) == 0).float().mean().item()

@@ -114,3 +114,16 @@ def frozen_teacher(src, device):
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
+
+
+def freeze_below(model, n):
+    """Stop training the embeddings and layers 0..n-1 of a DiffrankModel (their cross gates too),
+    so that autograd stops at layer n; returns how many parameters were frozen (0 for n = 0)."""
+    if n <= 0:
+        return 0
+    frozen = list(model.embeddings.parameters())
+    for layer in model.layers[:n]:
+        frozen += list(layer.parameters())
+    for p in frozen:
+        p.requires_grad_(False)
+    return sum(p.numel() for p in frozen)

@@ -7,7 +7,36 @@ import random
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from diffrank_ref.training import WeightedSources, ict_pairs  # noqa: E402
+from diffrank_ref.model import DiffrankConfig, DiffrankModel  # noqa: E402
+from diffrank_ref.training import WeightedSources, freeze_below, ict_pairs  # noqa: E402
+
+
+def check_freeze_below():
+    """Frozen lower layers get no gradient and keep their values after a step; the top layer
+    and the head still learn."""
+    import torch
+    cfg = DiffrankConfig(vocab_size=50, hidden_size=16, num_layers=3, num_heads=2,
+                         intermediate_size=32, max_position_embeddings=16,
+                         role="cross-encoder")
+    model = DiffrankModel(cfg).init_random(0)
+    assert freeze_below(model, 0) == 0 and all(p.requires_grad for p in model.parameters())
+    n = freeze_below(model, 2)
+    expect = sum(p.numel() for m in (model.embeddings, model.layers[0], model.layers[1])
+                 for p in m.parameters())
+    assert n == expect > 0, (n, expect)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    ids = torch.randint(0, 50, (2, 8))
+    model(ids, torch.zeros_like(ids), torch.ones_like(ids)).sum().backward()
+    opt.step()
+    after = model.state_dict()
+    for k in before:
+        moved = not torch.equal(before[k], after[k])
+        low = k.startswith("embeddings.") or k.startswith("layers.0.") or k.startswith("layers.1.")
+        if low:
+            assert not moved, f"frozen {k} changed"
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("layers.2."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("head."))
 
 
 def main():
@@ -34,6 +63,8 @@ def main():
     rng = random.Random(1)
     ict_share = sum(sampler.sample(rng) >= 90 for _ in range(4000)) / 4000
     assert 0.45 < ict_share < 0.55, f"group weights not followed: ict share {ict_share}"
+
+    check_freeze_below()
     print("training helpers: ok")
     return 0
 
