@@ -1,21 +1,21 @@
 // cpu_attention.h: multi-head attention on the CPU in float32, one parallel
-// loop per layer, on oneDNN.
+// loop per layer, with diffrank's own loops.
 //
 // Owns: softmax(q k^T + mask) v for every (batch row, K/V head group) as one
-// task. q, k and v are read in place from the fused q|k|v projection's output
-// (no head-split copies); the scores live in a per-thread buffer that stays in
-// cache; the key-padding mask is a post-op of the q k^T matmul; the softmax
-// and A V are oneDNN primitives run inside the task (oneDNN runs a primitive
-// single-threaded inside a parallel region); for DiffAttn V2 the pair
-// difference o_2i - lambda o_2i+1 is written straight into the output.
+// task: q, k and v read in place from the fused q|k|v projection's output (no
+// head-split copies), k transposed once per task into the thread's scratch,
+// one query row's scores, softmax and weighted sum of v done while the row
+// is in registers and L1, keys past the last unmasked one skipped, and for
+// DiffAttn V2 the pair difference o_2i - lambda o_2i+1 written straight into
+// the output. The loops are compiled for AVX-512, AVX2 + FMA and baseline
+// x86-64 and chosen by ActiveIsa() (cpu_features.h).
 // Why: LibTorch 1.13 (Debian's) has no fused attention; its unfused path is
 // four parallel regions, two OpenBLAS GEMMs that pack per call and two head
 // reshuffles per layer (docs/benchmarks.md "Where int8 spends its time").
-// Internal to encoder/ (transformer.cc). Built only where oneDNN is found;
-// Create fails otherwise, or where oneDNN has only reference kernels, and the
-// transformer then keeps LibTorch's attention.
-// Thread-safety: immutable after Create except the primitive map, which is
-// guarded; Attend is safe concurrently.
+// oneDNN primitives per task were tried first and were slower than that
+// (gemm:jit for strided 32 x 32 products: 15 vs 8 ms at batch 1).
+// Internal to encoder/ (transformer.cc).
+// Thread-safety: immutable after Create; Attend is safe concurrently.
 #ifndef DIFFRANK_ENCODER_CPU_ATTENTION_H_
 #define DIFFRANK_ENCODER_CPU_ATTENTION_H_
 
@@ -43,8 +43,8 @@ class CpuAttention {
   // head_dim], heads = q_heads (or q_heads / 2 with pairs), head-major.
   torch::Tensor Attend(const torch::Tensor& qkv, const torch::Tensor& key_mask,
                        const torch::Tensor& lambda) const;
-  // Kernel: oneDNN's kernel names for the two matmuls and the softmax at 128
-  // tokens, e.g. "brg:avx512_core, jit:avx512_core".
+  // Kernel: the loops in use, "diffrank avx512", "diffrank avx2" or
+  // "diffrank baseline".
   const std::string& Kernel() const;
 
  private:

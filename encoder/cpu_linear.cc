@@ -14,7 +14,7 @@
 #include "encoder/cpu_features.h"
 
 #ifdef DIFFRANK_HAVE_DNNL
-#include "encoder/onednn.h"
+#include <dnnl.hpp>
 #endif
 
 namespace diffrank::encoder {
@@ -25,8 +25,17 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
-using onednn::Engine;
-using onednn::Stream;
+const dnnl::engine& Engine() {
+  static const dnnl::engine* engine =
+      new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+// One stream per calling thread (a stream is cheap but not free to create).
+dnnl::stream& Stream() {
+  thread_local dnnl::stream stream(Engine());
+  return stream;
+}
 
 // The row count the weight layout is chosen for: a query of 32 tokens. The
 // brgemm kernels of every other M read the same blocked layout (checked at

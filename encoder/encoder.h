@@ -63,7 +63,7 @@ struct EncoderOptions {
   // false = LibTorch's at::linear (the reference; kept for A/B benchmarks).
   bool packed_cpu_linears = true;
   // CPU float32 / int8 (float32 activations), models without the segments
-  // layout: attention as one oneDNN task per (batch row, K/V group)
+  // layout: attention as one fused task per (batch row, K/V group)
   // (cpu_attention.h). false = LibTorch's unfused attention (the reference;
   // kept for A/B benchmarks).
   bool fused_cpu_attention = true;

@@ -182,8 +182,8 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     absl::StatusOr<CpuAttention> a =
         CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
                              config.num_kv_heads, config.head_dim(), pairs);
-    if (a.ok()) {  // else no JIT kernel here: LibTorch's attention
-      m->attention_kernels_ = absl::StrCat("onednn ", a->Kernel());
+    if (a.ok()) {  // else a layout it does not run: LibTorch's attention
+      m->attention_kernels_ = a->Kernel();
       m->attention_ = *std::move(a);
     }
   }

@@ -37,7 +37,7 @@ class Transformer {
   // those projections run on oneDNN with weights packed once
   // (cpu_linear.h) where this build and CPU have it, else at::linear. With
   // `fused_attention` (CPU, float32 activations, baseline or DiffAttn V2
-  // without the segments layout) attention runs as one oneDNN task per batch
+  // without the segments layout) attention runs as one fused task per batch
   // row and K/V group (cpu_attention.h) where it can, else on LibTorch ops.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
@@ -68,8 +68,8 @@ class Transformer {
   // (every kernel oneDNN chose, comma-separated), "at::linear", or
   // "quantized onednn".
   const std::string& linear_kernels() const { return linear_kernels_; }
-  // attention_kernels: "onednn " + oneDNN's kernel names (cpu_attention.h),
-  // or "torch" (LibTorch's ops).
+  // attention_kernels: "diffrank avx512" etc. (cpu_attention.h), or "torch"
+  // (LibTorch's ops).
   const std::string& attention_kernels() const { return attention_kernels_; }
 
  private:
