@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "encoder/cpu_features.h"
 #include "encoder/torch_compat.h"
 
 namespace diffrank::encoder {
@@ -174,14 +175,16 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->layers_.push_back(std::move(layer));
   }
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
-  // Segment models keep LibTorch's path (two masked softmaxes and a gate).
+  // Fused attention where it measured faster than LibTorch's ops
+  // (docs/benchmarks.md "Fused CPU attention"): DiffAttn V2 pairs on the
+  // AVX-512 path (1.27-1.30x at 32 x 128). Plain heads (0.85-0.92x there)
+  // and the AVX2 path (slower at batch 1) keep LibTorch's; segment models
+  // too (two masked softmaxes and a gate).
   const bool pairs = config.attention == Attention::kDiffV2;
   if (fused_attention && device.is_cpu() && dtype == torch::kFloat32 &&
-      !config.segments() &&
-      (pairs || config.attention == Attention::kBaseline)) {
-    absl::StatusOr<CpuAttention> a =
-        CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
-                             config.num_kv_heads, config.head_dim(), pairs);
+      !config.segments() && pairs && ActiveIsa() >= CpuIsa::kAvx512) {
+    absl::StatusOr<CpuAttention> a = CpuAttention::Create(
+        2 * config.num_heads, config.num_kv_heads, config.head_dim(), true);
     if (a.ok()) {  // else a layout it does not run: LibTorch's attention
       m->attention_kernels_ = a->Kernel();
       m->attention_ = *std::move(a);
