@@ -14,7 +14,7 @@ namespace {
 // One task's inputs: rows are `width` floats apart in q, k and v (the fused
 // q|k|v output), `out_width` in out and `lambda_width` in lambda; q, out and
 // lambda already point at the group's first head; kt [dh, T16], v_copy
-// [T16, dh16], mask16 [T16], s [T16] and o [2 dh16] are the calling thread's
+// [T16, dh16], mask16 [T16], s [2 T16] and o [2 dh16] are the calling thread's
 // scratch (T16, dh16: rounded up to a multiple of 16).
 struct AttentionTask {
   const float* q;
@@ -32,26 +32,24 @@ struct AttentionTask {
   bool pairs;
 };
 
-// The loops' 16-float vector helpers are internal and always inlined, so
-// GCC's note that passing such vectors by value without AVX-512 changes the
-// calling convention (-Wpsabi) concerns no real call.
-// (GCC reports it at the end of the file, so it stays off for the file.)
-#pragma GCC diagnostic ignored "-Wpsabi"
 // The loops, compiled once per kernel path and chosen by ActiveIsa() (so
 // DIFFRANK_MAX_CPU_ISA=avx2 runs the AVX2 code on an AVX-512 machine too).
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
 namespace avx512 {
+constexpr int kLanes = 16;
 #include "encoder/cpu_attention_kernel.inc"
 }  // namespace avx512
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace avx2 {
+constexpr int kLanes = 8;
 #include "encoder/cpu_attention_kernel.inc"
 }  // namespace avx2
 #pragma GCC pop_options
 namespace baseline {
+constexpr int kLanes = 4;
 #include "encoder/cpu_attention_kernel.inc"
 }  // namespace baseline
 
@@ -138,7 +136,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   at::parallel_for(0, b * g, 1, [&](int64_t begin, int64_t end) {
     const int64_t t16 = (t + 15) / 16 * 16, dh16 = (dh + 15) / 16 * 16;
     thread_local std::vector<float> scratch;
-    scratch.resize(dh * t16 + t16 * dh16 + 2 * t16 + 2 * dh16);
+    scratch.resize(dh * t16 + t16 * dh16 + 3 * t16 + 2 * dh16);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t bi = task / g, gi = task % g;
       const float* row0 = base + bi * t * w;
@@ -155,7 +153,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
       a.v_copy = a.kt + dh * t16;
       a.mask16 = a.v_copy + t16 * dh16;
       a.s = a.mask16 + t16;
-      a.o = a.s + t16;
+      a.o = a.s + 2 * t16;
       a.t = t;
       a.dh = dh;
       a.rep = rep;

@@ -3,11 +3,12 @@
 //
 // Owns: softmax(q k^T + mask) v for every (batch row, K/V head group) as one
 // task: q, k and v read in place from the fused q|k|v projection's output (no
-// head-split copies), k transposed once per task into the thread's scratch,
-// one query row's scores, softmax and weighted sum of v done while the row
-// is in registers and L1, keys past the last unmasked one skipped, and for
-// DiffAttn V2 the pair difference o_2i - lambda o_2i+1 written straight into
-// the output. The loops are compiled for AVX-512, AVX2 + FMA and baseline
+// head-split copies), k transposed and v copied once per task into the
+// thread's scratch, then two query rows at a time (a DiffAttn pair's two
+// heads, or two tokens of one head: every load of k and v serves both) their
+// scores, softmax and weighted sum of v, keys past the last unmasked one
+// skipped, and for DiffAttn V2 the pair difference o_2i - lambda o_2i+1
+// written straight into the output. The loops are compiled for AVX-512, AVX2 + FMA and baseline
 // x86-64 and chosen by ActiveIsa() (cpu_features.h).
 // Why: LibTorch 1.13 (Debian's) has no fused attention; its unfused path is
 // four parallel regions, two OpenBLAS GEMMs that pack per call and two head

@@ -62,9 +62,9 @@ struct EncoderOptions {
   // once (cpu_linear.h; 1.2-1.9x at::linear's GEMM) where this build has it.
   // false = LibTorch's at::linear (the reference; kept for A/B benchmarks).
   bool packed_cpu_linears = true;
-  // CPU float32 / int8 (float32 activations), DiffAttn V2 models without the
-  // segments layout, AVX-512 path: attention as one fused task per (batch
-  // row, K/V group)
+  // CPU float32 / int8 (float32 activations), models without the segments
+  // layout, where it measured faster (transformer.h): attention as one fused
+  // task per (batch row, K/V group)
   // (cpu_attention.h). false = LibTorch's unfused attention (the reference;
   // kept for A/B benchmarks).
   bool fused_cpu_attention = true;

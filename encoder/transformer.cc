@@ -177,14 +177,20 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
   // Fused attention where it measured faster than LibTorch's ops
   // (docs/benchmarks.md "Fused CPU attention"): DiffAttn V2 pairs on the
-  // AVX-512 path (1.27-1.30x at 32 x 128). Plain heads (0.85-0.92x there)
-  // and the AVX2 path (slower at batch 1) keep LibTorch's; segment models
-  // too (two masked softmaxes and a gate).
+  // AVX2 and AVX-512 paths (1.06-1.29x at 32 x 128); plain heads on the AVX2
+  // path only (1.08x there, 0.89x on AVX-512, where OpenBLAS's GEMMs for
+  // dh 32 beat the loops). Segment models keep LibTorch's path (two masked
+  // softmaxes and a gate).
   const bool pairs = config.attention == Attention::kDiffV2;
+  const CpuIsa isa = ActiveIsa();
+  const bool faster = pairs ? isa >= CpuIsa::kAvx2
+                            : config.attention == Attention::kBaseline &&
+                                  isa >= CpuIsa::kAvx2 && isa < CpuIsa::kAvx512;
   if (fused_attention && device.is_cpu() && dtype == torch::kFloat32 &&
-      !config.segments() && pairs && ActiveIsa() >= CpuIsa::kAvx512) {
-    absl::StatusOr<CpuAttention> a = CpuAttention::Create(
-        2 * config.num_heads, config.num_kv_heads, config.head_dim(), true);
+      !config.segments() && faster) {
+    absl::StatusOr<CpuAttention> a =
+        CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
+                             config.num_kv_heads, config.head_dim(), pairs);
     if (a.ok()) {  // else a layout it does not run: LibTorch's attention
       m->attention_kernels_ = a->Kernel();
       m->attention_ = *std::move(a);

@@ -36,9 +36,10 @@ class Transformer {
   // the head stay float32. With `packed_linears` (CPU, float32 or bfloat16)
   // those projections run on oneDNN with weights packed once
   // (cpu_linear.h) where this build and CPU have it, else at::linear. With
-  // `fused_attention` (CPU, float32 activations, DiffAttn V2 without the
-  // segments layout, AVX-512 path) attention runs as one fused task per batch
-  // row and K/V group (cpu_attention.h), else on LibTorch ops.
+  // `fused_attention` (CPU, float32 activations, no segments layout, where it
+  // measured faster: DiffAttn V2 on AVX2 and AVX-512, plain heads on AVX2)
+  // attention runs as one fused task per batch row and K/V group
+  // (cpu_attention.h), else on LibTorch ops.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
       torch::Device device, torch::ScalarType dtype, bool int8_linears = false,
