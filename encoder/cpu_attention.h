@@ -8,10 +8,10 @@
 // heads, or two tokens of one head: every load of k and v serves both) their
 // scores, softmax and weighted sum of v, keys past the last unmasked one
 // skipped, and for DiffAttn V2 the pair difference o_2i - lambda o_2i+1
-// written straight into the output. The loops are compiled for AVX-512, AVX2 + FMA and baseline
-// x86-64 and chosen by ActiveIsa() (cpu_features.h).
-// Why: LibTorch 1.13 (Debian's) has no fused attention; its unfused path is
-// four parallel regions, two OpenBLAS GEMMs that pack per call and two head
+// written straight into the output. The loops are compiled for AVX-512, AVX2 +
+// FMA and baseline x86-64 and chosen by ActiveIsa() (cpu_features.h). Why:
+// LibTorch 1.13 (Debian's) has no fused attention; its unfused path is four
+// parallel regions, two OpenBLAS GEMMs that pack per call and two head
 // reshuffles per layer (docs/benchmarks.md "Where int8 spends its time").
 // oneDNN primitives per task were tried first and were slower than that
 // (gemm:jit for strided 32 x 32 products: 15 vs 8 ms at batch 1).
