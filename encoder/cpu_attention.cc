@@ -85,12 +85,16 @@ absl::StatusOr<CpuAttention> CpuAttention::Create(int64_t q_heads,
   impl->width = (q_heads + 2 * kv_heads) * head_dim;
   impl->pairs = pairs;
   const CpuIsa isa = ActiveIsa();
-  impl->run = isa >= CpuIsa::kAvx512 ? avx512::RunTask
-              : isa >= CpuIsa::kAvx2 ? avx2::RunTask
-                                     : baseline::RunTask;
-  impl->kernel = absl::StrCat("diffrank ", isa >= CpuIsa::kAvx512 ? "avx512"
-                                           : isa >= CpuIsa::kAvx2 ? "avx2"
-                                                                  : "baseline");
+  if (isa >= CpuIsa::kAvx512) {
+    impl->run = avx512::RunTask;
+    impl->kernel = "diffrank avx512";
+  } else if (isa >= CpuIsa::kAvx2) {
+    impl->run = avx2::RunTask;
+    impl->kernel = "diffrank avx2";
+  } else {
+    impl->run = baseline::RunTask;
+    impl->kernel = "diffrank baseline";
+  }
   CpuAttention a;
   a.impl_ = std::move(impl);
   return a;

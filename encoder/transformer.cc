@@ -222,6 +222,12 @@ torch::Tensor Transformer::SegmentAttention(const Layer& layer,
   });
 }
 
+// V2Lambda: DiffAttn V2's per-token, per-head lambda [B, T, H].
+torch::Tensor Transformer::V2Lambda(const Layer& layer,
+                                    const torch::Tensor& x) {
+  return torch::sigmoid(at::linear(x, layer.lambda_w));
+}
+
 torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
                                      const Masks& masks) const {
   const torch::Tensor& key_mask = masks.key;
@@ -232,11 +238,10 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   const torch::Tensor qkv = layer.qkv(x);
   if (attention_ && !masks.within.defined() &&
       qkv.scalar_type() == torch::kFloat32) {
-    const torch::Tensor lambda =
-        c.attention == Attention::kDiffV2
-            ? torch::sigmoid(at::linear(x, layer.lambda_w))
-            : torch::Tensor();
-    return layer.o(attention_->Attend(qkv, masks.key, lambda));
+    return layer.o(attention_->Attend(qkv, masks.key,
+                                      c.attention == Attention::kDiffV2
+                                          ? V2Lambda(layer, x)
+                                          : torch::Tensor()));
   }
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
@@ -280,8 +285,7 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
               : compat::Attend(grouped_q(2 * h), kv(2 * h * dh, g, dh),
                                kv((2 * h + g) * dh, g, dh), key_mask);
       torch::Tensor a = ungroup(o, 2 * h, dh).reshape({b, t, h, 2, dh});
-      torch::Tensor lambda =
-          torch::sigmoid(at::linear(x, layer.lambda_w)).unsqueeze(-1);
+      torch::Tensor lambda = V2Lambda(layer, x).unsqueeze(-1);
       out = (a.select(3, 0) - lambda * a.select(3, 1)).reshape({b, t, h * dh});
       break;
     }

@@ -105,6 +105,7 @@ class Transformer {
   };
   torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
                           const Masks& masks) const;
+  static torch::Tensor V2Lambda(const Layer& layer, const torch::Tensor& x);
   // SegmentAttention: softmax over the own segment + cross_gate x softmax
   // over the other one, then V; q [B, G, R*T, dh], k, v [B, G, T, dh].
   torch::Tensor SegmentAttention(const Layer& layer, const torch::Tensor& q,
