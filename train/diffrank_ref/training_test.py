@@ -39,6 +39,19 @@ def check_freeze_below():
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("head."))
 
 
+def check_freeze_below_flag():
+    """train_reranker.py --freeze-below outside [0, --layers] is a usage error naming the flag,
+    before any model or data is loaded."""
+    import subprocess
+    import tempfile
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train_reranker.py")
+    for bad in ("13", "-1", "x"):
+        with tempfile.TemporaryDirectory() as out:
+            r = subprocess.run([sys.executable, script, "--out", out, "--layers", "12",
+                                "--freeze-below", bad], capture_output=True, text=True)
+        assert r.returncode == 2 and "--freeze-below" in r.stderr, (bad, r.returncode, r.stderr)
+
+
 def main():
     rows = [
         {"text": "one two three four five six . alpha beta gamma delta epsilon zeta eta . "
@@ -65,6 +78,7 @@ def main():
     assert 0.45 < ict_share < 0.55, f"group weights not followed: ict share {ict_share}"
 
     check_freeze_below()
+    check_freeze_below_flag()
     print("training helpers: ok")
     return 0
 
