@@ -11,25 +11,34 @@
 namespace diffrank::encoder {
 namespace {
 
-// One task's inputs: rows are `width` floats apart in q, k and v (the fused
+// One task's inputs: rows are `width` elements apart in q, k and v (the fused
 // q|k|v output), `out_width` in out and `lambda_width` in lambda; q, out and
-// lambda already point at the group's first head; kt [dh, T16], v_copy
-// [T16, dh16], mask16 [T16], s [2 T16] and o [2 dh16] are the calling thread's
-// scratch (T16, dh16: rounded up to a multiple of 16).
+// lambda already point at the group's first head. q, k, v and out hold
+// float32, or bfloat16 with bf16 (read into float32 scratch, computed in
+// float32, rounded to nearest even on the way out); mask and lambda are
+// float32. With segments (the row's T segment ids, 0 or 1) each query head
+// adds gate[head] x its softmax over the other segment (gate: the group's
+// query heads). kt [dh, T16], v_copy [T16, dh16], mask16 [T16], kseg16 [T16],
+// s [2 T16], o [2 dh16] and q2 [2 dh16] are the calling thread's scratch
+// (T16, dh16: rounded up to a multiple of 16).
 struct AttentionTask {
-  const float* q;
-  const float* k;
-  const float* v;
+  const void* q;
+  const void* k;
+  const void* v;
   const float* mask;
   const float* lambda;
-  float* out;
+  const int64_t* segments;
+  const float* gate;
+  float* kseg16;
+  void* out;
   float* kt;
   float* v_copy;
   float* mask16;
   float* s;
   float* o;
+  float* q2;
   int64_t t, dh, rep, width, out_width, lambda_width;
-  bool pairs;
+  bool pairs, bf16;
 };
 
 // The loops, compiled once per kernel path and chosen by ActiveIsa() (so
@@ -104,60 +113,92 @@ const std::string& CpuAttention::Kernel() const { return impl_->kernel; }
 
 torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
                                    const torch::Tensor& key_mask,
-                                   const torch::Tensor& lambda) const {
+                                   const torch::Tensor& lambda,
+                                   const torch::Tensor& segments,
+                                   const torch::Tensor& gate) const {
   const Impl& impl = *impl_;
+  const bool bf16 = qkv.scalar_type() == torch::kBFloat16;
   TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) == impl.width &&
-                  qkv.scalar_type() == torch::kFloat32 && qkv.is_cpu(),
-              "attention input must be float32 [B, T, ", impl.width, "], got ",
-              qkv.sizes(), " ", qkv.scalar_type());
+                  (bf16 || qkv.scalar_type() == torch::kFloat32) &&
+                  qkv.is_cpu(),
+              "attention input must be float32 or bfloat16 [B, T, ", impl.width,
+              "], got ", qkv.sizes(), " ", qkv.scalar_type());
   const int64_t b = qkv.size(0), t = qkv.size(1);
-  TORCH_CHECK(key_mask.numel() == b * t &&
-                  key_mask.scalar_type() == torch::kFloat32 &&
-                  key_mask.is_cpu(),
-              "key mask must be float32 [B, 1, 1, T]");
+  auto floating = [&](const torch::Tensor& x) {
+    return x.scalar_type() == torch::kFloat32 ||
+           x.scalar_type() == torch::kBFloat16;
+  };
+  TORCH_CHECK(
+      key_mask.numel() == b * t && floating(key_mask) && key_mask.is_cpu(),
+      "key mask must be float32 or bfloat16 [B, 1, 1, T]");
   const int64_t lambda_width = impl.q_heads / 2;
   TORCH_CHECK(
       impl.pairs == lambda.defined() &&
-          (!lambda.defined() ||
-           (lambda.numel() == b * t * lambda_width &&
-            lambda.scalar_type() == torch::kFloat32 && lambda.is_cpu())),
-      "lambda must be float32 [B, T, ", lambda_width,
+          (!lambda.defined() || (lambda.numel() == b * t * lambda_width &&
+                                 floating(lambda) && lambda.is_cpu())),
+      "lambda must be float32 or bfloat16 [B, T, ", lambda_width,
       "] exactly when heads are paired");
+  TORCH_CHECK(segments.defined() == gate.defined(),
+              "segments and gate go together");
+  if (segments.defined()) {
+    TORCH_CHECK(segments.numel() == b * t &&
+                    segments.scalar_type() == torch::kLong && segments.is_cpu(),
+                "segments must be int64 [B, T]");
+    TORCH_CHECK(gate.numel() == impl.q_heads && floating(gate) && gate.is_cpu(),
+                "gate must be float32 or bfloat16 [", impl.q_heads, "]");
+  }
   const int64_t out_heads = impl.pairs ? impl.q_heads / 2 : impl.q_heads;
   const int64_t out_width = out_heads * impl.dh;
   torch::Tensor out = torch::empty({b, t, out_width}, qkv.options());
   if (b == 0 || t == 0) return out;
   const torch::Tensor x = qkv.contiguous();
-  const torch::Tensor mask = key_mask.contiguous();
-  const torch::Tensor lam = lambda.defined() ? lambda.contiguous() : lambda;
-  const float* base = x.data_ptr<float>();
+  // The mask and lambda are a few floats per token: read as float32.
+  const torch::Tensor mask = key_mask.to(torch::kFloat32).contiguous();
+  const torch::Tensor lam =
+      lambda.defined() ? lambda.to(torch::kFloat32).contiguous() : lambda;
+  const char* base = static_cast<const char*>(x.data_ptr());
+  const int64_t elem = x.element_size();
   const float* mask_base = mask.data_ptr<float>();
-  float* out_base = out.data_ptr<float>();
+  char* out_base = static_cast<char*>(out.data_ptr());
   const float* lam_base = lam.defined() ? lam.data_ptr<float>() : nullptr;
+  const torch::Tensor seg =
+      segments.defined() ? segments.contiguous() : segments;
+  const torch::Tensor gates =
+      gate.defined() ? gate.to(torch::kFloat32).contiguous() : gate;
+  const int64_t* seg_base = seg.defined() ? seg.data_ptr<int64_t>() : nullptr;
+  for (int64_t i = 0; seg_base != nullptr && i < b * t; ++i) {
+    TORCH_CHECK(seg_base[i] == 0 || seg_base[i] == 1,
+                "segment ids must be 0 or 1, got ", seg_base[i]);
+  }
+  const float* gate_base = gates.defined() ? gates.data_ptr<float>() : nullptr;
   const int64_t g = impl.kv_heads, rep = impl.rep, dh = impl.dh;
   const int64_t w = impl.width;
   const int64_t out_per_group = impl.pairs ? rep / 2 : rep;
   at::parallel_for(0, b * g, 1, [&](int64_t begin, int64_t end) {
     const int64_t t16 = (t + 15) / 16 * 16, dh16 = (dh + 15) / 16 * 16;
     thread_local std::vector<float> scratch;
-    scratch.resize(dh * t16 + t16 * dh16 + 3 * t16 + 2 * dh16);
+    scratch.resize(dh * t16 + t16 * dh16 + 4 * t16 + 4 * dh16);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t bi = task / g, gi = task % g;
-      const float* row0 = base + bi * t * w;
+      const char* row0 = base + bi * t * w * elem;
       AttentionTask a;
-      a.q = row0 + gi * rep * dh;
-      a.k = row0 + impl.q_heads * dh + gi * dh;
-      a.v = row0 + (impl.q_heads + g) * dh + gi * dh;
+      a.q = row0 + gi * rep * dh * elem;
+      a.k = row0 + (impl.q_heads + gi) * dh * elem;
+      a.v = row0 + (impl.q_heads + g + gi) * dh * elem;
       a.mask = mask_base + bi * t;
       a.lambda = lam_base == nullptr
                      ? nullptr
                      : lam_base + bi * t * lambda_width + gi * out_per_group;
-      a.out = out_base + bi * t * out_width + gi * out_per_group * dh;
+      a.segments = seg_base == nullptr ? nullptr : seg_base + bi * t;
+      a.gate = gate_base == nullptr ? nullptr : gate_base + gi * rep;
+      a.out = out_base + (bi * t * out_width + gi * out_per_group * dh) * elem;
       a.kt = scratch.data();
       a.v_copy = a.kt + dh * t16;
       a.mask16 = a.v_copy + t16 * dh16;
-      a.s = a.mask16 + t16;
+      a.kseg16 = a.mask16 + t16;
+      a.s = a.kseg16 + t16;
       a.o = a.s + 2 * t16;
+      a.q2 = a.o + 2 * dh16;
       a.t = t;
       a.dh = dh;
       a.rep = rep;
@@ -165,6 +206,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
       a.out_width = out_width;
       a.lambda_width = lambda_width;
       a.pairs = impl.pairs;
+      a.bf16 = bf16;
       impl.run(a);
     }
   });

@@ -1,5 +1,6 @@
-// cpu_attention.h: multi-head attention on the CPU in float32, one parallel
-// loop per layer, with diffrank's own loops.
+// cpu_attention.h: multi-head attention on the CPU, float32 or bfloat16
+// activations computed in float32, one parallel loop per layer, with
+// diffrank's own loops.
 //
 // Owns: softmax(q k^T + mask) v for every (batch row, K/V head group) as one
 // task: q, k and v read in place from the fused q|k|v projection's output (no
@@ -7,11 +8,12 @@
 // thread's scratch, then two query rows at a time (a DiffAttn pair's two
 // heads, or two tokens of one head: every load of k and v serves both) their
 // scores, softmax and weighted sum of v, keys past the last unmasked one
-// skipped, and for DiffAttn V2 the pair difference o_2i - lambda o_2i+1
-// written straight into the output. The loops are compiled for AVX-512, AVX2 +
-// FMA and baseline x86-64 and chosen by ActiveIsa() (cpu_features.h). Why:
-// LibTorch 1.13 (Debian's) has no fused attention; its unfused path is four
-// parallel regions, two OpenBLAS GEMMs that pack per call and two head
+// skipped (with the segments layout, the own-segment and gated cross-segment
+// softmaxes in one pass), and for DiffAttn V2 the pair difference o_2i - lambda
+// o_2i+1 written straight into the output. The loops are compiled for AVX-512,
+// AVX2 + FMA and baseline x86-64 and chosen by ActiveIsa() (cpu_features.h).
+// Why: LibTorch 1.13 (Debian's) has no fused attention; its unfused path is
+// four parallel regions, two OpenBLAS GEMMs that pack per call and two head
 // reshuffles per layer (docs/benchmarks.md "Where int8 spends its time").
 // oneDNN primitives per task were tried first and were slower than that
 // (gemm:jit for strided 32 x 32 products: 15 vs 8 ms at batch 1).
@@ -37,13 +39,21 @@ class CpuAttention {
   // group, so q_heads / kv_heads must be even).
   static absl::StatusOr<CpuAttention> Create(int64_t q_heads, int64_t kv_heads,
                                              int64_t head_dim, bool pairs);
-  // Attend: qkv [B, T, (q_heads + 2 kv_heads) head_dim] float32 (q heads, then
-  // k, then v; the softmax scale already in q), key_mask [B, 1, 1, T] additive
-  // float32 (0 or -inf; at least one key per row unmasked), lambda [B, T,
-  // q_heads / 2] float32 with pairs (else undefined). Returns [B, T, heads x
-  // head_dim], heads = q_heads (or q_heads / 2 with pairs), head-major.
+  // Attend: qkv [B, T, (q_heads + 2 kv_heads) head_dim] float32 or bfloat16
+  // (q heads, then k, then v; the softmax scale already in q), key_mask [B, 1,
+  // 1, T] additive (0 or -inf; at least one key per row unmasked), lambda [B,
+  // T, q_heads / 2] with pairs (else undefined); mask and lambda float32 or
+  // bfloat16. Returns [B, T, heads x head_dim] of qkv's type, heads = q_heads
+  // (or q_heads / 2 with pairs), head-major. bfloat16 input is computed in
+  // float32 (scores, softmax and sums) and rounded once, at the output.
+  // With segments (int64 [B, T], 0 or 1: a cross-encoder's query and
+  // document) and gate ([q_heads]), query head j's weights are the softmax
+  // over its own segment's keys + gate_j x the softmax over the other
+  // segment's (transformer.h's segments layout; an empty side adds nothing).
   torch::Tensor Attend(const torch::Tensor& qkv, const torch::Tensor& key_mask,
-                       const torch::Tensor& lambda) const;
+                       const torch::Tensor& lambda,
+                       const torch::Tensor& segments = {},
+                       const torch::Tensor& gate = {}) const;
   // Kernel: the loops in use, "diffrank avx512", "diffrank avx2" or
   // "diffrank baseline".
   const std::string& Kernel() const;

@@ -92,11 +92,13 @@ std::string WriteModel(const std::string& name, const ModelConfig& c,
 }
 
 std::unique_ptr<Encoder> Load(const std::string& dir,
-                              Precision precision = Precision::kAuto) {
+                              Precision precision = Precision::kAuto,
+                              bool fused_attention = true) {
   EncoderOptions o;
   o.model_dir = dir;
   o.device = Device::kCpu;
   o.precision = precision;
+  o.fused_cpu_attention = fused_attention;
   auto e = Encoder::Create(o);
   EXPECT_TRUE(e.ok()) << e.status();
   return e.ok() ? *std::move(e) : nullptr;
@@ -237,6 +239,80 @@ TEST_P(AllKinds, Int8IsCloseToFloat32) {
       EXPECT_NEAR((*a)[i], (*b)[i], 0.1 * spread) << "pair " << i;
     }
     EXPECT_NE(*a, *b) << "int8 gave float32's exact logits: not quantized?";
+  }
+}
+
+// The fused CPU attention (cpu_attention.h) gives LibTorch's answer in every
+// precision it takes: float32 to rounding, int8 the same (its activations are
+// float32), bfloat16 within bfloat16's rounding (the fused loops compute in
+// float32, LibTorch's ops round each intermediate). Where the model or the
+// CPU does not take the fused path both loads are LibTorch's, and equal.
+TEST_P(AllKinds, FusedAttentionGivesLibTorchsAnswer) {
+  const auto [attention, role] = GetParam();
+  std::vector<std::string> dirs = {WriteKindModel("fused", 11)};
+  if (role == Role::kCrossEncoder && attention != Attention::kDiffV1) {
+    // and the segments layout (not defined for V1)
+    ModelConfig c = TinyConfig(attention, role);
+    c.pair_mode = PairMode::kSegments;
+    c.max_query_length = 8;
+    dirs.push_back(
+        WriteModel(absl::StrCat("fused_seg_", AttentionName(attention)), c,
+                   RandomWeights(c, 12)));
+  }
+  std::vector<std::string> texts;
+  for (int i = 0; i < 9; ++i) {
+    std::string t;
+    for (int k = 0; k <= (i * 5) % 17; ++k)
+      absl::StrAppend(&t, "w", 4 + (i * 7 + k * 3) % 36, " ");
+    texts.push_back(t);
+  }
+  std::vector<std::pair<Precision, double>> cases = {
+      {Precision::kFloat32, 1e-5}};
+  if (Int8DotProducts()) cases.push_back({Precision::kInt8, 1e-4});
+  if (NativeBf16()) cases.push_back({Precision::kBFloat16, 0.02});
+  for (const std::string& dir : dirs) {
+    for (const auto& [precision, tolerance] : cases) {
+      auto fused = Load(dir, precision, true);
+      auto torch_ops = Load(dir, precision, false);
+      ASSERT_NE(fused, nullptr);
+      ASSERT_NE(torch_ops, nullptr);
+      EXPECT_NE(torch_ops->kernels().find("attention torch"), std::string::npos)
+          << torch_ops->kernels();
+      // DiffAttn V2 takes the fused path wherever AVX2 runs (transformer.cc).
+      if (attention == Attention::kDiffV2 && ActiveIsa() >= CpuIsa::kAvx2) {
+        EXPECT_NE(fused->kernels().find("attention diffrank"),
+                  std::string::npos)
+            << fused->kernels();
+      }
+      // The whole batch, and its first three texts: bfloat16 takes the fused
+      // path only for small batches (Transformer::FusedFor), so both sizes.
+      for (size_t n : {texts.size(), size_t{3}}) {
+        const std::vector<std::string> batch(texts.begin(), texts.begin() + n);
+        std::vector<float> a, b;
+        if (role == Role::kBiEncoder) {
+          auto x = fused->Embed(batch);
+          auto y = torch_ops->Embed(batch);
+          ASSERT_TRUE(x.ok() && y.ok());
+          a = x->values;
+          b = y->values;
+        } else {
+          auto x = fused->Score("w20 w21", batch);
+          auto y = torch_ops->Score("w20 w21", batch);
+          ASSERT_TRUE(x.ok() && y.ok());
+          a = *x;
+          b = *y;
+        }
+        ASSERT_EQ(a.size(), b.size());
+        double worst = 0, scale = 0;
+        for (size_t i = 0; i < a.size(); ++i) {
+          worst = std::max(worst, double(std::abs(a[i] - b[i])));
+          scale = std::max(scale, double(std::abs(b[i])));
+        }
+        EXPECT_LE(worst, tolerance * std::max(1.0, scale))
+            << dir << ", " << n << " texts, precision "
+            << static_cast<int>(precision) << ": " << fused->kernels();
+      }
+    }
   }
 }
 

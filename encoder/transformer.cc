@@ -176,23 +176,28 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   }
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
   // Fused attention where it measured faster than LibTorch's ops
-  // (docs/benchmarks.md "Fused CPU attention"): DiffAttn V2 pairs on the
-  // AVX2 and AVX-512 paths (1.06-1.29x at 32 x 128); plain heads on the AVX2
-  // path only (1.08x there, 0.89x on AVX-512, where OpenBLAS's GEMMs for
-  // dh 32 beat the loops). Segment models keep LibTorch's path (two masked
-  // softmaxes and a gate).
+  // (docs/benchmarks.md "Fused CPU attention" and "Fused attention for the
+  // rerankers"): DiffAttn V2 pairs on the AVX2 and AVX-512 paths (1.06-1.29x
+  // at 32 x 128; the segments rerankers 1.09-1.59x at 20 x 128 in float32
+  // and int8); plain heads on the AVX2 path only (1.08x there, 0.89x on
+  // AVX-512, where OpenBLAS's GEMMs for dh 32 beat the loops). bfloat16
+  // activations take it for small batches only (FusedFor).
   const bool pairs = config.attention == Attention::kDiffV2;
   const CpuIsa isa = ActiveIsa();
   const bool faster = pairs ? isa >= CpuIsa::kAvx2
                             : config.attention == Attention::kBaseline &&
                                   isa >= CpuIsa::kAvx2 && isa < CpuIsa::kAvx512;
-  if (fused_attention && device.is_cpu() && dtype == torch::kFloat32 &&
-      !config.segments() && faster) {
+  if (fused_attention && device.is_cpu() &&
+      (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && faster) {
     absl::StatusOr<CpuAttention> a =
         CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
                              config.num_kv_heads, config.head_dim(), pairs);
     if (a.ok()) {  // else a layout it does not run: LibTorch's attention
-      m->attention_kernels_ = a->Kernel();
+      m->attention_kernels_ =
+          dtype == torch::kBFloat16
+              ? absl::StrCat(a->Kernel(), " up to ", kFusedBf16Tokens,
+                             " tokens, torch above")
+              : a->Kernel();
       m->attention_ = *std::move(a);
     }
   }
@@ -236,12 +241,13 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = layer.qkv(x);
-  if (attention_ && !masks.within.defined() &&
-      qkv.scalar_type() == torch::kFloat32) {
-    return layer.o(attention_->Attend(qkv, masks.key,
-                                      c.attention == Attention::kDiffV2
-                                          ? V2Lambda(layer, x)
-                                          : torch::Tensor()));
+  if (masks.fused) {
+    return layer.o(attention_->Attend(
+        qkv, masks.key,
+        c.attention == Attention::kDiffV2 ? V2Lambda(layer, x)
+                                          : torch::Tensor(),
+        masks.segments,
+        masks.segments.defined() ? layer.cross_gate : torch::Tensor()));
   }
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
@@ -386,9 +392,12 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
   // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
   const float inf = std::numeric_limits<float>::infinity();
   Masks masks;
+  masks.fused = FusedFor(mask.size(0) * t);
   masks.key = torch::zeros({mask.size(0), 1, 1, t}, x.options())
                   .masked_fill_(mask.eq(0).view({mask.size(0), 1, 1, t}), -inf);
-  if (segments.defined()) {
+  if (segments.defined() && masks.fused) {
+    masks.segments = segments;  // the fused attention masks per task
+  } else if (segments.defined()) {
     // Padding rows count as the second segment, so every row has keys in
     // both masks (the first segment is never empty: [CLS] [SEP] at least).
     const torch::Tensor same =
