@@ -19,8 +19,8 @@ namespace {
 // float32. With segments (the row's T segment ids, 0 or 1) each query head
 // adds gate[head] x its softmax over the other segment (gate: the group's
 // query heads). kt [dh, T16], v_copy [T16, dh16], mask16 [T16], kseg16 [T16],
-// s [2 T16], o [2 dh16] and q2 [2 dh16] are the calling thread's scratch
-// (T16, dh16: rounded up to a multiple of 16).
+// s [4 T16], o [4 dh16] and q2 [4 dh16] are the calling thread's scratch
+// (T16, dh16: rounded up to a multiple of 16; 4 query rows per pass).
 struct AttentionTask {
   const void* q;
   const void* k;
@@ -177,7 +177,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   at::parallel_for(0, b * g, 1, [&](int64_t begin, int64_t end) {
     const int64_t t16 = (t + 15) / 16 * 16, dh16 = (dh + 15) / 16 * 16;
     thread_local std::vector<float> scratch;
-    scratch.resize(dh * t16 + t16 * dh16 + 4 * t16 + 4 * dh16);
+    scratch.resize(dh * t16 + t16 * dh16 + 6 * t16 + 8 * dh16);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t bi = task / g, gi = task % g;
       const char* row0 = base + bi * t * w * elem;
@@ -197,8 +197,8 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
       a.mask16 = a.v_copy + t16 * dh16;
       a.kseg16 = a.mask16 + t16;
       a.s = a.kseg16 + t16;
-      a.o = a.s + 2 * t16;
-      a.q2 = a.o + 2 * dh16;
+      a.o = a.s + 4 * t16;
+      a.q2 = a.o + 4 * dh16;
       a.t = t;
       a.dh = dh;
       a.rep = rep;

@@ -5,9 +5,10 @@
 // Owns: softmax(q k^T + mask) v for every (batch row, K/V head group) as one
 // task: q, k and v read in place from the fused q|k|v projection's output (no
 // head-split copies), k transposed and v copied once per task into the
-// thread's scratch, then two query rows at a time (a DiffAttn pair's two
-// heads, or two tokens of one head: every load of k and v serves both) their
-// scores, softmax and weighted sum of v, keys past the last unmasked one
+// thread's scratch, then four query rows at a time (a DiffAttn pair's two
+// heads for two tokens, or four tokens of one head: every load of k and v
+// serves all four) their scores, softmax and weighted sum of v (normalized
+// once, at the output), keys past the last unmasked one
 // skipped (with the segments layout, the own-segment and gated cross-segment
 // softmaxes in one pass), and for DiffAttn V2 the pair difference o_2i - lambda
 // o_2i+1 written straight into the output. The loops are compiled for AVX-512,

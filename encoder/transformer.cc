@@ -177,27 +177,27 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
   // Fused attention where it measured faster than LibTorch's ops
   // (docs/benchmarks.md "Fused CPU attention" and "Fused attention for the
-  // rerankers"): DiffAttn V2 pairs on the AVX2 and AVX-512 paths (1.06-1.29x
-  // at 32 x 128; the segments rerankers 1.09-1.59x at 20 x 128 in float32
-  // and int8); plain heads on the AVX2 path only (1.08x there, 0.89x on
-  // AVX-512, where OpenBLAS's GEMMs for dh 32 beat the loops). bfloat16
-  // activations take it for small batches only (FusedFor).
+  // rerankers"): DiffAttn V2 pairs on the AVX2 and AVX-512 paths, the
+  // segments rerankers included; plain heads on the AVX2 path only (0.89x on
+  // AVX-512, where OpenBLAS's GEMMs for dh 32 beat the loops). With bfloat16
+  // activations only the segments rerankers (1.04-1.12x at 2-20 pairs); the
+  // bf16 embedders keep LibTorch's native bf16 matmuls, which win at bulk
+  // batches (0.92x fused at 32 x 128) though not at a query (1.21x). A model
+  // keeps one path for every batch size: results must not depend on batching.
   const bool pairs = config.attention == Attention::kDiffV2;
   const CpuIsa isa = ActiveIsa();
   const bool faster = pairs ? isa >= CpuIsa::kAvx2
                             : config.attention == Attention::kBaseline &&
                                   isa >= CpuIsa::kAvx2 && isa < CpuIsa::kAvx512;
   if (fused_attention && device.is_cpu() &&
-      (dtype == torch::kFloat32 || dtype == torch::kBFloat16) && faster) {
+      (dtype == torch::kFloat32 ||
+       (dtype == torch::kBFloat16 && config.segments())) &&
+      faster) {
     absl::StatusOr<CpuAttention> a =
         CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
                              config.num_kv_heads, config.head_dim(), pairs);
     if (a.ok()) {  // else a layout it does not run: LibTorch's attention
-      m->attention_kernels_ =
-          dtype == torch::kBFloat16
-              ? absl::StrCat(a->Kernel(), " up to ", kFusedBf16Tokens,
-                             " tokens, torch above")
-              : a->Kernel();
+      m->attention_kernels_ = a->Kernel();
       m->attention_ = *std::move(a);
     }
   }
@@ -241,7 +241,7 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = layer.qkv(x);
-  if (masks.fused) {
+  if (attention_) {  // Load made it for this model's activations
     return layer.o(attention_->Attend(
         qkv, masks.key,
         c.attention == Attention::kDiffV2 ? V2Lambda(layer, x)
@@ -392,11 +392,10 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
   // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
   const float inf = std::numeric_limits<float>::infinity();
   Masks masks;
-  masks.fused = FusedFor(mask.size(0) * t);
   masks.key = torch::zeros({mask.size(0), 1, 1, t}, x.options())
                   .masked_fill_(mask.eq(0).view({mask.size(0), 1, 1, t}), -inf);
-  if (segments.defined() && masks.fused) {
-    masks.segments = segments;  // the fused attention masks per task
+  if (segments.defined() && attention_) {  // it masks per task
+    masks.segments = segments;
   } else if (segments.defined()) {
     // Padding rows count as the second segment, so every row has keys in
     // both masks (the first segment is never empty: [CLS] [SEP] at least).

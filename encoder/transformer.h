@@ -38,9 +38,10 @@ class Transformer {
   // (cpu_linear.h) where this build and CPU have it, else at::linear. With
   // `fused_attention` (CPU, where it measured faster: DiffAttn V2 on AVX2 and
   // AVX-512, the segments layout included; plain heads on AVX2; bfloat16
-  // activations only for small batches, FusedFor) attention runs as one
+  // activations for the segments cross-encoders only) attention runs as one
   // fused task per batch row and K/V group (cpu_attention.h), else on
-  // LibTorch ops.
+  // LibTorch ops. One path per model for every batch, so a text's result
+  // does not depend on what it was batched with.
   static absl::StatusOr<std::unique_ptr<Transformer>> Load(
       const ModelConfig& config, const SafetensorsFile& file,
       torch::Device device, torch::ScalarType dtype, bool int8_linears = false,
@@ -70,8 +71,7 @@ class Transformer {
   // (every kernel oneDNN chose, comma-separated), "at::linear", or
   // "quantized onednn".
   const std::string& linear_kernels() const { return linear_kernels_; }
-  // attention_kernels: "diffrank avx512" etc. (cpu_attention.h; bfloat16:
-  // "diffrank avx512 up to 128 tokens, torch above"), or "torch"
+  // attention_kernels: "diffrank avx512" etc. (cpu_attention.h), or "torch"
   // (LibTorch's ops).
   const std::string& attention_kernels() const { return attention_kernels_; }
 
@@ -105,18 +105,7 @@ class Transformer {
   // one; else undefined.
   struct Masks {
     torch::Tensor key, within, cross, segments;
-    bool fused = false;  // this forward runs the fused attention_
   };
-  // FusedFor: whether a forward of `tokens` (B x T) runs attention_: always
-  // for float32 activations (float32, int8), for bfloat16 only up to
-  // kFusedBf16Tokens, where it measured faster (docs/benchmarks.md "Fused
-  // attention for the rerankers"): above, LibTorch's bfloat16 matmuls on
-  // native bf16 dot products beat the float32 loops.
-  static constexpr int64_t kFusedBf16Tokens = 128;
-  bool FusedFor(int64_t tokens) const {
-    return attention_.has_value() &&
-           (dtype_ != torch::kBFloat16 || tokens <= kFusedBf16Tokens);
-  }
   torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
                           const Masks& masks) const;
   static torch::Tensor V2Lambda(const Layer& layer, const torch::Tensor& x);
