@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,10 @@
 
 namespace diffrank::encoder {
 namespace {
+
+// Below this many multiply-adds (~20 us on one core) a parallel region costs
+// more than it saves; see Attend.
+constexpr int64_t kInlineMacs = int64_t{1} << 20;
 
 // One task's inputs: rows are `width` elements apart in q, k and v (the fused
 // q|k|v output), `out_width` in out and `lambda_width` in lambda; q, out and
@@ -174,7 +179,13 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   const int64_t g = impl.kv_heads, rep = impl.rep, dh = impl.dh;
   const int64_t w = impl.width;
   const int64_t out_per_group = impl.pairs ? rep / 2 : rep;
-  at::parallel_for(0, b * g, 1, [&](int64_t begin, int64_t end) {
+  // A task is one key/value group of one row: rep query heads over t x t
+  // scores and their weighted sum. Small inputs (a query of a few dozen
+  // tokens) run on the calling thread: waking a second one costs tens of
+  // microseconds with OpenMP's passive wait, more than the work.
+  const int64_t task_macs = std::max<int64_t>(1, 2 * rep * t * t * dh);
+  const int64_t grain = std::max<int64_t>(1, kInlineMacs / task_macs);
+  at::parallel_for(0, b * g, grain, [&](int64_t begin, int64_t end) {
     const int64_t t16 = (t + 15) / 16 * 16, dh16 = (dh + 15) / 16 * 16;
     thread_local std::vector<float> scratch;
     scratch.resize(dh * t16 + t16 * dh16 + 6 * t16 + 8 * dh16);

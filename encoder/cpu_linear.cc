@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "encoder/cpu_features.h"
+#include "encoder/one_thread.h"
 
 #ifdef DIFFRANK_HAVE_DNNL
 #include <dnnl.hpp>
@@ -187,6 +188,12 @@ struct CpuLinear::Impl {
   bool seven_bit = false;
   torch::Tensor colsum;
   std::string kernel;  // impl_info_str at kPackRows rows
+  // Below this many multiply-adds (~100 us on one core) the matmul and its
+  // quantize/dequantize run on the calling thread (one_thread.h): a query's
+  // projections, where waking a second thread costs about what it saves.
+  // Measured on a 32-token query of a 6-layer model (AVX-512 VNNI, 2 cores,
+  // passive wait): int8 all inline 3.85 vs 4.17 ms, float32 level at 5M.
+  int64_t inline_macs = 0;
   mutable std::shared_mutex mu;
   mutable std::unordered_map<int64_t, dnnl::matmul> primitives;
 
@@ -250,6 +257,19 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
   impl->in = weight.size(1);
   impl->type = type;
   impl->seven_bit = type == Type::kInt8 && !Int8DotProducts();
+  {
+    // One core's rough rate in multiply-adds per microsecond: float32 FMAs
+    // (16 lanes x 2 ports on AVX-512, 8 on AVX2), twice that for bf16 dot
+    // products (emulated: a quarter), 4x for VNNI int8, 2x for int8 pairs
+    // without VNNI.
+    const int64_t f32 = ActiveIsa() >= CpuIsa::kAvx512 ? 50'000 : 25'000;
+    const int64_t rate = type == Type::kFloat32 ? f32
+                         : type == Type::kBFloat16
+                             ? (NativeBf16() ? 2 * f32 : f32 / 4)
+                         : impl->seven_bit ? 2 * f32
+                                           : 4 * f32;
+    impl->inline_macs = 100 * rate;
+  }
   try {
     if (bias.defined()) {
       impl->bias = bias.to(torch::kFloat32).contiguous().view({1, impl->out});
@@ -318,6 +338,7 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
   torch::Tensor y = torch::empty(shape, xc.options());
   const int64_t m = impl.in == 0 ? 0 : xc.numel() / impl.in;
   if (m == 0) return y;
+  OneThreadIf small(m * impl.in * impl.out < impl.inline_macs);
   if (impl.type != Type::kInt8) {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
     return y;
@@ -331,7 +352,7 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
   const float* xp = xc.data_ptr<float>();
   float* sp = row_scale.data_ptr<float>();
   float* zp = impl.seven_bit ? row_zero.data_ptr<float>() : nullptr;
-  const int64_t grain = std::max<int64_t>(1, 32768 / impl.in);
+  const int64_t grain = std::max<int64_t>(1, kInlineElements / impl.in);
   at::parallel_for(0, m, grain, [&](int64_t begin, int64_t end) {
     if (impl.seven_bit) {
       kernels.quantize7(xp, impl.in, begin, end, q.data_ptr<uint8_t>(), sp, zp);
@@ -344,7 +365,7 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
   const float* ws = impl.weight_scale.data_ptr<float>();
   const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
   const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
-  at::parallel_for(0, m, std::max<int64_t>(1, 32768 / impl.out),
+  at::parallel_for(0, m, std::max<int64_t>(1, kInlineElements / impl.out),
                    [&](int64_t begin, int64_t end) {
                      kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp,
                                         zp, cs);

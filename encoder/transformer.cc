@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "encoder/cpu_features.h"
+#include "encoder/one_thread.h"
 #include "encoder/torch_compat.h"
 
 namespace diffrank::encoder {
@@ -17,6 +18,14 @@ namespace {
 
 // Tokens per feed-forward chunk on the CPU (see Ffn).
 constexpr int64_t kFfnChunkTokens = 256;
+
+// at::layer_norm over the last dimension; inputs of a short query run on the
+// calling thread (one_thread.h).
+torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& w,
+                        const torch::Tensor& b, double eps) {
+  OneThreadIf small(x.is_cpu() && x.numel() < kInlineElements);
+  return at::layer_norm(x, {x.size(-1)}, w, b, eps);
+}
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -339,20 +348,20 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
 
 torch::Tensor Transformer::Ffn(const Layer& layer,
                                const torch::Tensor& x) const {
-  auto ffn = [&](const torch::Tensor& rows) {
-    torch::Tensor u = layer.up(rows);
+  auto activate = [&](const torch::Tensor& u) {
+    OneThreadIf small(u.is_cpu() && u.numel() < kInlineElements);
     switch (config_.activation) {
       case Activation::kGelu:
-        u = at::gelu(u);
-        break;
+        return at::gelu(u);
       case Activation::kGeluTanh:
-        u = at::gelu(u, "tanh");
-        break;
+        return at::gelu(u, "tanh");
       case Activation::kRelu:
-        u = at::relu(u);
         break;
     }
-    return layer.down(u);
+    return at::relu(u);
+  };
+  auto ffn = [&](const torch::Tensor& rows) {
+    return layer.down(activate(layer.up(rows)));
   };
   // On the CPU, a few hundred tokens at a time: the [tokens, intermediate]
   // activation then stays in cache and its buffer is reused instead of a
@@ -387,8 +396,7 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
       (positions.defined() ? at::embedding(position_, positions)
                            : position_.narrow(0, 0, t).unsqueeze(0));
   if (token_type_.defined()) x = x + at::embedding(token_type_, type_ids);
-  const std::vector<int64_t> norm_shape{c.hidden_size};
-  x = at::layer_norm(x, norm_shape, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
+  x = LayerNorm(x, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
   // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
   const float inf = std::numeric_limits<float>::infinity();
   Masks masks;
@@ -413,23 +421,21 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
   }
   for (const Layer& layer : layers_) {
     if (c.norm == NormPlacement::kPost) {
-      x = at::layer_norm(x + Attention(layer, x, masks), norm_shape,
-                         layer.attn_norm_w, layer.attn_norm_b,
-                         c.layer_norm_eps);
-      x = at::layer_norm(x + Ffn(layer, x), norm_shape, layer.ffn_norm_w,
-                         layer.ffn_norm_b, c.layer_norm_eps);
+      x = LayerNorm(x + Attention(layer, x, masks), layer.attn_norm_w,
+                    layer.attn_norm_b, c.layer_norm_eps);
+      x = LayerNorm(x + Ffn(layer, x), layer.ffn_norm_w, layer.ffn_norm_b,
+                    c.layer_norm_eps);
     } else {
       x = x + Attention(layer,
-                        at::layer_norm(x, norm_shape, layer.attn_norm_w,
-                                       layer.attn_norm_b, c.layer_norm_eps),
+                        LayerNorm(x, layer.attn_norm_w, layer.attn_norm_b,
+                                  c.layer_norm_eps),
                         masks);
-      x = x + Ffn(layer, at::layer_norm(x, norm_shape, layer.ffn_norm_w,
-                                        layer.ffn_norm_b, c.layer_norm_eps));
+      x = x + Ffn(layer, LayerNorm(x, layer.ffn_norm_w, layer.ffn_norm_b,
+                                   c.layer_norm_eps));
     }
   }
   if (c.norm == NormPlacement::kPre) {
-    x = at::layer_norm(x, norm_shape, final_norm_w_, final_norm_b_,
-                       c.layer_norm_eps);
+    x = LayerNorm(x, final_norm_w_, final_norm_b_, c.layer_norm_eps);
   }
   return x;
 }
