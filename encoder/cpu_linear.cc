@@ -68,26 +68,51 @@ const char* TypeName(CpuLinear::Type t) {
 // zero point z[row] is taken out afterwards with the weight's column sums.
 constexpr float kLevels7 = 127.0f;
 
+// 16 floats as one value (GCC's vector extension), for the row loops below.
+typedef float Floats16 __attribute__((vector_size(64)));
+
 // The row loops, compiled once per kernel path and chosen by ActiveIsa() (so
 // DIFFRANK_MAX_CPU_ISA=avx2 runs the AVX2 code on an AVX-512 machine too).
 // Plain loops only: a template instantiated under a target pragma could be
 // the copy the linker keeps for every caller.
 #define DIFFRANK_ROW_KERNELS(SUFFIX)                                           \
+  /* min(0, row) and max(0, row) over its first k / 16 x 16 elements, 16 lanes \
+     at a time (GCC's vector extension: zmm, 2 ymm or 4 xmm by the target);    \
+     returns how far it got. A running scalar max does not vectorize: it was   \
+     84% of QuantizeRows at 1 x 32 tokens. */                                  \
+  static inline int64_t RowRange##SUFFIX(const float* row, int64_t k,          \
+                                         float* lo, float* hi) {               \
+    Floats16 vlo = {}, vhi = {};                                               \
+    int64_t i = 0;                                                             \
+    for (; i + 16 <= k; i += 16) {                                             \
+      Floats16 v;                                                              \
+      __builtin_memcpy(&v, row + i, sizeof v);                                 \
+      vlo = v < vlo ? v : vlo;                                                 \
+      vhi = v > vhi ? v : vhi;                                                 \
+    }                                                                          \
+    for (int j = 0; j < 16; ++j) {                                             \
+      *lo = vlo[j] < *lo ? vlo[j] : *lo;                                       \
+      *hi = vhi[j] > *hi ? vhi[j] : *hi;                                       \
+    }                                                                          \
+    return i;                                                                  \
+  }                                                                            \
   /* Rows [begin, end) of x [M, k] to int8, symmetric per row: q = round(x     \
      / s), s = max |x_row| / 127 (1 for an all-zero row). */                   \
   void QuantizeRows##SUFFIX(const float* x, int64_t k, int64_t begin,          \
                             int64_t end, int8_t* q, float* scale) {            \
     for (int64_t m = begin; m < end; ++m) {                                    \
       const float* row = x + m * k;                                            \
-      float amax = 0;                                                          \
-      for (int64_t i = 0; i < k; ++i) { /* no templates: one ISA per copy */   \
+      float lo = 0, hi = 0;                                                    \
+      int64_t i = RowRange##SUFFIX(row, k, &lo, &hi);                          \
+      float amax = hi > -lo ? hi : -lo;                                        \
+      for (; i < k; ++i) {                                                     \
         const float a = __builtin_fabsf(row[i]);                               \
         amax = a > amax ? a : amax;                                            \
       }                                                                        \
       const float s = amax > 0 ? amax / 127.0f : 1.0f;                         \
       const float inv = 1.0f / s;                                              \
       int8_t* out = q + m * k;                                                 \
-      for (int64_t i = 0; i < k; ++i) {                                        \
+      for (i = 0; i < k; ++i) {                                                \
         const float v = row[i] * inv; /* |v| <= 127 */                         \
         out[i] = static_cast<int8_t>(                                          \
             static_cast<int>(v + (v >= 0 ? 0.5f : -0.5f)));                    \
@@ -102,7 +127,7 @@ constexpr float kLevels7 = 127.0f;
     for (int64_t m = begin; m < end; ++m) {                                    \
       const float* row = x + m * k;                                            \
       float lo = 0, hi = 0;                                                    \
-      for (int64_t i = 0; i < k; ++i) { /* no templates: one ISA per copy */   \
+      for (int64_t i = RowRange##SUFFIX(row, k, &lo, &hi); i < k; ++i) {       \
         lo = row[i] < lo ? row[i] : lo;                                        \
         hi = row[i] > hi ? row[i] : hi;                                        \
       }                                                                        \

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -154,6 +155,29 @@ TEST(CpuLinearInt8, OneOutlierTokenDoesNotCoarsenTheOthers) {
   // Per-token scales: the ordinary tokens keep their precision.
   for (int64_t r = 1; r < 8; ++r) {
     EXPECT_LT(RelError(got[r], want[r]), 2e-2) << "row " << r;
+  }
+}
+
+// Each row's scale comes from its largest |x| (its range without VNNI),
+// found 16 lanes at a time with a scalar tail: an outlier anywhere in the
+// row, in the vector part or the tail, must set it (else it is clipped).
+TEST(CpuLinearInt8, RowScaleSeesEveryColumn) {
+  if (!CpuLinear::Available()) GTEST_SKIP() << "built without oneDNN";
+  for (int64_t in : {1, 15, 16, 17, 40, 100}) {
+    const Case c = MakeCase(24, in, true, 11);
+    auto linear = CpuLinear::Create(c.w, c.b, Type::kInt8);
+    if (!linear.ok()) GTEST_SKIP() << linear.status();
+    for (int64_t col = 0; col < in; col += std::max<int64_t>(1, in / 7)) {
+      for (float sign : {1.0f, -1.0f}) {
+        torch::Tensor x = torch::randn({3, in});
+        x.select(1, col) *= 0;
+        x.select(1, col) += sign * 8;  // the row's largest value
+        const torch::Tensor got = linear->Apply(x);
+        const torch::Tensor want = Reference(x, c);
+        EXPECT_LT(RelError(got, want), 2e-2)
+            << "in " << in << ", outlier " << sign * 8 << " at " << col;
+      }
+    }
   }
 }
 
