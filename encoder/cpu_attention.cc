@@ -8,13 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "encoder/cpu_features.h"
+#include "encoder/one_thread.h"
 
 namespace diffrank::encoder {
 namespace {
-
-// Below this many multiply-adds (~20 us on one core) a parallel region costs
-// more than it saves; see Attend.
-constexpr int64_t kInlineMacs = int64_t{1} << 20;
 
 // One task's inputs: rows are `width` elements apart in q, k and v (the fused
 // q|k|v output), `out_width` in out and `lambda_width` in lambda; q, out and
@@ -184,7 +181,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   // tokens) run on the calling thread: waking a second one costs tens of
   // microseconds with OpenMP's passive wait, more than the work.
   const int64_t task_macs = std::max<int64_t>(1, 2 * rep * t * t * dh);
-  const int64_t grain = std::max<int64_t>(1, kInlineMacs / task_macs);
+  const int64_t grain = std::max<int64_t>(1, kInlineAttentionMacs / task_macs);
   at::parallel_for(0, b * g, grain, [&](int64_t begin, int64_t end) {
     const int64_t t16 = (t + 15) / 16 * 16, dh16 = (dh + 15) / 16 * 16;
     thread_local std::vector<float> scratch;

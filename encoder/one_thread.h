@@ -22,6 +22,10 @@ namespace diffrank::encoder {
 // Elements an elementwise op (LayerNorm, GELU, quantize) touches below which
 // one thread beats a parallel region: ~10-20 us of work on one core.
 inline constexpr int64_t kInlineElements = int64_t{1} << 17;
+// Multiply-adds of the fused attention (cpu_attention.cc) below which its
+// tasks run on the calling thread: ~20 us on one core. (The linears estimate
+// their own from a rate per precision and ISA: cpu_linear.cc.)
+inline constexpr int64_t kInlineAttentionMacs = int64_t{1} << 20;
 
 class OneThreadIf {
  public:

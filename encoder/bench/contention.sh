@@ -32,6 +32,7 @@ policy_env() {
     *) echo "unknown policy $1" >&2; exit 2 ;;
   esac
 }
+for policy in $policies; do policy_env "$policy" >/dev/null; done  # fail early
 results=$(mktemp)
 busy_pid=""
 busy() { sh -c 'while :; do :; done' & busy_pid=$!; }
