@@ -68,29 +68,33 @@ const char* TypeName(CpuLinear::Type t) {
 // zero point z[row] is taken out afterwards with the weight's column sums.
 constexpr float kLevels7 = 127.0f;
 
-// 16 floats as one value (GCC's vector extension), for the row loops below.
+// One register of floats per kernel path (GCC's vector extension), for the
+// row loops below: zmm, ymm, xmm. A vector wider than the target's registers
+// is lowered through the stack (a 16-float vector on AVX2 made QuantizeRows7
+// 13% of an int8 query).
 typedef float Floats16 __attribute__((vector_size(64)));
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef float Floats4 __attribute__((vector_size(16)));
 
 // The row loops, compiled once per kernel path and chosen by ActiveIsa() (so
 // DIFFRANK_MAX_CPU_ISA=avx2 runs the AVX2 code on an AVX-512 machine too).
 // Plain loops only: a template instantiated under a target pragma could be
 // the copy the linker keeps for every caller.
-#define DIFFRANK_ROW_KERNELS(SUFFIX)                                           \
-  /* min(0, row) and max(0, row) over its first k / 16 x 16 elements, 16 lanes \
-     at a time (GCC's vector extension: zmm, 2 ymm or 4 xmm by the target);    \
-     returns how far it got. A running scalar max does not vectorize: it was   \
-     84% of QuantizeRows at 1 x 32 tokens. */                                  \
+#define DIFFRANK_ROW_KERNELS(SUFFIX, VEC, LANES)                               \
+  /* min(0, row) and max(0, row) over its first k / LANES x LANES elements,    \
+     one register at a time; returns how far it got. A running scalar max does \
+     not vectorize: it was 84% of QuantizeRows at 1 x 32 tokens. */            \
   static inline int64_t RowRange##SUFFIX(const float* row, int64_t k,          \
                                          float* lo, float* hi) {               \
-    Floats16 vlo = {}, vhi = {};                                               \
+    VEC vlo = {}, vhi = {};                                                    \
     int64_t i = 0;                                                             \
-    for (; i + 16 <= k; i += 16) {                                             \
-      Floats16 v;                                                              \
+    for (; i + LANES <= k; i += LANES) {                                       \
+      VEC v;                                                                   \
       __builtin_memcpy(&v, row + i, sizeof v);                                 \
       vlo = v < vlo ? v : vlo;                                                 \
       vhi = v > vhi ? v : vhi;                                                 \
     }                                                                          \
-    for (int j = 0; j < 16; ++j) {                                             \
+    for (int j = 0; j < LANES; ++j) {                                          \
       *lo = vlo[j] < *lo ? vlo[j] : *lo;                                       \
       *hi = vhi[j] > *hi ? vhi[j] : *hi;                                       \
     }                                                                          \
@@ -169,13 +173,13 @@ typedef float Floats16 __attribute__((vector_size(64)));
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")
-DIFFRANK_ROW_KERNELS(Avx512)
+DIFFRANK_ROW_KERNELS(Avx512, Floats16, 16)
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-DIFFRANK_ROW_KERNELS(Avx2)
+DIFFRANK_ROW_KERNELS(Avx2, Floats8, 8)
 #pragma GCC pop_options
-DIFFRANK_ROW_KERNELS(Baseline)
+DIFFRANK_ROW_KERNELS(Baseline, Floats4, 4)
 #undef DIFFRANK_ROW_KERNELS
 
 struct RowKernels {
@@ -349,7 +353,8 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
   return linear;
 }
 
-torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
+torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
+                               const Epilogue& epilogue) const {
   const Impl& impl = *impl_;
   TORCH_CHECK(x.size(-1) == impl.in, "linear input has ", x.size(-1),
               " features; the weight expects ", impl.in);
@@ -364,8 +369,22 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
   const int64_t m = impl.in == 0 ? 0 : xc.numel() / impl.in;
   if (m == 0) return y;
   OneThreadIf small(m * impl.in * impl.out < impl.inline_macs);
-  if (impl.type != Type::kInt8) {
+  if (impl.type == Type::kBFloat16) {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
+    return Finish(std::move(y), epilogue);
+  }
+  Epilogue e = epilogue;
+  if (e.residual.defined()) e.residual = e.residual.contiguous();
+  CheckRows(e, m, impl.out);
+  float* yp = y.data_ptr<float>();
+  const int64_t out_grain = std::max<int64_t>(1, kInlineElements / impl.out);
+  if (impl.type == Type::kFloat32) {
+    impl.Execute(m, xc.data_ptr(), y.data_ptr());
+    if (!e.empty()) {
+      at::parallel_for(0, m, out_grain, [&](int64_t begin, int64_t end) {
+        FinishRows(yp, impl.out, begin, end, e);
+      });
+    }
     return y;
   }
   const RowKernels& kernels = Kernels();
@@ -386,15 +405,15 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x) const {
     }
   });
   impl.Execute(m, q.data_ptr(), y.data_ptr());
-  float* yp = y.data_ptr<float>();
   const float* ws = impl.weight_scale.data_ptr<float>();
   const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
   const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
-  at::parallel_for(0, m, std::max<int64_t>(1, kInlineElements / impl.out),
-                   [&](int64_t begin, int64_t end) {
-                     kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp,
-                                        zp, cs);
-                   });
+  // The epilogue on each block of rows right after it is dequantized, while
+  // it is in cache.
+  at::parallel_for(0, m, out_grain, [&](int64_t begin, int64_t end) {
+    kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp, zp, cs);
+    FinishRows(yp, impl.out, begin, end, e);
+  });
   return y;
 }
 
@@ -413,7 +432,7 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor&,
   return absl::FailedPreconditionError("this build has no oneDNN");
 }
 
-torch::Tensor CpuLinear::Apply(const torch::Tensor&) const {
+torch::Tensor CpuLinear::Apply(const torch::Tensor&, const Epilogue&) const {
   TORCH_CHECK(false, "CpuLinear without oneDNN");
   return {};
 }

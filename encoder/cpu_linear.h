@@ -30,6 +30,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "encoder/epilogue.h"
 
 namespace diffrank::encoder {
 
@@ -43,8 +44,10 @@ class CpuLinear {
   static absl::StatusOr<CpuLinear> Create(const torch::Tensor& weight,
                                           const torch::Tensor& bias, Type type);
   // Apply computes x W^T + b for x [..., in]: bfloat16 in and out for
-  // kBFloat16, float32 otherwise.
-  torch::Tensor Apply(const torch::Tensor& x) const;
+  // kBFloat16, float32 otherwise; then `epilogue` (epilogue.h), fused into
+  // the output pass for float32 and int8, in LibTorch ops for bfloat16.
+  torch::Tensor Apply(const torch::Tensor& x,
+                      const Epilogue& epilogue = {}) const;
   // Kernel: oneDNN's name for the kernel this projection runs at a query's
   // row count, e.g. "brg:avx512_core_bf16" or "gemm:jit".
   const std::string& Kernel() const;

@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "encoder/cpu_features.h"
-#include "encoder/one_thread.h"
 #include "encoder/torch_compat.h"
 
 namespace diffrank::encoder {
@@ -18,14 +17,6 @@ namespace {
 
 // Tokens per feed-forward chunk on the CPU (see Ffn).
 constexpr int64_t kFfnChunkTokens = 256;
-
-// at::layer_norm over the last dimension; inputs of a short query run on the
-// calling thread (one_thread.h).
-torch::Tensor LayerNorm(const torch::Tensor& x, const torch::Tensor& w,
-                        const torch::Tensor& b, double eps) {
-  OneThreadIf small(x.is_cpu() && x.numel() < kInlineElements);
-  return at::layer_norm(x, {x.size(-1)}, w, b, eps);
-}
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -243,7 +234,8 @@ torch::Tensor Transformer::V2Lambda(const Layer& layer,
 }
 
 torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
-                                     const Masks& masks) const {
+                                     const Masks& masks,
+                                     const Epilogue& tail) const {
   const torch::Tensor& key_mask = masks.key;
   const ModelConfig& c = config_;
   const int64_t b = x.size(0), t = x.size(1);
@@ -251,12 +243,14 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = layer.qkv(x);
   if (attention_) {  // Load made it for this model's activations
-    return layer.o(attention_->Attend(
-        qkv, masks.key,
-        c.attention == Attention::kDiffV2 ? V2Lambda(layer, x)
-                                          : torch::Tensor(),
-        masks.segments,
-        masks.segments.defined() ? layer.cross_gate : torch::Tensor()));
+    return layer.o(
+        attention_->Attend(
+            qkv, masks.key,
+            c.attention == Attention::kDiffV2 ? V2Lambda(layer, x)
+                                              : torch::Tensor(),
+            masks.segments,
+            masks.segments.defined() ? layer.cross_gate : torch::Tensor()),
+        tail);
   }
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
@@ -343,37 +337,37 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
       break;
     }
   }
-  return layer.o(out);
+  return layer.o(out, tail);
 }
 
-torch::Tensor Transformer::Ffn(const Layer& layer,
-                               const torch::Tensor& x) const {
-  auto activate = [&](const torch::Tensor& u) {
-    OneThreadIf small(u.is_cpu() && u.numel() < kInlineElements);
-    switch (config_.activation) {
-      case Activation::kGelu:
-        return at::gelu(u);
-      case Activation::kGeluTanh:
-        return at::gelu(u, "tanh");
-      case Activation::kRelu:
-        break;
-    }
-    return at::relu(u);
-  };
-  auto ffn = [&](const torch::Tensor& rows) {
-    return layer.down(activate(layer.up(rows)));
+torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x,
+                               const Epilogue& tail) const {
+  Epilogue activate;
+  switch (config_.activation) {
+    case Activation::kGelu:
+      activate.activation = EpilogueActivation::kGelu;
+      break;
+    case Activation::kGeluTanh:
+      activate.activation = EpilogueActivation::kGeluTanh;
+      break;
+    case Activation::kRelu:
+      activate.activation = EpilogueActivation::kRelu;
+      break;
+  }
+  auto ffn = [&](const torch::Tensor& rows, const Epilogue& end) {
+    return layer.down(layer.up(rows, activate), end);
   };
   // On the CPU, a few hundred tokens at a time: the [tokens, intermediate]
   // activation then stays in cache and its buffer is reused instead of a
   // fresh tens-of-MB allocation per layer (page faults on every first touch:
   // measured 1.2x on 32 x 128 tokens).
   const int64_t tokens = x.numel() / x.size(-1);
-  if (!x.is_cpu() || tokens <= kFfnChunkTokens) return ffn(x);
+  if (!x.is_cpu() || tokens <= kFfnChunkTokens) return ffn(x, tail);
   const torch::Tensor flat = x.reshape({tokens, x.size(-1)});
   torch::Tensor out = torch::empty({tokens, config_.hidden_size}, x.options());
   for (int64_t i = 0; i < tokens; i += kFfnChunkTokens) {
     const int64_t n = std::min(kFfnChunkTokens, tokens - i);
-    out.narrow(0, i, n).copy_(ffn(flat.narrow(0, i, n)));
+    out.narrow(0, i, n).copy_(ffn(flat.narrow(0, i, n), tail.Rows(i, n)));
   }
   return out.view(x.sizes());
 }
@@ -396,7 +390,7 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
       (positions.defined() ? at::embedding(position_, positions)
                            : position_.narrow(0, 0, t).unsqueeze(0));
   if (token_type_.defined()) x = x + at::embedding(token_type_, type_ids);
-  x = LayerNorm(x, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
+  x = LayerNormLastDim(x, emb_norm_w_, emb_norm_b_, c.layer_norm_eps);
   // Additive key-padding mask [B, 1, 1, T]: -inf for padded keys.
   const float inf = std::numeric_limits<float>::infinity();
   Masks masks;
@@ -419,23 +413,37 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
     masks.cross =
         zeros.masked_fill(same.logical_or(pad), -inf).repeat({1, 1, rep, 1});
   }
-  for (const Layer& layer : layers_) {
+  // Each sublayer's residual add (and, post-norm, its LayerNorm) runs as the
+  // epilogue of its last projection (epilogue.h).
+  auto tail = [&](const torch::Tensor& residual, const torch::Tensor& w,
+                  const torch::Tensor& b) {
+    Epilogue e;
+    e.residual = residual;
     if (c.norm == NormPlacement::kPost) {
-      x = LayerNorm(x + Attention(layer, x, masks), layer.attn_norm_w,
-                    layer.attn_norm_b, c.layer_norm_eps);
-      x = LayerNorm(x + Ffn(layer, x), layer.ffn_norm_w, layer.ffn_norm_b,
-                    c.layer_norm_eps);
+      e.norm_w = w;
+      e.norm_b = b;
+      e.eps = c.layer_norm_eps;
+    }
+    return e;
+  };
+  for (const Layer& layer : layers_) {
+    const Epilogue attn = tail(x, layer.attn_norm_w, layer.attn_norm_b);
+    if (c.norm == NormPlacement::kPost) {
+      x = Attention(layer, x, masks, attn);
+      x = Ffn(layer, x, tail(x, layer.ffn_norm_w, layer.ffn_norm_b));
     } else {
-      x = x + Attention(layer,
-                        LayerNorm(x, layer.attn_norm_w, layer.attn_norm_b,
-                                  c.layer_norm_eps),
-                        masks);
-      x = x + Ffn(layer, LayerNorm(x, layer.ffn_norm_w, layer.ffn_norm_b,
-                                   c.layer_norm_eps));
+      x = Attention(layer,
+                    LayerNormLastDim(x, layer.attn_norm_w, layer.attn_norm_b,
+                                     c.layer_norm_eps),
+                    masks, attn);
+      x = Ffn(layer,
+              LayerNormLastDim(x, layer.ffn_norm_w, layer.ffn_norm_b,
+                               c.layer_norm_eps),
+              tail(x, layer.ffn_norm_w, layer.ffn_norm_b));
     }
   }
   if (c.norm == NormPlacement::kPre) {
-    x = LayerNorm(x, final_norm_w_, final_norm_b_, c.layer_norm_eps);
+    x = LayerNormLastDim(x, final_norm_w_, final_norm_b_, c.layer_norm_eps);
   }
   return x;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "encoder/cpu_attention.h"
 #include "encoder/cpu_linear.h"
+#include "encoder/epilogue.h"
 #include "encoder/model_config.h"
 #include "encoder/quantized_linear.h"
 #include "encoder/safetensors.h"
@@ -82,9 +83,11 @@ class Transformer {
     torch::Tensor w, b;  // b may be undefined
     std::optional<QuantizedLinear> q;
     std::optional<CpuLinear> packed;
-    torch::Tensor operator()(const torch::Tensor& x) const {
-      if (q) return q->Apply(x);
-      return packed ? packed->Apply(x) : at::linear(x, w, b);
+    // The projection, then `e` (fused where the projection is packed).
+    torch::Tensor operator()(const torch::Tensor& x,
+                             const Epilogue& e = {}) const {
+      if (packed) return packed->Apply(x, e);
+      return Finish(q ? q->Apply(x) : at::linear(x, w, b), e);
     }
   };
   struct Layer {
@@ -106,15 +109,18 @@ class Transformer {
   struct Masks {
     torch::Tensor key, within, cross, segments;
   };
+  // Attention and Ffn end with `tail` (the residual add and, post-norm, the
+  // LayerNorm), applied by their last projection.
   torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
-                          const Masks& masks) const;
+                          const Masks& masks, const Epilogue& tail) const;
   static torch::Tensor V2Lambda(const Layer& layer, const torch::Tensor& x);
   // SegmentAttention: softmax over the own segment + cross_gate x softmax
   // over the other one, then V; q [B, G, R*T, dh], k, v [B, G, T, dh].
   torch::Tensor SegmentAttention(const Layer& layer, const torch::Tensor& q,
                                  const torch::Tensor& k, const torch::Tensor& v,
                                  const Masks& masks) const;
-  torch::Tensor Ffn(const Layer& layer, const torch::Tensor& x) const;
+  torch::Tensor Ffn(const Layer& layer, const torch::Tensor& x,
+                    const Epilogue& tail) const;
 
   ModelConfig config_;
   torch::Device device_;

