@@ -154,7 +154,9 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
         absl::StatusOr<CpuLinear> p = CpuLinear::Create(proj->w, proj->b, type);
         if (p.ok()) {  // else no JIT kernel for this CPU: the fallback below
           proj->packed = *std::move(p);
-          kernels.insert(absl::StrCat("onednn ", proj->packed->Kernel()));
+          const std::string& k = proj->packed->Kernel();
+          kernels.insert(
+              k.rfind("diffrank", 0) == 0 ? k : absl::StrCat("onednn ", k));
           proj->w = proj->b = torch::Tensor();  // only the packed copy stays
           m->packed_ = true;
           continue;

@@ -1,0 +1,43 @@
+// cpu_gemm.h: float32 y = x W^T + b with W packed once, for AVX2 CPUs.
+//
+// Owns: the AVX2/FMA kernel that cpu_linear.h runs for float32 where oneDNN
+// has no brgemm kernel. oneDNN 2.6/2.7 (Debian 12) has brgemm matmul for
+// AVX-512 only; on AVX2 it runs gemm:jit, which takes the weight in plain
+// layout and packs it again on every call: a 32 x 384 x 1536 projection took
+// 0.33 ms on two threads there, what this kernel takes on one (56 GMAC/s on
+// one Zen 4 core, about its AVX2 FMA peak). ONNX Runtime's MLAS prepacks the
+// same way. Layout: panels of 24 columns (3 ymm), [panel][k][24], the last
+// panel zero-padded; a 4 x 24 tile keeps 12 accumulators in registers and
+// sums k in order, so a row's result does not depend on the batch it came
+// in (or on the thread count).
+// Work is split in tasks (a block of 64 rows x one panel) for the caller's
+// at::parallel_for; each task writes its own part of y.
+// Internal to encoder/ (cpu_linear.cc).
+#ifndef DIFFRANK_ENCODER_CPU_GEMM_H_
+#define DIFFRANK_ENCODER_CPU_GEMM_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace diffrank::encoder {
+
+class PackedGemm {
+ public:
+  // Available: the CPU's active kernel path has AVX2 and FMA (cpu_features.h).
+  static bool Available();
+  // w: float32 [n, k] row-major; bias: float32 [n] or null.
+  PackedGemm(const float* w, const float* bias, int64_t n, int64_t k);
+  int64_t Tasks(int64_t m) const;
+  // Run tasks [begin, end) of y [m, n] = x [m, k] W^T + b (row-major, dense).
+  void Run(const float* x, int64_t m, float* y, int64_t begin,
+           int64_t end) const;
+
+ private:
+  int64_t n_, k_, panels_;
+  std::vector<float> packed_;  // [panels][k][24]
+  std::vector<float> bias_;    // [panels * 24], zeros past n and without bias
+};
+
+}  // namespace diffrank::encoder
+
+#endif  // DIFFRANK_ENCODER_CPU_GEMM_H_
