@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 #include <optional>
@@ -398,9 +399,18 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   float* yp = y.data_ptr<float>();
   const int64_t out_grain = std::max<int64_t>(1, kInlineElements / impl.out);
   if (impl.gemm) {
+    // Tasks handed out a few at a time: with the passive wait policy the
+    // other threads wake tens of microseconds late, and a static split would
+    // leave the calling thread waiting for their halves.
     const float* xp = xc.data_ptr<float>();
-    at::parallel_for(0, impl.gemm->Tasks(m), 1, [&](int64_t b, int64_t end) {
-      impl.gemm->Run(xp, m, yp, b, end);
+    const int64_t tasks = impl.gemm->Tasks(m);
+    const int64_t threads = at::get_num_threads();
+    const int64_t chunk = std::max<int64_t>(1, tasks / (8 * threads));
+    std::atomic<int64_t> next{0};
+    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+      for (int64_t b; (b = next.fetch_add(chunk)) < tasks;) {
+        impl.gemm->Run(xp, m, yp, b, std::min(tasks, b + chunk));
+      }
     });
   } else if (impl.type == Type::kFloat32) {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
