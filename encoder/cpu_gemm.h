@@ -38,6 +38,28 @@ class PackedGemm {
   std::vector<float> bias_;    // [panels * 24], zeros past n and without bias
 };
 
+// PackedGemmU8S8: int32 products of 7-bit u8 activations [m, k] and an int8
+// weight [n, k], as float32 y [m, n] (exact below 2^24): the int8 path of
+// CPUs without VNNI (cpu_linear.h), where oneDNN also runs gemm:jit with a
+// weight packed per call. vpmaddubsw (u8 x s8 pairs, 16-bit: 2 x 127 x 127
+// fits) + vpmaddwd (pairs to 32 bits); the weight in 16-column panels of 4
+// consecutive k per 32-bit lane, [panel][k / 4][16][4], zero-padded; a 4 x 16
+// tile. Same task scheme as PackedGemm.
+class PackedGemmU8S8 {
+ public:
+  static bool Available() { return PackedGemm::Available(); }
+  // w: int8 [n, k] row-major.
+  PackedGemmU8S8(const int8_t* w, int64_t n, int64_t k);
+  int64_t Tasks(int64_t m) const;
+  // x: u8 [m, k] row-major with values in [0, 127].
+  void Run(const uint8_t* x, int64_t m, float* y, int64_t begin,
+           int64_t end) const;
+
+ private:
+  int64_t n_, k_, k4_, panels_;
+  std::vector<int8_t> packed_;  // [panels][k4][16][4]
+};
+
 }  // namespace diffrank::encoder
 
 #endif  // DIFFRANK_ENCODER_CPU_GEMM_H_

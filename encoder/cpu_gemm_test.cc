@@ -78,5 +78,40 @@ TEST(PackedGemm, RowsDoNotDependOnTheBatchOrTheSplit) {
   }
 }
 
+TEST(PackedGemmU8S8, ExactAtShapesOffEveryTileEdge) {
+  if (!PackedGemmU8S8::Available()) GTEST_SKIP() << "no AVX2 on this path";
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> u7(0, 127), s8(-127, 127);
+  for (int64_t n : {1, 15, 16, 17, 40}) {
+    for (int64_t k : {1, 3, 4, 6, 64, 1536}) {
+      std::vector<int8_t> w(n * k);
+      for (int8_t& v : w) v = static_cast<int8_t>(s8(rng));
+      // The largest pair sum, 2 x 127 x -127, must not clip at 16 bits.
+      w[0] = -127;
+      if (k > 1) w[1] = -127;
+      const PackedGemmU8S8 g(w.data(), n, k);
+      for (int64_t m : {1, 3, 4, 5, 65}) {
+        std::vector<uint8_t> x(m * k);
+        for (uint8_t& v : x) v = static_cast<uint8_t>(u7(rng));
+        x[0] = 127;
+        if (k > 1) x[1] = 127;
+        std::vector<float> y(m * n, -7.0f);
+        g.Run(x.data(), m, y.data(), 0, g.Tasks(m));
+        int64_t wrong = 0;
+        for (int64_t r = 0; r < m; ++r) {
+          for (int64_t j = 0; j < n; ++j) {
+            int64_t want = 0;
+            for (int64_t i = 0; i < k; ++i) {
+              want += int64_t{x[r * k + i]} * w[j * k + i];
+            }
+            wrong += static_cast<float>(want) != y[r * n + j];
+          }
+        }
+        EXPECT_EQ(wrong, 0) << "m " << m << " n " << n << " k " << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace diffrank::encoder

@@ -205,6 +205,23 @@ const RowKernels& Kernels() {
   return k;
 }
 
+// RunTasks runs fn(begin, end) over [0, tasks) on the calling thread's
+// OpenMP team, a few tasks at a time from a shared counter: with the passive
+// wait policy the other threads wake tens of microseconds late (or not at
+// all beside a busy process), and a static split would leave the caller
+// waiting for their halves.
+template <typename Fn>
+void RunTasks(int64_t tasks, const Fn& fn) {
+  const int64_t threads = at::get_num_threads();
+  const int64_t chunk = std::max<int64_t>(1, tasks / (8 * threads));
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
+    for (int64_t b; (b = next.fetch_add(chunk)) < tasks;) {
+      fn(b, std::min(tasks, b + chunk));
+    }
+  });
+}
+
 }  // namespace
 
 struct CpuLinear::Impl {
@@ -222,6 +239,7 @@ struct CpuLinear::Impl {
   std::string kernel;  // impl_info_str at kPackRows rows
   // float32 where oneDNN has no brgemm kernel (AVX2): cpu_gemm.h instead.
   std::optional<PackedGemm> gemm;
+  std::optional<PackedGemmU8S8> gemm8;  // int8 without VNNI, likewise
   // Below this many multiply-adds (~100 us on one core) the matmul and its
   // quantize/dequantize run on the calling thread (one_thread.h): a query's
   // projections, where waking a second thread costs about what it saves.
@@ -359,6 +377,19 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
     } else if (type == Type::kBFloat16) {
       w = w.to(torch::kBFloat16);
     }
+    if (impl->seven_bit && PackedGemmU8S8::Available() &&
+        impl->kernel.rfind("brg", 0) != 0) {
+      // As for float32: oneDNN's gemm:jit re-packs the weight per call.
+      const torch::Tensor wc = w.contiguous();
+      impl->gemm8.emplace(wc.data_ptr<int8_t>(), impl->out, impl->in);
+      impl->kernel = absl::StrCat(
+          "diffrank avx2 packed u8s8 gemm, 7-bit activations (oneDNN: ",
+          pd.impl_info_str(), ")");
+      impl->inline_macs = 100 * 100'000;  // ~2x the float32 kernel
+      CpuLinear linear;
+      linear.impl_ = std::move(impl);
+      return linear;
+    }
     dnnl::memory plain({{impl->in, impl->out}, impl->WeightType(), tag::ba},
                        Engine(), w.data_ptr());
     impl->weight = dnnl::memory(impl->weight_md, Engine());
@@ -399,18 +430,9 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   float* yp = y.data_ptr<float>();
   const int64_t out_grain = std::max<int64_t>(1, kInlineElements / impl.out);
   if (impl.gemm) {
-    // Tasks handed out a few at a time: with the passive wait policy the
-    // other threads wake tens of microseconds late, and a static split would
-    // leave the calling thread waiting for their halves.
     const float* xp = xc.data_ptr<float>();
-    const int64_t tasks = impl.gemm->Tasks(m);
-    const int64_t threads = at::get_num_threads();
-    const int64_t chunk = std::max<int64_t>(1, tasks / (8 * threads));
-    std::atomic<int64_t> next{0};
-    at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
-      for (int64_t b; (b = next.fetch_add(chunk)) < tasks;) {
-        impl.gemm->Run(xp, m, yp, b, std::min(tasks, b + chunk));
-      }
+    RunTasks(impl.gemm->Tasks(m), [&](int64_t b, int64_t end) {
+      impl.gemm->Run(xp, m, yp, b, end);
     });
   } else if (impl.type == Type::kFloat32) {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
@@ -440,7 +462,14 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
       kernels.quantize(xp, impl.in, begin, end, q.data_ptr<int8_t>(), sp);
     }
   });
-  impl.Execute(m, q.data_ptr(), y.data_ptr());
+  if (impl.gemm8) {
+    const uint8_t* qp = q.data_ptr<uint8_t>();
+    RunTasks(impl.gemm8->Tasks(m), [&](int64_t b, int64_t end) {
+      impl.gemm8->Run(qp, m, yp, b, end);
+    });
+  } else {
+    impl.Execute(m, q.data_ptr(), y.data_ptr());
+  }
   const float* ws = impl.weight_scale.data_ptr<float>();
   const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
   const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
