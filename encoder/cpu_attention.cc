@@ -18,7 +18,8 @@ namespace {
 // lambda already point at the group's first head. q, k, v and out hold
 // float32, or bfloat16 with bf16 (read into float32 scratch, computed in
 // float32, rounded to nearest even on the way out); mask and lambda are
-// float32. With segments (the row's T segment ids, 0 or 1) each query head
+// float32 (with lambda_logits: lambda's logits, sigmoid taken here). With
+// segments (the row's T segment ids, 0 or 1) each query head
 // adds gate[head] x its softmax over the other segment (gate: the group's
 // query heads). kt [dh, T16], v_copy [T16, dh16], mask16 [T16], kseg16 [T16],
 // s [4 T16], o [4 dh16] and q2 [4 dh16] are the calling thread's scratch
@@ -40,7 +41,7 @@ struct AttentionTask {
   float* o;
   float* q2;
   int64_t t, dh, rep, width, out_width, lambda_width;
-  bool pairs, bf16;
+  bool pairs, bf16, lambda_logits;
 };
 
 // The loops, compiled once per kernel path and chosen by ActiveIsa() (so
@@ -120,12 +121,19 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
                                    const torch::Tensor& gate) const {
   const Impl& impl = *impl_;
   const bool bf16 = qkv.scalar_type() == torch::kBFloat16;
-  TORCH_CHECK(qkv.dim() == 3 && qkv.size(2) == impl.width &&
+  TORCH_CHECK(qkv.dim() == 3 &&
+                  (qkv.size(2) == impl.width ||
+                   (impl.pairs && !lambda.defined() && !bf16 &&
+                    qkv.size(2) == impl.width + impl.q_heads / 2)) &&
                   (bf16 || qkv.scalar_type() == torch::kFloat32) &&
                   qkv.is_cpu(),
               "attention input must be float32 or bfloat16 [B, T, ", impl.width,
               "], got ", qkv.sizes(), " ", qkv.scalar_type());
   const int64_t b = qkv.size(0), t = qkv.size(1);
+  // DiffAttn V2's lambda logits may ride in qkv's last q_heads / 2 columns.
+  const int64_t lambda_width = impl.q_heads / 2;
+  const bool logits_in_qkv =
+      impl.pairs && qkv.size(2) == impl.width + lambda_width;
   auto floating = [&](const torch::Tensor& x) {
     return x.scalar_type() == torch::kFloat32 ||
            x.scalar_type() == torch::kBFloat16;
@@ -133,13 +141,13 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   TORCH_CHECK(
       key_mask.numel() == b * t && floating(key_mask) && key_mask.is_cpu(),
       "key mask must be float32 or bfloat16 [B, 1, 1, T]");
-  const int64_t lambda_width = impl.q_heads / 2;
   TORCH_CHECK(
-      impl.pairs == lambda.defined() &&
+      impl.pairs == (lambda.defined() || logits_in_qkv) &&
           (!lambda.defined() || (lambda.numel() == b * t * lambda_width &&
                                  floating(lambda) && lambda.is_cpu())),
       "lambda must be float32 or bfloat16 [B, T, ", lambda_width,
-      "] exactly when heads are paired");
+      "] (or its logits in qkv's last columns) exactly when heads are "
+      "paired");
   TORCH_CHECK(segments.defined() == gate.defined(),
               "segments and gate go together");
   if (segments.defined()) {
@@ -162,7 +170,11 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   const int64_t elem = x.element_size();
   const float* mask_base = mask.data_ptr<float>();
   char* out_base = static_cast<char*>(out.data_ptr());
-  const float* lam_base = lam.defined() ? lam.data_ptr<float>() : nullptr;
+  const float* lam_base = lam.defined()   ? lam.data_ptr<float>()
+                          : logits_in_qkv ? x.data_ptr<float>() + impl.width
+                                          : nullptr;
+  // Rows of lambda are lambda_width apart, or a qkv row apart in qkv.
+  const int64_t lam_stride = logits_in_qkv ? x.size(2) : lambda_width;
   const torch::Tensor seg =
       segments.defined() ? segments.contiguous() : segments;
   const torch::Tensor gates =
@@ -174,7 +186,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
   }
   const float* gate_base = gates.defined() ? gates.data_ptr<float>() : nullptr;
   const int64_t g = impl.kv_heads, rep = impl.rep, dh = impl.dh;
-  const int64_t w = impl.width;
+  const int64_t w = x.size(2);
   const int64_t out_per_group = impl.pairs ? rep / 2 : rep;
   // A task is one key/value group of one row: rep query heads over t x t
   // scores and their weighted sum. Small inputs (a query of a few dozen
@@ -196,7 +208,7 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
       a.mask = mask_base + bi * t;
       a.lambda = lam_base == nullptr
                      ? nullptr
-                     : lam_base + bi * t * lambda_width + gi * out_per_group;
+                     : lam_base + bi * t * lam_stride + gi * out_per_group;
       a.segments = seg_base == nullptr ? nullptr : seg_base + bi * t;
       a.gate = gate_base == nullptr ? nullptr : gate_base + gi * rep;
       a.out = out_base + (bi * t * out_width + gi * out_per_group * dh) * elem;
@@ -212,7 +224,8 @@ torch::Tensor CpuAttention::Attend(const torch::Tensor& qkv,
       a.rep = rep;
       a.width = w;
       a.out_width = out_width;
-      a.lambda_width = lambda_width;
+      a.lambda_width = lam_stride;
+      a.lambda_logits = logits_in_qkv;
       a.pairs = impl.pairs;
       a.bf16 = bf16;
       impl.run(a);

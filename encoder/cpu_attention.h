@@ -44,13 +44,16 @@ class CpuAttention {
   // (q heads, then k, then v; the softmax scale already in q), key_mask [B, 1,
   // 1, T] additive (0 or -inf; at least one key per row unmasked), lambda [B,
   // T, q_heads / 2] with pairs (else undefined); mask and lambda float32 or
-  // bfloat16. Returns [B, T, heads x head_dim] of qkv's type, heads = q_heads
-  // (or q_heads / 2 with pairs), head-major. bfloat16 input is computed in
-  // float32 (scores, softmax and sums) and rounded once, at the output.
-  // With segments (int64 [B, T], 0 or 1: a cross-encoder's query and
-  // document) and gate ([q_heads]), query head j's weights are the softmax
-  // over its own segment's keys + gate_j x the softmax over the other
-  // segment's (transformer.h's segments layout; an empty side adds nothing).
+  // bfloat16. With pairs and float32, lambda may instead arrive as its
+  // logits in q_heads / 2 more columns at the end of qkv (lambda undefined;
+  // the sigmoid is taken here), so one GEMM yields q, k, v and lambda. Returns
+  // [B, T, heads x head_dim] of qkv's type, heads = q_heads (or q_heads / 2
+  // with pairs), head-major. bfloat16 input is computed in float32 (scores,
+  // softmax and sums) and rounded once, at the output. With segments (int64 [B,
+  // T], 0 or 1: a cross-encoder's query and document) and gate ([q_heads]),
+  // query head j's weights are the softmax over its own segment's keys + gate_j
+  // x the softmax over the other segment's (transformer.h's segments layout; an
+  // empty side adds nothing).
   torch::Tensor Attend(const torch::Tensor& qkv, const torch::Tensor& key_mask,
                        const torch::Tensor& lambda,
                        const torch::Tensor& segments = {},

@@ -116,6 +116,32 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
                                : dtype == torch::kBFloat16
                                    ? CpuLinear::Type::kBFloat16
                                    : CpuLinear::Type::kFloat32;
+  // Fused attention where it measured faster than LibTorch's ops
+  // (docs/benchmarks.md "Fused CPU attention" and "Fused attention for the
+  // rerankers"): DiffAttn V2 pairs on the AVX2 and AVX-512 paths, the
+  // segments rerankers included; plain heads on the AVX2 path only (0.89x on
+  // AVX-512, where OpenBLAS's GEMMs for dh 32 beat the loops). With bfloat16
+  // activations only the segments rerankers (1.04-1.12x at 2-20 pairs); the
+  // bf16 embedders keep LibTorch's native bf16 matmuls, which win at bulk
+  // batches (0.92x fused at 32 x 128) though not at a query (1.21x). A model
+  // keeps one path for every batch size: results must not depend on batching.
+  const bool pairs = config.attention == Attention::kDiffV2;
+  const CpuIsa isa = ActiveIsa();
+  const bool faster = pairs ? isa >= CpuIsa::kAvx2
+                            : config.attention == Attention::kBaseline &&
+                                  isa >= CpuIsa::kAvx2 && isa < CpuIsa::kAvx512;
+  if (fused_attention && device.is_cpu() &&
+      (dtype == torch::kFloat32 ||
+       (dtype == torch::kBFloat16 && config.segments())) &&
+      faster) {
+    absl::StatusOr<CpuAttention> a =
+        CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
+                             config.num_kv_heads, config.head_dim(), pairs);
+    if (a.ok()) {  // else a layout it does not run: LibTorch's attention
+      m->attention_kernels_ = a->Kernel();
+      m->attention_ = *std::move(a);
+    }
+  }
   std::set<std::string> kernels;
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string p = absl::StrCat("layers.", l, ".");
@@ -149,6 +175,21 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     layer.ffn_norm_w = w[p + "ffn_norm.weight"];
     layer.ffn_norm_b = w[p + "ffn_norm.bias"];
     layer.lambda_init = ModelConfig::LambdaInit(l);
+    // With the fused attention and float32 linears, DiffAttn V2's lambda
+    // logits come out of the q|k|v GEMM as H more columns (the attention
+    // takes the sigmoid): one projection and two ATen ops fewer per layer.
+    // Not with int8 linears: lambda stays exact there (float32 at::linear).
+    if (m->attention_ && layer.lambda_w.defined() && dtype == torch::kFloat32 &&
+        !int8_linears) {
+      layer.qkv.w = torch::cat({layer.qkv.w, layer.lambda_w}, 0);
+      if (layer.qkv.b.defined()) {
+        layer.qkv.b = torch::cat(
+            {layer.qkv.b,
+             torch::zeros({layer.lambda_w.size(0)}, layer.qkv.b.options())},
+            0);
+      }
+      layer.lambda_in_qkv = true;
+    }
     for (Projection* proj : {&layer.qkv, &layer.o, &layer.up, &layer.down}) {
       if (packed) {
         absl::StatusOr<CpuLinear> p = CpuLinear::Create(proj->w, proj->b, type);
@@ -177,32 +218,6 @@ absl::StatusOr<std::unique_ptr<Transformer>> Transformer::Load(
     m->layers_.push_back(std::move(layer));
   }
   m->linear_kernels_ = absl::StrJoin(kernels, ", ");
-  // Fused attention where it measured faster than LibTorch's ops
-  // (docs/benchmarks.md "Fused CPU attention" and "Fused attention for the
-  // rerankers"): DiffAttn V2 pairs on the AVX2 and AVX-512 paths, the
-  // segments rerankers included; plain heads on the AVX2 path only (0.89x on
-  // AVX-512, where OpenBLAS's GEMMs for dh 32 beat the loops). With bfloat16
-  // activations only the segments rerankers (1.04-1.12x at 2-20 pairs); the
-  // bf16 embedders keep LibTorch's native bf16 matmuls, which win at bulk
-  // batches (0.92x fused at 32 x 128) though not at a query (1.21x). A model
-  // keeps one path for every batch size: results must not depend on batching.
-  const bool pairs = config.attention == Attention::kDiffV2;
-  const CpuIsa isa = ActiveIsa();
-  const bool faster = pairs ? isa >= CpuIsa::kAvx2
-                            : config.attention == Attention::kBaseline &&
-                                  isa >= CpuIsa::kAvx2 && isa < CpuIsa::kAvx512;
-  if (fused_attention && device.is_cpu() &&
-      (dtype == torch::kFloat32 ||
-       (dtype == torch::kBFloat16 && config.segments())) &&
-      faster) {
-    absl::StatusOr<CpuAttention> a =
-        CpuAttention::Create(pairs ? 2 * config.num_heads : config.num_heads,
-                             config.num_kv_heads, config.head_dim(), pairs);
-    if (a.ok()) {  // else a layout it does not run: LibTorch's attention
-      m->attention_kernels_ = a->Kernel();
-      m->attention_ = *std::move(a);
-    }
-  }
   return m;
 }
 
@@ -248,8 +263,9 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
     return layer.o(
         attention_->Attend(
             qkv, masks.key,
-            c.attention == Attention::kDiffV2 ? V2Lambda(layer, x)
-                                              : torch::Tensor(),
+            c.attention == Attention::kDiffV2 && !layer.lambda_in_qkv
+                ? V2Lambda(layer, x)
+                : torch::Tensor(),
             masks.segments,
             masks.segments.defined() ? layer.cross_gate : torch::Tensor()),
         tail);

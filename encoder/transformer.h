@@ -98,6 +98,7 @@ class Transformer {
     torch::Tensor attn_norm_w, attn_norm_b;
     torch::Tensor ffn_norm_w, ffn_norm_b;
     double lambda_init = 0;
+    bool lambda_in_qkv = false;  // V2 lambda logits: qkv's last H columns
   };
   Transformer(ModelConfig config, torch::Device device, torch::ScalarType dtype)
       : config_(std::move(config)), device_(device), dtype_(dtype) {}
