@@ -163,7 +163,12 @@ absl::Status Collection::CheckLive() const {
 absl::StatusOr<ReaderPool::Lease> Collection::Reader() const {
   RETURN_IF_ERROR(CheckReadable());
   absl::StatusOr<ReaderPool::Lease> lease = readers_->Acquire();
-  if (!lease.ok()) RETURN_IF_ERROR(CheckReadable());  // dropped meanwhile
+  // Checked again after the acquire, which may open a connection by path: a
+  // drop refuses reads before it renames the directory away, so a
+  // connection opened after the rename (to a collection created under the
+  // same name since: "no such table: docs_fts" in e2e_hardening's admin
+  // race) is always caught here; one opened before it reads the old files.
+  RETURN_IF_ERROR(CheckReadable());
   return lease;
 }
 

@@ -37,6 +37,25 @@ def overlap(a, b):
     return len(set(a) & set(b)) / max(1, len(a))
 
 
+def same_ranking(got, want, eps=1e-6):
+    """Two dense hit lists rank alike: equal ids rank by rank, except inside a tie of want's
+    scores (within eps) or at its cut-off tie. A flat index's inner product depends in its
+    last bits on where a vector sits in the index (FAISS sums blocks of vectors with SIMD),
+    so shards and one server can order an exact tie differently (seen: two LISA documents
+    at 0.6681467890739441 and ...7294692993)."""
+    g, w = [h.id for h in got], [h.id for h in want]
+    if len(g) != len(w):
+        return False
+    s = [h.score for h in want]
+    for i in range(len(w)):
+        if g[i] == w[i]:
+            continue
+        tie = {w[j] for j in range(len(w)) if abs(s[j] - s[i]) <= eps}
+        if g[i] not in tie and abs(s[i] - s[-1]) > eps:
+            return False
+    return True
+
+
 def qrels():
     """LISA's graded judgments: {query id: {doc id: grade}}."""
     out = {}
@@ -118,11 +137,11 @@ def test_router_answers_as_one_server(topology):
     ndcg = {"lexical_router": 0.0, "lexical_one": 0.0, "hybrid_router": 0.0, "hybrid_one": 0.0}
     for query in t["queries"]:
         q, grades = query["text"], judged.get(query["_id"], {})
-        a = [h.id for h in r.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
-                                    rerank=False).hits]
-        b = [h.id for h in one.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
-                                      rerank=False).hits]
-        assert a == b, q  # dense is exact: cosine scores merge across shards
+        a = r.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE, rerank=False).hits
+        b = one.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE, rerank=False).hits
+        # dense is exact: cosine scores merge across shards
+        assert same_ranking(a, b), (q, [(h.id, h.score) for h in a],
+                                    [(h.id, h.score) for h in b])
         dense_equal += 1
         for mode, acc, name in ((pb.SEARCH_MODE_LEXICAL, lex, "lexical"),
                                 (pb.SEARCH_MODE_HYBRID, hyb, "hybrid")):
@@ -177,11 +196,10 @@ def test_the_router_embeds_each_query_once_and_shards_search_its_vector(topology
     # the text search; DENSE without rerank needs no text.
     for q in qs:
         vec = list(one.embed([q], kind=pb.EMBED_KIND_QUERY).embeddings[0].values)
-        want = [h.id for h in one.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE,
-                                         rerank=False).hits]
+        want = one.search("lisa", q, top_k=10, mode=pb.SEARCH_MODE_DENSE, rerank=False).hits
         got = r.search("lisa", "", top_k=10, mode=pb.SEARCH_MODE_DENSE, rerank=False,
                        query_vector=[2 * v for v in vec])
-        assert [h.id for h in got.hits] == want
+        assert same_ranking(got.hits, want), q
     with pytest.raises(grpc.RpcError) as e:
         r.search("lisa", "", top_k=10, mode=pb.SEARCH_MODE_DENSE, query_vector=vec)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
