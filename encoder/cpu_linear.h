@@ -16,6 +16,11 @@
 // u8 x s8 pairs in saturating 16 bits, so activations are 7-bit u8 there,
 // asymmetric per row (the zero point taken out with the weight's column
 // sums): exact, one bit coarser (cpu_linear.cc).
+// Where oneDNN has no brgemm kernel (AVX2: Debian's oneDNN has only gemm:jit,
+// which re-packs the weight on every call) float32 and 7-bit int8 run
+// diffrank's packed AVX2 GEMMs instead (cpu_gemm.h). Each call can end with
+// an epilogue (activation, residual, LayerNorm: epilogue.h) fused into its
+// output pass.
 // Internal to encoder/ (transformer.cc). Built only where oneDNN is found
 // (DIFFRANK_HAVE_DNNL); Available() says so, and the transformer falls back to
 // at::linear otherwise.
