@@ -2,9 +2,11 @@
 // (ctest hide_avx512): CPUID shows no AVX-512 on this thread and on a thread
 // started later, AVX2 and FMA stay as /proc/cpuinfo has them, and a real
 // segmentation fault still kills the process. Exit 77 (skip) where the
-// kernel or CPU has no CPUID faulting.
+// kernel or CPU has no CPUID faulting, or the process may not turn it on.
+#include <asm/prctl.h>
 #include <cpuid.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +76,19 @@ int main() {
   }
   if (!HasFlag(flags, "cpuid_fault")) {
     std::puts("no cpuid_fault on this machine: skipped");
+    return 77;
+  }
+  // ARCH_GET_CPUID answers 1 while CPUID is allowed: the library could not
+  // turn faulting on here (e.g. a seccomp filter); it said why on stderr.
+  if (syscall(SYS_arch_prctl, ARCH_GET_CPUID, 0) != 0) {
+    if (syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0) == 0) {  // it can be
+      syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
+      std::fprintf(stderr,
+                   "CPUID faulting works here, but the preloaded library did "
+                   "not turn it on\n");
+      return 1;
+    }
+    std::puts("CPUID faulting could not be turned on here: skipped");
     return 77;
   }
   int bad = Check("main thread", Look(), flags);
