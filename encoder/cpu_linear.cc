@@ -418,7 +418,7 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   shape.back() = impl.out;
   torch::Tensor y = torch::empty(shape, xc.options());
   const int64_t m = impl.in == 0 ? 0 : xc.numel() / impl.in;
-  if (m == 0) return y;
+  if (m == 0 || impl.out == 0) return y;
   OneThreadIf small(m * impl.in * impl.out < impl.inline_macs);
   if (impl.type == Type::kBFloat16) {
     impl.Execute(m, xc.data_ptr(), y.data_ptr());
