@@ -19,31 +19,22 @@ constexpr int64_t kRowBlock = 64;  // rows of x per task: 64 x k in L2
 #pragma GCC target("avx2,fma")
 namespace avx2 {
 
-typedef float V8 __attribute__((vector_size(32)));
-
-__attribute__((always_inline)) static inline V8 Load(const float* p) {
-  V8 v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-__attribute__((always_inline)) static inline void Store(float* p, V8 v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
+constexpr int kLanes = 8;
+#include "encoder/vec_kernel.inc"
 
 // c[4][24] (row stride ldc) = a[4][k] (row stride lda) . panel + bias.
 static void Tile(const float* a, int64_t lda, const float* panel, int64_t k,
                  const float* bias, float* c, int64_t ldc) {
-  V8 acc[kRows][3];
+  V16 acc[kRows][3];
   for (int r = 0; r < kRows; ++r) {
     for (int j = 0; j < 3; ++j) acc[r][j] = Load(bias + 8 * j);
   }
   for (int64_t i = 0; i < k; ++i) {
     const float* p = panel + i * kCols;
-    const V8 b0 = Load(p), b1 = Load(p + 8), b2 = Load(p + 16);
+    const V16 b0 = Load(p), b1 = Load(p + 8), b2 = Load(p + 16);
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) {
-      const V8 x = a[r * lda + i] - V8{};  // broadcast
+      const V16 x = Splat(a[r * lda + i]);
       acc[r][0] += x * b0;
       acc[r][1] += x * b1;
       acc[r][2] += x * b2;
