@@ -11,7 +11,7 @@
 namespace diffrank::encoder {
 namespace {
 
-constexpr int64_t kRows = 4;       // tile rows
+constexpr int64_t kRows = PackedGemm::kTileRows;
 constexpr int64_t kCols = 24;      // tile (and panel) columns: 3 ymm
 constexpr int64_t kRowBlock = 64;  // rows of x per task: 64 x k in L2
 
@@ -81,6 +81,45 @@ static void TileU8S8(const uint8_t* a, int64_t lda, const int8_t* panel,
 }  // namespace avx2
 #pragma GCC pop_options
 
+// ForTiles computes y's tiles of rows [r0, r1) x panels [p0, p1): panel
+// outer, so a panel stays in cache across the row groups. tile(a, lda, p, c,
+// ldc) writes the 4 x kPanelCols tile of panel p for the 4 rows at a (row
+// stride lda); rows short of a tile, or a k not a multiple of padded_k's
+// step, go through a zero-padded copy of x, and a panel's columns past n
+// through a scratch tile.
+template <int64_t kPanelCols, typename A, typename TileFn>
+void ForTiles(const A* x, int64_t k, int64_t padded_k, int64_t n, float* y,
+              int64_t r0, int64_t r1, int64_t p0, int64_t p1,
+              const TileFn& tile) {
+  std::vector<A> a_tail;
+  float c_tail[kRows * kPanelCols];
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t col0 = p * kPanelCols, cols = std::min(kPanelCols, n - col0);
+    for (int64_t r = r0; r < r1; r += kRows) {
+      const int64_t rows = std::min(kRows, r1 - r);
+      const A* a = x + r * k;
+      int64_t lda = k;
+      if (rows < kRows || padded_k != k) {
+        a_tail.assign(kRows * padded_k, 0);
+        for (int64_t i = 0; i < rows; ++i) {
+          std::memcpy(a_tail.data() + i * padded_k, a + i * k, k * sizeof(A));
+        }
+        a = a_tail.data();
+        lda = padded_k;
+      }
+      if (rows == kRows && cols == kPanelCols) {
+        tile(a, lda, p, y + r * n + col0, n);
+        continue;
+      }
+      tile(a, lda, p, c_tail, kPanelCols);
+      for (int64_t i = 0; i < rows; ++i) {
+        std::memcpy(y + (r + i) * n + col0, c_tail + i * kPanelCols,
+                    cols * sizeof(float));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool PackedGemm::Available() { return ActiveIsa() >= CpuIsa::kAvx2; }
@@ -100,34 +139,22 @@ int64_t PackedGemm::Tasks(int64_t m) const {
   return (m + kRowBlock - 1) / kRowBlock * panels_;
 }
 
+void PackedGemm::Tiles(const float* x, float* y, int64_t r0, int64_t r1,
+                       int64_t p0, int64_t p1) const {
+  ForTiles<kCols>(
+      x, k_, k_, n_, y, r0, r1, p0, p1,
+      [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
+        avx2::Tile(a, lda, packed_.data() + p * k_ * kCols, k_,
+                   bias_.data() + p * kCols, c, ldc);
+      });
+}
+
 void PackedGemm::Run(const float* x, int64_t m, float* y, int64_t begin,
                      int64_t end) const {
-  // Rows or columns short of a whole tile go through zero-padded copies.
-  std::vector<float> a_tail, c_tail(kRows * kCols);
   for (int64_t task = begin; task < end; ++task) {
     const int64_t block = task / panels_, p = task % panels_;
-    const float* panel = packed_.data() + p * k_ * kCols;
-    const float* bias = bias_.data() + p * kCols;
-    const int64_t col0 = p * kCols, cols = std::min(kCols, n_ - col0);
-    const int64_t row_end = std::min(m, (block + 1) * kRowBlock);
-    for (int64_t r = block * kRowBlock; r < row_end; r += kRows) {
-      const int64_t rows = std::min(kRows, row_end - r);
-      const float* a = x + r * k_;
-      if (rows < kRows) {
-        a_tail.assign(kRows * k_, 0.0f);
-        std::memcpy(a_tail.data(), a, rows * k_ * sizeof(float));
-        a = a_tail.data();
-      }
-      if (rows == kRows && cols == kCols) {
-        avx2::Tile(a, k_, panel, k_, bias, y + r * n_ + col0, n_);
-        continue;
-      }
-      avx2::Tile(a, k_, panel, k_, bias, c_tail.data(), kCols);
-      for (int64_t i = 0; i < rows; ++i) {
-        std::memcpy(y + (r + i) * n_ + col0, c_tail.data() + i * kCols,
-                    cols * sizeof(float));
-      }
-    }
+    Tiles(x, y, block * kRowBlock, std::min(m, (block + 1) * kRowBlock), p,
+          p + 1);
   }
 }
 
@@ -150,42 +177,29 @@ int64_t PackedGemmU8S8::Tasks(int64_t m) const {
   return (m + kRowBlock - 1) / kRowBlock * panels_;
 }
 
+void PackedGemmU8S8::Tiles(const uint8_t* x, float* y, int64_t r0, int64_t r1,
+                           int64_t p0, int64_t p1) const {
+  constexpr int64_t kPanel = avx2::kIntCols;
+  ForTiles<kPanel>(
+      x, k_, k4_ * 4, n_, y, r0, r1, p0, p1,
+      [&](const uint8_t* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
+        avx2::TileU8S8(a, lda, packed_.data() + p * k4_ * kPanel * 4, k4_, c,
+                       ldc);
+      });
+}
+
 void PackedGemmU8S8::Run(const uint8_t* x, int64_t m, float* y, int64_t begin,
                          int64_t end) const {
-  const int64_t cols_per_panel = avx2::kIntCols;
-  // Short tiles (rows, columns, or k not a multiple of 4) go through
-  // zero-padded copies.
-  std::vector<uint8_t> a_tail;
-  std::vector<float> c_tail(kRows * cols_per_panel);
   for (int64_t task = begin; task < end; ++task) {
     const int64_t block = task / panels_, p = task % panels_;
-    const int8_t* panel = packed_.data() + p * k4_ * cols_per_panel * 4;
-    const int64_t col0 = p * cols_per_panel,
-                  cols = std::min(cols_per_panel, n_ - col0);
-    const int64_t row_end = std::min(m, (block + 1) * kRowBlock);
-    for (int64_t r = block * kRowBlock; r < row_end; r += kRows) {
-      const int64_t rows = std::min(kRows, row_end - r);
-      const uint8_t* a = x + r * k_;
-      int64_t lda = k_;
-      if (rows < kRows || k_ % 4 != 0) {
-        a_tail.assign(kRows * k4_ * 4, 0);
-        for (int64_t i = 0; i < rows; ++i) {
-          std::memcpy(a_tail.data() + i * k4_ * 4, a + i * k_, k_);
-        }
-        a = a_tail.data();
-        lda = k4_ * 4;
-      }
-      if (rows == kRows && cols == cols_per_panel) {
-        avx2::TileU8S8(a, lda, panel, k4_, y + r * n_ + col0, n_);
-        continue;
-      }
-      avx2::TileU8S8(a, lda, panel, k4_, c_tail.data(), cols_per_panel);
-      for (int64_t i = 0; i < rows; ++i) {
-        std::memcpy(y + (r + i) * n_ + col0, c_tail.data() + i * cols_per_panel,
-                    cols * sizeof(float));
-      }
-    }
+    Tiles(x, y, block * kRowBlock, std::min(m, (block + 1) * kRowBlock), p,
+          p + 1);
   }
+}
+
+void PackedGemmU8S8::RunRows(const uint8_t* x, float* y, int64_t r0,
+                             int64_t r1) const {
+  Tiles(x, y, r0, r1, 0, panels_);
 }
 
 }  // namespace diffrank::encoder

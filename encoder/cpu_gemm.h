@@ -11,7 +11,11 @@
 // sums k in order, so a row's result does not depend on the batch it came
 // in (or on the thread count).
 // Work is split in tasks (a block of 64 rows x one panel) for the caller's
-// at::parallel_for; each task writes its own part of y.
+// at::parallel_for; each task writes its own part of y. PackedGemmU8S8's
+// RunRows computes whole rows instead (every panel), for a caller that splits
+// a few rows between threads and finishes each group of rows (quantize,
+// dequantize, epilogue) in the same task: at a query's 32 rows that keeps an
+// int8 projection to one parallel region.
 // Internal to encoder/ (cpu_linear.cc).
 #ifndef DIFFRANK_ENCODER_CPU_GEMM_H_
 #define DIFFRANK_ENCODER_CPU_GEMM_H_
@@ -25,6 +29,8 @@ class PackedGemm {
  public:
   // Available: the CPU's active kernel path has AVX2 and FMA (cpu_features.h).
   static bool Available();
+  // Rows of a tile: row ranges not a multiple of it go through a padded copy.
+  static constexpr int64_t kTileRows = 4;
   // w: float32 [n, k] row-major; bias: float32 [n] or null.
   PackedGemm(const float* w, const float* bias, int64_t n, int64_t k);
   int64_t Tasks(int64_t m) const;
@@ -33,6 +39,8 @@ class PackedGemm {
            int64_t end) const;
 
  private:
+  void Tiles(const float* x, float* y, int64_t r0, int64_t r1, int64_t p0,
+             int64_t p1) const;
   int64_t n_, k_, panels_;
   std::vector<float> packed_;  // [panels][k][24]
   std::vector<float> bias_;    // [panels * 24], zeros past n and without bias
@@ -48,14 +56,19 @@ class PackedGemm {
 class PackedGemmU8S8 {
  public:
   static bool Available() { return PackedGemm::Available(); }
+  static constexpr int64_t kTileRows = PackedGemm::kTileRows;
   // w: int8 [n, k] row-major.
   PackedGemmU8S8(const int8_t* w, int64_t n, int64_t k);
   int64_t Tasks(int64_t m) const;
   // x: u8 [m, k] row-major with values in [0, 127].
   void Run(const uint8_t* x, int64_t m, float* y, int64_t begin,
            int64_t end) const;
+  // Rows [r0, r1) of y, every column.
+  void RunRows(const uint8_t* x, float* y, int64_t r0, int64_t r1) const;
 
  private:
+  void Tiles(const uint8_t* x, float* y, int64_t r0, int64_t r1, int64_t p0,
+             int64_t p1) const;
   int64_t n_, k_, k4_, panels_;
   std::vector<int8_t> packed_;  // [panels][k4][16][4]
 };

@@ -97,7 +97,12 @@ TEST(PackedGemmU8S8, ExactAtShapesOffEveryTileEdge) {
         if (k > 1) x[1] = 127;
         std::vector<float> y(m * n, -7.0f);
         g.Run(x.data(), m, y.data(), 0, g.Tasks(m));
-        int64_t wrong = 0;
+        // RunRows in ranges that start and end off the tile's rows.
+        std::vector<float> by_rows(m * n, -7.0f);
+        for (int64_t r = 0; r < m; r += 3) {
+          g.RunRows(x.data(), by_rows.data(), r, std::min(m, r + 3));
+        }
+        int64_t wrong = 0, rows_differ = 0;
         for (int64_t r = 0; r < m; ++r) {
           for (int64_t j = 0; j < n; ++j) {
             int64_t want = 0;
@@ -105,9 +110,11 @@ TEST(PackedGemmU8S8, ExactAtShapesOffEveryTileEdge) {
               want += int64_t{x[r * k + i]} * w[j * k + i];
             }
             wrong += static_cast<float>(want) != y[r * n + j];
+            rows_differ += by_rows[r * n + j] != y[r * n + j];
           }
         }
         EXPECT_EQ(wrong, 0) << "m " << m << " n " << n << " k " << k;
+        EXPECT_EQ(rows_differ, 0) << "m " << m << " n " << n << " k " << k;
       }
     }
   }

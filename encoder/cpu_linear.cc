@@ -222,6 +222,27 @@ void RunTasks(int64_t tasks, const Fn& fn) {
   });
 }
 
+// Up to this many rows (a query of up to 64 tokens) the packed AVX2 int8
+// GEMM runs in tasks of whole rows (cpu_gemm.h RunRows), each taking its
+// rows from quantize to epilogue: one parallel region per projection instead
+// of a matmul region with the row passes before and after it on the calling
+// thread alone (the other thread sleeping through them, then waking again).
+// 1 x 32 AVX2 int8 query 4.0 -> 3.7 ms, 1 x 64 7.7 -> 6.5 ms (docs/
+// benchmarks.md). Above it, tasks of 64 rows x one panel keep a panel in
+// cache across rows. Not for float32: its weight (4x the bytes) is read
+// again per row group, and a 32-token query came out level; nor for oneDNN's
+// kernels, whose per-call cost ate the gain (AVX-512 VNNI: level).
+constexpr int64_t kRowTaskRows = 64;
+
+// RunRowTasks runs fn(r0, r1) over the rows [0, m) in groups of a GEMM tile's
+// rows, handed out as RunTasks does.
+template <typename Fn>
+void RunRowTasks(int64_t m, const Fn& fn) {
+  constexpr int64_t g = PackedGemmU8S8::kTileRows;
+  RunTasks((m + g - 1) / g,
+           [&](int64_t b, int64_t end) { fn(b * g, std::min(m, end * g)); });
+}
+
 }  // namespace
 
 struct CpuLinear::Impl {
@@ -429,8 +450,8 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   CheckRows(e, m, impl.out);
   float* yp = y.data_ptr<float>();
   const int64_t out_grain = std::max<int64_t>(1, kInlineElements / impl.out);
+  const float* xp = xc.data_ptr<float>();
   if (impl.gemm) {
-    const float* xp = xc.data_ptr<float>();
     RunTasks(impl.gemm->Tasks(m), [&](int64_t b, int64_t end) {
       impl.gemm->Run(xp, m, yp, b, end);
     });
@@ -451,17 +472,35 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   const torch::Tensor row_scale = torch::empty({m}, torch::kFloat32);
   const torch::Tensor row_zero =
       impl.seven_bit ? torch::empty({m}, torch::kFloat32) : torch::Tensor();
-  const float* xp = xc.data_ptr<float>();
   float* sp = row_scale.data_ptr<float>();
   float* zp = impl.seven_bit ? row_zero.data_ptr<float>() : nullptr;
-  const int64_t grain = std::max<int64_t>(1, kInlineElements / impl.in);
-  at::parallel_for(0, m, grain, [&](int64_t begin, int64_t end) {
+  const float* ws = impl.weight_scale.data_ptr<float>();
+  const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
+  const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
+  const auto quantize = [&](int64_t begin, int64_t end) {
     if (impl.seven_bit) {
       kernels.quantize7(xp, impl.in, begin, end, q.data_ptr<uint8_t>(), sp, zp);
     } else {
       kernels.quantize(xp, impl.in, begin, end, q.data_ptr<int8_t>(), sp);
     }
-  });
+  };
+  // The epilogue on each block of rows right after it is dequantized, while
+  // it is in cache.
+  const auto finish = [&](int64_t begin, int64_t end) {
+    kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp, zp, cs);
+    FinishRows(yp, impl.out, begin, end, e);
+  };
+  if (impl.gemm8 && m <= kRowTaskRows) {
+    const uint8_t* qp = q.data_ptr<uint8_t>();
+    RunRowTasks(m, [&](int64_t r0, int64_t r1) {
+      quantize(r0, r1);
+      impl.gemm8->RunRows(qp, yp, r0, r1);
+      finish(r0, r1);
+    });
+    return y;
+  }
+  const int64_t grain = std::max<int64_t>(1, kInlineElements / impl.in);
+  at::parallel_for(0, m, grain, quantize);
   if (impl.gemm8) {
     const uint8_t* qp = q.data_ptr<uint8_t>();
     RunTasks(impl.gemm8->Tasks(m), [&](int64_t b, int64_t end) {
@@ -470,15 +509,7 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   } else {
     impl.Execute(m, q.data_ptr(), y.data_ptr());
   }
-  const float* ws = impl.weight_scale.data_ptr<float>();
-  const float* bp = impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr;
-  const float* cs = impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr;
-  // The epilogue on each block of rows right after it is dequantized, while
-  // it is in cache.
-  at::parallel_for(0, m, out_grain, [&](int64_t begin, int64_t end) {
-    kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp, zp, cs);
-    FinishRows(yp, impl.out, begin, end, e);
-  });
+  at::parallel_for(0, m, out_grain, finish);
   return y;
 }
 
