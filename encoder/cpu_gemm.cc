@@ -158,6 +158,11 @@ void PackedGemm::Run(const float* x, int64_t m, float* y, int64_t begin,
   }
 }
 
+void PackedGemm::RunRows(const float* x, float* y, int64_t r0,
+                         int64_t r1) const {
+  Tiles(x, y, r0, r1, 0, panels_);
+}
+
 PackedGemmU8S8::PackedGemmU8S8(const int8_t* w, int64_t n, int64_t k)
     : n_(n),
       k_(k),

@@ -37,6 +37,8 @@ class PackedGemm {
   // Run tasks [begin, end) of y [m, n] = x [m, k] W^T + b (row-major, dense).
   void Run(const float* x, int64_t m, float* y, int64_t begin,
            int64_t end) const;
+  // Rows [r0, r1) of y, every column.
+  void RunRows(const float* x, float* y, int64_t r0, int64_t r1) const;
 
  private:
   void Tiles(const float* x, float* y, int64_t r0, int64_t r1, int64_t p0,

@@ -16,6 +16,7 @@
 #include "encoder/cpu_features.h"
 #include "encoder/cpu_gemm.h"
 #include "encoder/one_thread.h"
+#include "encoder/run_tasks.h"
 
 #ifdef DIFFRANK_HAVE_DNNL
 #include <dnnl.hpp>
@@ -205,43 +206,21 @@ const RowKernels& Kernels() {
   return k;
 }
 
-// RunTasks runs fn(begin, end) over [0, tasks) on the calling thread's
-// OpenMP team, a few tasks at a time from a shared counter: with the passive
-// wait policy the other threads wake tens of microseconds late (or not at
-// all beside a busy process), and a static split would leave the caller
-// waiting for their halves.
-template <typename Fn>
-void RunTasks(int64_t tasks, const Fn& fn) {
-  const int64_t threads = at::get_num_threads();
-  const int64_t chunk = std::max<int64_t>(1, tasks / (8 * threads));
-  std::atomic<int64_t> next{0};
-  at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
-    for (int64_t b; (b = next.fetch_add(chunk)) < tasks;) {
-      fn(b, std::min(tasks, b + chunk));
-    }
-  });
-}
-
-// Up to this many rows (a query of up to 64 tokens) the packed AVX2 int8
-// GEMM runs in tasks of whole rows (cpu_gemm.h RunRows), each taking its
-// rows from quantize to epilogue: one parallel region per projection instead
-// of a matmul region with the row passes before and after it on the calling
-// thread alone (the other thread sleeping through them, then waking again).
-// 1 x 32 AVX2 int8 query 4.0 -> 3.7 ms, 1 x 64 7.7 -> 6.5 ms (docs/
-// benchmarks.md). Above it, tasks of 64 rows x one panel keep a panel in
-// cache across rows. Not for float32: its weight (4x the bytes) is read
-// again per row group, and a 32-token query came out level; nor for oneDNN's
-// kernels, whose per-call cost ate the gain (AVX-512 VNNI: level).
+// Up to this many rows (a query of up to 64 tokens) RowTasks: tasks of
+// kRowGroup whole rows, each taking its rows from quantize to epilogue, so a
+// projection is one parallel region (and transformer.cc chains o, up and
+// down in one), where the projection-at-a-time path runs quantize and
+// dequantize + epilogue on the calling thread alone around the matmul's
+// region, the other thread asleep through them and woken again after.
+// Measured (AMD EPYC, 2 threads, passive wait, 6-layer V2 MiniLM, p50 of a
+// 1 x 32 query; docs/benchmarks.md): int8 AVX-512 VNNI 2.90 -> 2.43 ms,
+// int8 AVX2 3.75 -> 3.11, float32 AVX2 (packed GEMM) 6.0 -> 5.87. Groups of
+// 8 rows: oneDNN's per-call cost made groups of 4 slower on VNNI (2.56 ms).
+// Not for oneDNN's float32 (per-call cost: 5.6 -> 8.4 ms) or bfloat16.
+// Above 64 rows, tasks of 64 rows x one panel keep a panel in cache across
+// rows, and a region's wake-up is a small part of its work.
 constexpr int64_t kRowTaskRows = 64;
-
-// RunRowTasks runs fn(r0, r1) over the rows [0, m) in groups of a GEMM tile's
-// rows, handed out as RunTasks does.
-template <typename Fn>
-void RunRowTasks(int64_t m, const Fn& fn) {
-  constexpr int64_t g = PackedGemmU8S8::kTileRows;
-  RunTasks((m + g - 1) / g,
-           [&](int64_t b, int64_t end) { fn(b * g, std::min(m, end * g)); });
-}
+static_assert(CpuLinear::kRowGroup % PackedGemmU8S8::kTileRows == 0);
 
 }  // namespace
 
@@ -451,6 +430,11 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   float* yp = y.data_ptr<float>();
   const int64_t out_grain = std::max<int64_t>(1, kInlineElements / impl.out);
   const float* xp = xc.data_ptr<float>();
+  if (RowTasks(m)) {
+    RunRowTasks(m, kRowGroup,
+                [&](int64_t r0, int64_t r1) { ApplyRows(xp, yp, r0, r1, e); });
+    return y;
+  }
   if (impl.gemm) {
     RunTasks(impl.gemm->Tasks(m), [&](int64_t b, int64_t end) {
       impl.gemm->Run(xp, m, yp, b, end);
@@ -490,15 +474,6 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
     kernels.dequantize(yp, impl.out, begin, end, sp, ws, bp, zp, cs);
     FinishRows(yp, impl.out, begin, end, e);
   };
-  if (impl.gemm8 && m <= kRowTaskRows) {
-    const uint8_t* qp = q.data_ptr<uint8_t>();
-    RunRowTasks(m, [&](int64_t r0, int64_t r1) {
-      quantize(r0, r1);
-      impl.gemm8->RunRows(qp, yp, r0, r1);
-      finish(r0, r1);
-    });
-    return y;
-  }
   const int64_t grain = std::max<int64_t>(1, kInlineElements / impl.in);
   at::parallel_for(0, m, grain, quantize);
   if (impl.gemm8) {
@@ -511,6 +486,61 @@ torch::Tensor CpuLinear::Apply(const torch::Tensor& x,
   }
   at::parallel_for(0, m, out_grain, finish);
   return y;
+}
+
+int64_t CpuLinear::in() const { return impl_->in; }
+int64_t CpuLinear::out() const { return impl_->out; }
+int64_t CpuLinear::InlineMacs() const { return impl_->inline_macs; }
+
+bool CpuLinear::RowTasks(int64_t m) const {
+  const Impl& impl = *impl_;
+  return m <= kRowTaskRows &&
+         (impl.type == Type::kInt8 || impl.gemm.has_value());
+}
+
+void CpuLinear::ApplyRows(const float* x, float* y, int64_t r0, int64_t r1,
+                          const Epilogue& e) const {
+  const Impl& impl = *impl_;
+  TORCH_CHECK(impl.type != Type::kBFloat16,
+              "ApplyRows takes float32 rows; this projection runs bfloat16");
+  const int64_t rows = r1 - r0;
+  if (rows <= 0) return;
+  const float* xr = x + r0 * impl.in;
+  float* yr = y + r0 * impl.out;
+  if (impl.type == Type::kFloat32) {
+    if (impl.gemm) {
+      impl.gemm->RunRows(xr, yr, 0, rows);
+    } else {
+      impl.Execute(rows, const_cast<float*>(xr), yr);
+    }
+  } else {
+    // Scratch for the rows' quantized activations, kept per thread.
+    thread_local std::vector<uint8_t> q;
+    thread_local std::vector<float> scale, zero;
+    q.resize(rows * impl.in);
+    scale.resize(rows);
+    zero.resize(rows);
+    const RowKernels& kernels = Kernels();
+    if (impl.seven_bit) {
+      kernels.quantize7(xr, impl.in, 0, rows, q.data(), scale.data(),
+                        zero.data());
+    } else {
+      kernels.quantize(xr, impl.in, 0, rows,
+                       reinterpret_cast<int8_t*>(q.data()), scale.data());
+    }
+    if (impl.gemm8) {
+      impl.gemm8->RunRows(q.data(), yr, 0, rows);
+    } else {
+      impl.Execute(rows, q.data(), yr);
+    }
+    kernels.dequantize(
+        yr, impl.out, 0, rows, scale.data(),
+        impl.weight_scale.data_ptr<float>(),
+        impl.bias.defined() ? impl.bias.data_ptr<float>() : nullptr,
+        impl.seven_bit ? zero.data() : nullptr,
+        impl.seven_bit ? impl.colsum.data_ptr<float>() : nullptr);
+  }
+  FinishRows(y, impl.out, r0, r1, e);
 }
 
 #else  // !DIFFRANK_HAVE_DNNL
@@ -531,6 +561,16 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor&,
 torch::Tensor CpuLinear::Apply(const torch::Tensor&, const Epilogue&) const {
   TORCH_CHECK(false, "CpuLinear without oneDNN");
   return {};
+}
+
+bool CpuLinear::RowTasks(int64_t) const { return false; }
+int64_t CpuLinear::in() const { return 0; }
+int64_t CpuLinear::out() const { return 0; }
+int64_t CpuLinear::InlineMacs() const { return 0; }
+
+void CpuLinear::ApplyRows(const float*, float*, int64_t, int64_t,
+                          const Epilogue&) const {
+  TORCH_CHECK(false, "CpuLinear without oneDNN");
 }
 
 #endif  // DIFFRANK_HAVE_DNNL

@@ -53,6 +53,28 @@ class CpuLinear {
   // the output pass for float32 and int8, in LibTorch ops for bfloat16.
   torch::Tensor Apply(const torch::Tensor& x,
                       const Epilogue& epilogue = {}) const;
+  // Rows of a task where the caller splits a few rows between threads
+  // (RowTasks, ApplyRows).
+  static constexpr int64_t kRowGroup = 8;
+  // RowTasks: for x of m rows this projection runs fastest as tasks of
+  // kRowGroup whole rows, each from quantize to epilogue (Apply then runs it
+  // so; a caller may chain such projections row by row in one parallel
+  // region: transformer.cc). True up to 64 rows for int8 (any kernel) and
+  // the packed AVX2 float32 GEMM; not for oneDNN's float32 or bfloat16
+  // (cpu_linear.cc says what was measured).
+  bool RowTasks(int64_t m) const;
+  // ApplyRows computes rows [r0, r1) of y [m, out] = x [m, in] W^T + b and
+  // then `e` on them, on the calling thread: x, y and e's residual are the
+  // whole float32 matrices (row-major, contiguous), e checked by the caller
+  // (epilogue.h CheckRows). Not for bfloat16.
+  void ApplyRows(const float* x, float* y, int64_t r0, int64_t r1,
+                 const Epilogue& e) const;
+  int64_t in() const;
+  int64_t out() const;
+  // Macs: multiply-adds for m rows. Below InlineMacs() one thread computes
+  // them faster than a parallel region (Apply runs them so).
+  int64_t Macs(int64_t m) const { return m * in() * out(); }
+  int64_t InlineMacs() const;
   // Kernel: oneDNN's name for the kernel this projection runs at a query's
   // row count, e.g. "brg:avx512_core_bf16" or "gemm:jit".
   const std::string& Kernel() const;

@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "encoder/cpu_features.h"
+#include "encoder/one_thread.h"
+#include "encoder/run_tasks.h"
 #include "encoder/torch_compat.h"
 
 namespace diffrank::encoder {
@@ -250,9 +252,8 @@ torch::Tensor Transformer::V2Lambda(const Layer& layer,
   return torch::sigmoid(at::linear(x, layer.lambda_w));
 }
 
-torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
-                                     const Masks& masks,
-                                     const Epilogue& tail) const {
+torch::Tensor Transformer::Heads(const Layer& layer, const torch::Tensor& x,
+                                 const Masks& masks) const {
   const torch::Tensor& key_mask = masks.key;
   const ModelConfig& c = config_;
   const int64_t b = x.size(0), t = x.size(1);
@@ -260,15 +261,13 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
   const torch::Tensor qkv = layer.qkv(x);
   if (attention_) {  // Load made it for this model's activations
-    return layer.o(
-        attention_->Attend(
-            qkv, masks.key,
-            c.attention == Attention::kDiffV2 && !layer.lambda_in_qkv
-                ? V2Lambda(layer, x)
-                : torch::Tensor(),
-            masks.segments,
-            masks.segments.defined() ? layer.cross_gate : torch::Tensor()),
-        tail);
+    return attention_->Attend(
+        qkv, masks.key,
+        c.attention == Attention::kDiffV2 && !layer.lambda_in_qkv
+            ? V2Lambda(layer, x)
+            : torch::Tensor(),
+        masks.segments,
+        masks.segments.defined() ? layer.cross_gate : torch::Tensor());
   }
   // Query heads grouped by K/V head: query head j belongs to group j / rep,
   // laid out [B, G, rep * T, dh] so each group is one attention call.
@@ -355,11 +354,10 @@ torch::Tensor Transformer::Attention(const Layer& layer, const torch::Tensor& x,
       break;
     }
   }
-  return layer.o(out, tail);
+  return out;
 }
 
-torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x,
-                               const Epilogue& tail) const {
+Epilogue Transformer::Activate() const {
   Epilogue activate;
   switch (config_.activation) {
     case Activation::kGelu:
@@ -372,6 +370,12 @@ torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x,
       activate.activation = EpilogueActivation::kRelu;
       break;
   }
+  return activate;
+}
+
+torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x,
+                               const Epilogue& tail) const {
+  const Epilogue activate = Activate();
   auto ffn = [&](const torch::Tensor& rows, const Epilogue& end) {
     return layer.down(layer.up(rows, activate), end);
   };
@@ -388,6 +392,67 @@ torch::Tensor Transformer::Ffn(const Layer& layer, const torch::Tensor& x,
     out.narrow(0, i, n).copy_(ffn(flat.narrow(0, i, n), tail.Rows(i, n)));
   }
   return out.view(x.sizes());
+}
+
+bool Transformer::ByRows(const Layer& layer, const torch::Tensor& heads) const {
+  const int64_t m = heads.numel() / std::max<int64_t>(1, heads.size(-1));
+  return heads.is_cpu() && heads.scalar_type() == torch::kFloat32 &&
+         layer.o.packed && layer.up.packed && layer.down.packed &&
+         layer.o.packed->RowTasks(m) && layer.up.packed->RowTasks(m) &&
+         layer.down.packed->RowTasks(m);
+}
+
+torch::Tensor Transformer::SublayersByRows(const Layer& layer,
+                                           const torch::Tensor& heads,
+                                           const torch::Tensor& x) const {
+  const ModelConfig& c = config_;
+  const bool post = c.norm == NormPlacement::kPost;
+  const int64_t d = c.hidden_size, f = c.intermediate_size;
+  const torch::Tensor a = heads.contiguous();
+  const torch::Tensor xc = x.contiguous();
+  const int64_t m = xc.numel() / d;
+  const CpuLinear &o = *layer.o.packed, &up = *layer.up.packed,
+                  &down = *layer.down.packed;
+  const torch::TensorOptions opts = xc.options();
+  const torch::Tensor x1 = torch::empty({m, d}, opts);
+  const torch::Tensor mid = torch::empty({m, f}, opts);
+  const torch::Tensor out = torch::empty(xc.sizes(), opts);
+  const torch::Tensor normed = post ? x1 : torch::empty({m, d}, opts);
+  Epilogue attn_tail, ffn_norm, ffn_tail;
+  attn_tail.residual = xc.view({m, d});
+  ffn_tail.residual = x1;
+  ffn_norm.norm_w = layer.ffn_norm_w;
+  ffn_norm.norm_b = layer.ffn_norm_b;
+  ffn_norm.eps = c.layer_norm_eps;
+  if (post) {
+    attn_tail.norm_w = layer.attn_norm_w;
+    attn_tail.norm_b = layer.attn_norm_b;
+    attn_tail.eps = c.layer_norm_eps;
+    ffn_tail.norm_w = ffn_norm.norm_w;
+    ffn_tail.norm_b = ffn_norm.norm_b;
+    ffn_tail.eps = ffn_norm.eps;
+  }
+  const Epilogue activate = Activate();
+  TORCH_CHECK(a.numel() == m * o.in() && o.out() == d && up.in() == d &&
+                  up.out() == f && down.in() == f && down.out() == d,
+              "layer shapes do not chain");
+  CheckRows(attn_tail, m, d);
+  CheckRows(ffn_norm, m, d);
+  CheckRows(ffn_tail, m, d);
+  const float* ap = a.data_ptr<float>();
+  float *x1p = x1.data_ptr<float>(), *np = normed.data_ptr<float>(),
+        *midp = mid.data_ptr<float>(), *outp = out.data_ptr<float>();
+  OneThreadIf small(o.Macs(m) + up.Macs(m) + down.Macs(m) < up.InlineMacs());
+  RunRowTasks(m, CpuLinear::kRowGroup, [&](int64_t r0, int64_t r1) {
+    o.ApplyRows(ap, x1p, r0, r1, attn_tail);
+    if (!post) {  // the FFN's input is LayerNorm(x1); x1 is its residual
+      std::memcpy(np + r0 * d, x1p + r0 * d, (r1 - r0) * d * sizeof(float));
+      FinishRows(np, d, r0, r1, ffn_norm);
+    }
+    up.ApplyRows(np, midp, r0, r1, activate);
+    down.ApplyRows(midp, outp, r0, r1, ffn_tail);
+  });
+  return out;
 }
 
 torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
@@ -444,21 +509,24 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
     }
     return e;
   };
+  const bool post = c.norm == NormPlacement::kPost;
   for (const Layer& layer : layers_) {
-    const Epilogue attn = tail(x, layer.attn_norm_w, layer.attn_norm_b);
-    if (c.norm == NormPlacement::kPost) {
-      x = Attention(layer, x, masks, attn);
-      x = Ffn(layer, x, tail(x, layer.ffn_norm_w, layer.ffn_norm_b));
-    } else {
-      x = Attention(layer,
-                    LayerNormLastDim(x, layer.attn_norm_w, layer.attn_norm_b,
-                                     c.layer_norm_eps),
-                    masks, attn);
-      x = Ffn(layer,
-              LayerNormLastDim(x, layer.ffn_norm_w, layer.ffn_norm_b,
-                               c.layer_norm_eps),
-              tail(x, layer.ffn_norm_w, layer.ffn_norm_b));
+    const torch::Tensor heads =
+        Heads(layer,
+              post ? x
+                   : LayerNormLastDim(x, layer.attn_norm_w, layer.attn_norm_b,
+                                      c.layer_norm_eps),
+              masks);
+    if (ByRows(layer, heads)) {
+      x = SublayersByRows(layer, heads, x);
+      continue;
     }
+    x = layer.o(heads, tail(x, layer.attn_norm_w, layer.attn_norm_b));
+    x = Ffn(layer,
+            post ? x
+                 : LayerNormLastDim(x, layer.ffn_norm_w, layer.ffn_norm_b,
+                                    c.layer_norm_eps),
+            tail(x, layer.ffn_norm_w, layer.ffn_norm_b));
   }
   if (c.norm == NormPlacement::kPre) {
     x = LayerNormLastDim(x, final_norm_w_, final_norm_b_, c.layer_norm_eps);

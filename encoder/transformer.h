@@ -110,18 +110,33 @@ class Transformer {
   struct Masks {
     torch::Tensor key, within, cross, segments;
   };
-  // Attention and Ffn end with `tail` (the residual add and, post-norm, the
-  // LayerNorm), applied by their last projection.
-  torch::Tensor Attention(const Layer& layer, const torch::Tensor& x,
-                          const Masks& masks, const Epilogue& tail) const;
+  // Heads: the attention sublayer up to its output projection: the heads'
+  // outputs [B, T, H * dh] (DiffAttn V1: [B, T, 2 H dh]) for x [B, T, d].
+  torch::Tensor Heads(const Layer& layer, const torch::Tensor& x,
+                      const Masks& masks) const;
   static torch::Tensor V2Lambda(const Layer& layer, const torch::Tensor& x);
   // SegmentAttention: softmax over the own segment + cross_gate x softmax
   // over the other one, then V; q [B, G, R*T, dh], k, v [B, G, T, dh].
   torch::Tensor SegmentAttention(const Layer& layer, const torch::Tensor& q,
                                  const torch::Tensor& k, const torch::Tensor& v,
                                  const Masks& masks) const;
+  // Ffn ends with `tail` (the residual add and, post-norm, the LayerNorm),
+  // applied by its last projection.
   torch::Tensor Ffn(const Layer& layer, const torch::Tensor& x,
                     const Epilogue& tail) const;
+  // The FFN's activation as an epilogue of its first projection.
+  Epilogue Activate() const;
+  // ByRows: the rest of the layer after `heads` runs as SublayersByRows (CPU
+  // float32, and every projection there prefers row tasks: CpuLinear::
+  // RowTasks). SublayersByRows: the output projection (+ residual x, and
+  // post-norm its LayerNorm) and the FFN (pre-norm: on LayerNorm of that)
+  // as one parallel region of tasks of a few rows, each taking its rows
+  // through all of it: every step is row-local, so no task waits for
+  // another, where the projection-at-a-time path opens three regions and
+  // wakes the other threads for each (a query's 32 rows: cpu_linear.cc).
+  bool ByRows(const Layer& layer, const torch::Tensor& heads) const;
+  torch::Tensor SublayersByRows(const Layer& layer, const torch::Tensor& heads,
+                                const torch::Tensor& x) const;
 
   ModelConfig config_;
   torch::Device device_;
