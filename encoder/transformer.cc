@@ -253,13 +253,14 @@ torch::Tensor Transformer::V2Lambda(const Layer& layer,
 }
 
 torch::Tensor Transformer::Heads(const Layer& layer, const torch::Tensor& x,
+                                 const torch::Tensor& qkv_rows,
                                  const Masks& masks) const {
   const torch::Tensor& key_mask = masks.key;
   const ModelConfig& c = config_;
   const int64_t b = x.size(0), t = x.size(1);
   const int64_t h = c.num_heads, g = c.num_kv_heads, dh = c.head_dim();
   // One GEMM for q|k|v; the softmax scale is folded into q's rows at load.
-  const torch::Tensor qkv = layer.qkv(x);
+  const torch::Tensor qkv = qkv_rows.defined() ? qkv_rows : layer.qkv(x);
   if (attention_) {  // Load made it for this model's activations
     return attention_->Attend(
         qkv, masks.key,
@@ -402,9 +403,10 @@ bool Transformer::ByRows(const Layer& layer, const torch::Tensor& heads) const {
          layer.down.packed->RowTasks(m);
 }
 
-torch::Tensor Transformer::SublayersByRows(const Layer& layer,
-                                           const torch::Tensor& heads,
-                                           const torch::Tensor& x) const {
+Transformer::ByRowsOut Transformer::SublayersByRows(const Layer& layer,
+                                                    const torch::Tensor& heads,
+                                                    const torch::Tensor& x,
+                                                    const Layer* next) const {
   const ModelConfig& c = config_;
   const bool post = c.norm == NormPlacement::kPost;
   const int64_t d = c.hidden_size, f = c.intermediate_size;
@@ -439,20 +441,51 @@ torch::Tensor Transformer::SublayersByRows(const Layer& layer,
   CheckRows(attn_tail, m, d);
   CheckRows(ffn_norm, m, d);
   CheckRows(ffn_tail, m, d);
+  // The next layer's attention input (pre-norm: its LayerNorm of `out`) and
+  // q|k|v, where its q|k|v projection takes row tasks too.
+  ByRowsOut result;
+  result.x = out;
+  const CpuLinear* qkv = next != nullptr && next->qkv.packed &&
+                                 next->qkv.packed->RowTasks(m) &&
+                                 next->qkv.packed->in() == d
+                             ? &*next->qkv.packed
+                             : nullptr;
+  Epilogue next_norm;
+  if (qkv != nullptr) {
+    result.next_in = post ? out : torch::empty(xc.sizes(), opts);
+    std::vector<int64_t> shape = xc.sizes().vec();
+    shape.back() = qkv->out();
+    result.next_qkv = torch::empty(shape, opts);
+    next_norm.norm_w = next->attn_norm_w;
+    next_norm.norm_b = next->attn_norm_b;
+    next_norm.eps = c.layer_norm_eps;
+    CheckRows(next_norm, m, d);
+  }
   const float* ap = a.data_ptr<float>();
   float *x1p = x1.data_ptr<float>(), *np = normed.data_ptr<float>(),
         *midp = mid.data_ptr<float>(), *outp = out.data_ptr<float>();
-  OneThreadIf small(o.Macs(m) + up.Macs(m) + down.Macs(m) < up.InlineMacs());
+  float* next_inp = qkv ? result.next_in.data_ptr<float>() : nullptr;
+  float* qkvp = qkv ? result.next_qkv.data_ptr<float>() : nullptr;
+  OneThreadIf small(o.Macs(m) + up.Macs(m) + down.Macs(m) +
+                        (qkv ? qkv->Macs(m) : 0) <
+                    up.InlineMacs());
+  // LayerNorm of rows [r0, r1) of src into dst (pre-norm inputs).
+  auto norm_rows = [d](const float* src, float* dst, int64_t r0, int64_t r1,
+                       const Epilogue& e) {
+    std::memcpy(dst + r0 * d, src + r0 * d, (r1 - r0) * d * sizeof(float));
+    FinishRows(dst, d, r0, r1, e);
+  };
   RunRowTasks(m, CpuLinear::kRowGroup, [&](int64_t r0, int64_t r1) {
     o.ApplyRows(ap, x1p, r0, r1, attn_tail);
-    if (!post) {  // the FFN's input is LayerNorm(x1); x1 is its residual
-      std::memcpy(np + r0 * d, x1p + r0 * d, (r1 - r0) * d * sizeof(float));
-      FinishRows(np, d, r0, r1, ffn_norm);
-    }
+    // Pre-norm: the FFN's input is LayerNorm(x1); x1 is its residual.
+    if (!post) norm_rows(x1p, np, r0, r1, ffn_norm);
     up.ApplyRows(np, midp, r0, r1, activate);
     down.ApplyRows(midp, outp, r0, r1, ffn_tail);
+    if (qkv == nullptr) return;
+    if (!post) norm_rows(outp, next_inp, r0, r1, next_norm);
+    qkv->ApplyRows(next_inp, qkvp, r0, r1, Epilogue());
   });
-  return out;
+  return result;
 }
 
 torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
@@ -510,17 +543,26 @@ torch::Tensor Transformer::Hidden(const torch::Tensor& ids,
     return e;
   };
   const bool post = c.norm == NormPlacement::kPost;
-  for (const Layer& layer : layers_) {
-    const torch::Tensor heads =
-        Heads(layer,
-              post ? x
-                   : LayerNormLastDim(x, layer.attn_norm_w, layer.attn_norm_b,
-                                      c.layer_norm_eps),
-              masks);
+  // The layer's attention input and q|k|v when the previous layer's row
+  // tasks computed them (else undefined).
+  torch::Tensor in, qkv;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    if (!in.defined()) {
+      in = post ? x
+                : LayerNormLastDim(x, layer.attn_norm_w, layer.attn_norm_b,
+                                   c.layer_norm_eps);
+    }
+    const torch::Tensor heads = Heads(layer, in, qkv, masks);
     if (ByRows(layer, heads)) {
-      x = SublayersByRows(layer, heads, x);
+      ByRowsOut rows = SublayersByRows(
+          layer, heads, x, i + 1 < layers_.size() ? &layers_[i + 1] : nullptr);
+      x = std::move(rows.x);
+      in = std::move(rows.next_in);
+      qkv = std::move(rows.next_qkv);
       continue;
     }
+    in = qkv = torch::Tensor();
     x = layer.o(heads, tail(x, layer.attn_norm_w, layer.attn_norm_b));
     x = Ffn(layer,
             post ? x

@@ -111,9 +111,10 @@ class Transformer {
     torch::Tensor key, within, cross, segments;
   };
   // Heads: the attention sublayer up to its output projection: the heads'
-  // outputs [B, T, H * dh] (DiffAttn V1: [B, T, 2 H dh]) for x [B, T, d].
+  // outputs [B, T, H * dh] (DiffAttn V1: [B, T, 2 H dh]) for x [B, T, d];
+  // qkv: layer.qkv(x) when already computed (SublayersByRows), or undefined.
   torch::Tensor Heads(const Layer& layer, const torch::Tensor& x,
-                      const Masks& masks) const;
+                      const torch::Tensor& qkv, const Masks& masks) const;
   static torch::Tensor V2Lambda(const Layer& layer, const torch::Tensor& x);
   // SegmentAttention: softmax over the own segment + cross_gate x softmax
   // over the other one, then V; q [B, G, R*T, dh], k, v [B, G, T, dh].
@@ -134,9 +135,17 @@ class Transformer {
   // through all of it: every step is row-local, so no task waits for
   // another, where the projection-at-a-time path opens three regions and
   // wakes the other threads for each (a query's 32 rows: cpu_linear.cc).
+  // With `next` (the following layer) whose q|k|v projection takes row
+  // tasks too, the tasks go on into it: its attention input (pre-norm: its
+  // LayerNorm) and q|k|v, so a layer opens two regions (attention, rows).
   bool ByRows(const Layer& layer, const torch::Tensor& heads) const;
-  torch::Tensor SublayersByRows(const Layer& layer, const torch::Tensor& heads,
-                                const torch::Tensor& x) const;
+  struct ByRowsOut {
+    torch::Tensor x;         // the layer's output [B, T, d]
+    torch::Tensor next_in;   // next's attention input, or undefined
+    torch::Tensor next_qkv;  // next.qkv(next_in), or undefined
+  };
+  ByRowsOut SublayersByRows(const Layer& layer, const torch::Tensor& heads,
+                            const torch::Tensor& x, const Layer* next) const;
 
   ModelConfig config_;
   torch::Device device_;
