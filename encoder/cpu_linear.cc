@@ -208,10 +208,10 @@ const RowKernels& Kernels() {
 
 // Up to this many rows (a query of up to 64 tokens) RowTasks: tasks of
 // kRowGroup whole rows, each taking its rows from quantize to epilogue, so a
-// projection is one parallel region (and transformer.cc chains o, up and
-// down in one), where the projection-at-a-time path runs quantize and
-// dequantize + epilogue on the calling thread alone around the matmul's
-// region, the other thread asleep through them and woken again after.
+// projection is one parallel region (and transformer.cc chains o, up, down
+// and the next layer's q|k|v in one), where the projection-at-a-time path runs
+// quantize and dequantize + epilogue on the calling thread alone around the
+// matmul's region, the other thread asleep through them and woken again after.
 // Measured (AMD EPYC, 2 threads, passive wait, 6-layer V2 MiniLM, p50 of a
 // 1 x 32 query; docs/benchmarks.md): int8 AVX-512 VNNI 2.90 -> 2.43 ms,
 // int8 AVX2 3.75 -> 3.11, float32 AVX2 (packed GEMM) 6.0 -> 5.87. Groups of
