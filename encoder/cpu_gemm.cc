@@ -1,4 +1,4 @@
-// cpu_gemm.cc: the packed AVX2 float32 GEMM (see cpu_gemm.h).
+// cpu_gemm.cc: the packed AVX2 / AVX-512 GEMMs (see cpu_gemm.h).
 #include "encoder/cpu_gemm.h"
 
 #include <immintrin.h>
@@ -12,7 +12,7 @@ namespace diffrank::encoder {
 namespace {
 
 constexpr int64_t kRows = PackedGemm::kTileRows;
-constexpr int64_t kCols = 24;      // tile (and panel) columns: 3 ymm
+constexpr int64_t kCols = 24;      // AVX2 tile (and panel) columns: 3 ymm
 constexpr int64_t kRowBlock = 64;  // rows of x per task: 64 x k in L2
 
 #pragma GCC push_options
@@ -81,6 +81,41 @@ static void TileU8S8(const uint8_t* a, int64_t lda, const int8_t* panel,
 }  // namespace avx2
 #pragma GCC pop_options
 
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+namespace avx512 {
+
+constexpr int kLanes = 16;
+#include "encoder/vec_kernel.inc"
+
+constexpr int64_t kCols = 48;  // 3 zmm
+
+// c[4][48] (row stride ldc) = a[4][k] (row stride lda) . panel + bias.
+static void Tile(const float* a, int64_t lda, const float* panel, int64_t k,
+                 const float* bias, float* c, int64_t ldc) {
+  V16 acc[kRows][3];
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < 3; ++j) acc[r][j] = Load(bias + 16 * j);
+  }
+  for (int64_t i = 0; i < k; ++i) {
+    const float* p = panel + i * kCols;
+    const V16 b0 = Load(p), b1 = Load(p + 16), b2 = Load(p + 32);
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) {
+      const V16 x = Splat(a[r * lda + i]);
+      acc[r][0] += x * b0;
+      acc[r][1] += x * b1;
+      acc[r][2] += x * b2;
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < 3; ++j) Store(c + r * ldc + 16 * j, acc[r][j]);
+  }
+}
+
+}  // namespace avx512
+#pragma GCC pop_options
+
 // ForTiles computes y's tiles of rows [r0, r1) x panels [p0, p1): panel
 // outer, so a panel stays in cache across the row groups. tile(a, lda, p, c,
 // ldc) writes the 4 x kPanelCols tile of panel p for the 4 rows at a (row
@@ -125,12 +160,15 @@ void ForTiles(const A* x, int64_t k, int64_t padded_k, int64_t n, float* y,
 bool PackedGemm::Available() { return ActiveIsa() >= CpuIsa::kAvx2; }
 
 PackedGemm::PackedGemm(const float* w, const float* bias, int64_t n, int64_t k)
-    : n_(n), k_(k), panels_((n + kCols - 1) / kCols) {
-  packed_.assign(panels_ * k * kCols, 0.0f);
-  bias_.assign(panels_ * kCols, 0.0f);
+    : n_(n), k_(k) {
+  cols_ = ActiveIsa() >= CpuIsa::kAvx512 ? avx512::kCols : kCols;
+  panels_ = (n + cols_ - 1) / cols_;
+  const int64_t kc = cols_;
+  packed_.assign(panels_ * k * kc, 0.0f);
+  bias_.assign(panels_ * kc, 0.0f);
   for (int64_t j = 0; j < n; ++j) {
-    float* col = packed_.data() + (j / kCols) * k * kCols + j % kCols;
-    for (int64_t i = 0; i < k; ++i) col[i * kCols] = w[j * k + i];
+    float* col = packed_.data() + (j / kc) * k * kc + j % kc;
+    for (int64_t i = 0; i < k; ++i) col[i * kc] = w[j * k + i];
     if (bias != nullptr) bias_[j] = bias[j];
   }
 }
@@ -141,6 +179,16 @@ int64_t PackedGemm::Tasks(int64_t m) const {
 
 void PackedGemm::Tiles(const float* x, float* y, int64_t r0, int64_t r1,
                        int64_t p0, int64_t p1) const {
+  if (cols_ == avx512::kCols) {
+    constexpr int64_t kc = avx512::kCols;
+    ForTiles<kc>(
+        x, k_, k_, n_, y, r0, r1, p0, p1,
+        [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
+          avx512::Tile(a, lda, packed_.data() + p * k_ * kc, k_,
+                       bias_.data() + p * kc, c, ldc);
+        });
+    return;
+  }
   ForTiles<kCols>(
       x, k_, k_, n_, y, r0, r1, p0, p1,
       [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {

@@ -1,15 +1,18 @@
-// cpu_gemm.h: float32 y = x W^T + b with W packed once, for AVX2 CPUs.
+// cpu_gemm.h: float32 y = x W^T + b with W packed once, for AVX2 and AVX-512
+// CPUs.
 //
-// Owns: the AVX2/FMA kernel that cpu_linear.h runs for float32 where oneDNN
-// has no brgemm kernel. oneDNN 2.6/2.7 (Debian 12) has brgemm matmul for
-// AVX-512 only; on AVX2 it runs gemm:jit, which takes the weight in plain
-// layout and packs it again on every call: a 32 x 384 x 1536 projection took
-// 0.33 ms on two threads there, what this kernel takes on one (56 GMAC/s on
-// one Zen 4 core, about its AVX2 FMA peak). ONNX Runtime's MLAS prepacks the
-// same way. Layout: panels of 24 columns (3 ymm), [panel][k][24], the last
-// panel zero-padded; a 4 x 24 tile keeps 12 accumulators in registers and
-// sums k in order, so a row's result does not depend on the batch it came
-// in (or on the thread count).
+// Owns: the kernels that cpu_linear.h runs for float32. oneDNN 2.6/2.7
+// (Debian 12) has brgemm matmul for AVX-512 only; on AVX2 it runs gemm:jit,
+// which takes the weight in plain layout and packs it again on every call: a
+// 32 x 384 x 1536 projection took 0.33 ms on two threads there, what this
+// kernel takes on one (56 GMAC/s on one Zen 4 core, about its AVX2 FMA
+// peak). On AVX-512 oneDNN's brgemm is level with this tile at 32 x 128
+// tokens (Zen 4: 7,044-7,177 vs 6,701-7,269 tokens/s) but costs too much per
+// call for a query's row tasks (cpu_linear.h RowTasks). ONNX Runtime's MLAS
+// prepacks the same way. Layout: panels of 3 registers of columns (24 on
+// AVX2, 48 on AVX-512), [panel][k][cols], the last panel zero-padded; a 4-row
+// tile keeps 12 accumulators in registers and sums k in order, so a row's
+// result does not depend on the batch it came in (or on the thread count).
 // Work is split in tasks (a block of 64 rows x one panel) for the caller's
 // at::parallel_for; each task writes its own part of y. PackedGemmU8S8's
 // RunRows computes whole rows instead (every panel), for a caller that splits
@@ -31,8 +34,11 @@ class PackedGemm {
   static bool Available();
   // Rows of a tile: row ranges not a multiple of it go through a padded copy.
   static constexpr int64_t kTileRows = 4;
-  // w: float32 [n, k] row-major; bias: float32 [n] or null.
+  // w: float32 [n, k] row-major; bias: float32 [n] or null. The tile is
+  // chosen by the active kernel path (cpu_features.h) here.
   PackedGemm(const float* w, const float* bias, int64_t n, int64_t k);
+  // "avx512" or "avx2": the tile this instance runs.
+  const char* IsaName() const { return cols_ == 48 ? "avx512" : "avx2"; }
   int64_t Tasks(int64_t m) const;
   // Run tasks [begin, end) of y [m, n] = x [m, k] W^T + b (row-major, dense).
   void Run(const float* x, int64_t m, float* y, int64_t begin,
@@ -43,9 +49,9 @@ class PackedGemm {
  private:
   void Tiles(const float* x, float* y, int64_t r0, int64_t r1, int64_t p0,
              int64_t p1) const;
-  int64_t n_, k_, panels_;
-  std::vector<float> packed_;  // [panels][k][24]
-  std::vector<float> bias_;    // [panels * 24], zeros past n and without bias
+  int64_t n_, k_, panels_, cols_;  // cols_: panel width, 24 or 48
+  std::vector<float> packed_;      // [panels][k][cols_]
+  std::vector<float> bias_;  // [panels * 24], zeros past n and without bias
 };
 
 // PackedGemmU8S8: int32 products of 7-bit u8 activations [m, k] and an int8

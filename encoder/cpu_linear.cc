@@ -216,7 +216,8 @@ const RowKernels& Kernels() {
 // 1 x 32 query; docs/benchmarks.md): int8 AVX-512 VNNI 2.90 -> 2.43 ms,
 // int8 AVX2 3.75 -> 3.11, float32 AVX2 (packed GEMM) 6.0 -> 5.87. Groups of
 // 8 rows: oneDNN's per-call cost made groups of 4 slower on VNNI (2.56 ms).
-// Not for oneDNN's float32 (per-call cost: 5.6 -> 8.4 ms) or bfloat16.
+// Not for oneDNN's float32 (per-call cost: 5.6 -> 8.4 ms; float32 runs the
+// packed tile on AVX-512 too since) or bfloat16.
 // Above 64 rows, tasks of 64 rows x one panel keep a panel in cache across
 // rows, and a region's wake-up is a small part of its work.
 constexpr int64_t kRowTaskRows = 64;
@@ -344,16 +345,17 @@ absl::StatusOr<CpuLinear> CpuLinear::Create(const torch::Tensor& weight,
     }
     impl->weight_md = pd.weights_desc();
     impl->kernel = pd.impl_info_str();
-    if (type == Type::kFloat32 && PackedGemm::Available() &&
-        impl->kernel.rfind("brg", 0) != 0) {
-      // oneDNN's gemm:jit re-packs a plain weight on every call (cpu_gemm.h).
+    if (type == Type::kFloat32 && PackedGemm::Available()) {
+      // On AVX2 oneDNN's gemm:jit re-packs a plain weight on every call; on
+      // AVX-512 its brgemm is level with the packed tile at 32 x 128 but
+      // costs too much per call for a query's row tasks (cpu_gemm.h).
       const torch::Tensor w = weight.to(torch::kFloat32).contiguous();
       impl->gemm.emplace(
           w.data_ptr<float>(),
           impl->bias.defined() ? impl->bias.data_ptr<float>() : nullptr,
           impl->out, impl->in);
-      impl->kernel = absl::StrCat(
-          "diffrank avx2 packed sgemm (oneDNN: ", impl->kernel, ")");
+      impl->kernel = absl::StrCat("diffrank ", impl->gemm->IsaName(),
+                                  " packed sgemm (oneDNN: ", impl->kernel, ")");
       impl->inline_macs = 100 * 50'000;  // ~56k MACs/us measured on Zen 4
       CpuLinear linear;
       linear.impl_ = std::move(impl);
