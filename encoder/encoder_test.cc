@@ -159,9 +159,9 @@ TEST_P(AllKinds, MixedLengthBatchEqualsEachTextAlone) {
 
 // Up to 64 rows the output projection, the FFN and the next layer's q|k|v
 // run as row tasks (transformer.h SublayersByRows); a batch of more rows
-// runs them a projection at a time. Each text gets the same result either way, post-norm
-// and pre-norm, in float32 and int8 (on AVX2 the packed GEMMs: the avx2/
-// copy of this test).
+// runs them a projection at a time. Each text gets the same result either way,
+// post-norm and pre-norm, in float32 and int8 (on AVX2 the packed GEMMs: the
+// avx2/ copy of this test).
 TEST_P(AllKinds, RowTasksGiveTheProjectionAtATimeAnswer) {
   const auto [attention, role] = GetParam();
   std::vector<std::string> texts;
