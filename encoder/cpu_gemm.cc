@@ -12,7 +12,6 @@ namespace diffrank::encoder {
 namespace {
 
 constexpr int64_t kRows = PackedGemm::kTileRows;
-constexpr int64_t kCols = 24;      // AVX2 tile (and panel) columns: 3 ymm
 constexpr int64_t kRowBlock = 64;  // rows of x per task: 64 x k in L2
 
 #pragma GCC push_options
@@ -21,29 +20,8 @@ namespace avx2 {
 
 constexpr int kLanes = 8;
 #include "encoder/vec_kernel.inc"
-
-// c[4][24] (row stride ldc) = a[4][k] (row stride lda) . panel + bias.
-static void Tile(const float* a, int64_t lda, const float* panel, int64_t k,
-                 const float* bias, float* c, int64_t ldc) {
-  V16 acc[kRows][3];
-  for (int r = 0; r < kRows; ++r) {
-    for (int j = 0; j < 3; ++j) acc[r][j] = Load(bias + 8 * j);
-  }
-  for (int64_t i = 0; i < k; ++i) {
-    const float* p = panel + i * kCols;
-    const V16 b0 = Load(p), b1 = Load(p + 8), b2 = Load(p + 16);
-#pragma GCC unroll 4
-    for (int r = 0; r < kRows; ++r) {
-      const V16 x = Splat(a[r * lda + i]);
-      acc[r][0] += x * b0;
-      acc[r][1] += x * b1;
-      acc[r][2] += x * b2;
-    }
-  }
-  for (int r = 0; r < kRows; ++r) {
-    for (int j = 0; j < 3; ++j) Store(c + r * ldc + 8 * j, acc[r][j]);
-  }
-}
+// (after vec_kernel.inc: the tile uses its vector type)
+#include "encoder/cpu_gemm_tile.inc"
 
 constexpr int64_t kIntCols = 16;  // int8 tile columns: 2 ymm of 8 x int32
 
@@ -87,31 +65,8 @@ namespace avx512 {
 
 constexpr int kLanes = 16;
 #include "encoder/vec_kernel.inc"
-
-constexpr int64_t kCols = 48;  // 3 zmm
-
-// c[4][48] (row stride ldc) = a[4][k] (row stride lda) . panel + bias.
-static void Tile(const float* a, int64_t lda, const float* panel, int64_t k,
-                 const float* bias, float* c, int64_t ldc) {
-  V16 acc[kRows][3];
-  for (int r = 0; r < kRows; ++r) {
-    for (int j = 0; j < 3; ++j) acc[r][j] = Load(bias + 16 * j);
-  }
-  for (int64_t i = 0; i < k; ++i) {
-    const float* p = panel + i * kCols;
-    const V16 b0 = Load(p), b1 = Load(p + 16), b2 = Load(p + 32);
-#pragma GCC unroll 4
-    for (int r = 0; r < kRows; ++r) {
-      const V16 x = Splat(a[r * lda + i]);
-      acc[r][0] += x * b0;
-      acc[r][1] += x * b1;
-      acc[r][2] += x * b2;
-    }
-  }
-  for (int r = 0; r < kRows; ++r) {
-    for (int j = 0; j < 3; ++j) Store(c + r * ldc + 16 * j, acc[r][j]);
-  }
-}
+// (after vec_kernel.inc: the tile uses its vector type)
+#include "encoder/cpu_gemm_tile.inc"
 
 }  // namespace avx512
 #pragma GCC pop_options
@@ -161,7 +116,7 @@ bool PackedGemm::Available() { return ActiveIsa() >= CpuIsa::kAvx2; }
 
 PackedGemm::PackedGemm(const float* w, const float* bias, int64_t n, int64_t k)
     : n_(n), k_(k) {
-  cols_ = ActiveIsa() >= CpuIsa::kAvx512 ? avx512::kCols : kCols;
+  cols_ = ActiveIsa() >= CpuIsa::kAvx512 ? avx512::kCols : avx2::kCols;
   panels_ = (n + cols_ - 1) / cols_;
   const int64_t kc = cols_;
   packed_.assign(panels_ * k * kc, 0.0f);
@@ -189,11 +144,11 @@ void PackedGemm::Tiles(const float* x, float* y, int64_t r0, int64_t r1,
         });
     return;
   }
-  ForTiles<kCols>(
+  ForTiles<avx2::kCols>(
       x, k_, k_, n_, y, r0, r1, p0, p1,
       [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
-        avx2::Tile(a, lda, packed_.data() + p * k_ * kCols, k_,
-                   bias_.data() + p * kCols, c, ldc);
+        avx2::Tile(a, lda, packed_.data() + p * k_ * avx2::kCols, k_,
+                   bias_.data() + p * avx2::kCols, c, ldc);
       });
 }
 
