@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -40,6 +41,24 @@ const dnnl::engine& Engine() {
 dnnl::stream& Stream() {
   thread_local dnnl::stream stream(Engine());
   return stream;
+}
+
+// Scratchpad returns this thread's scratch buffer for a matmul, at least
+// `size` bytes, 64-byte aligned; it keeps the largest asked for.
+//
+// The matmuls run with a scratchpad per calling thread (scratchpad_mode::user)
+// rather than the library's own: with the library's, int8 matmuls executed at
+// once by the two threads of one parallel region (a query's row tasks,
+// transformer.cc) wrote into each other's scratch (oneDNN 2.6, brgemm s8 x s8
+// on AVX-512 VNNI, a few kB of scratch per call): whole groups of
+// rows came out wrong, a different wrong from run to run (int8 rerankings
+// that changed order; cpu_linear_test RowTasksMatchAtLinearInAndOutOfARegion).
+void* Scratchpad(size_t size) {
+  constexpr size_t kAlign = 64;
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < size + kAlign) buffer.resize(size + kAlign);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<void*>((p + kAlign - 1) & ~uintptr_t{kAlign - 1});
 }
 
 // The row count the weight layout is chosen for: a query of 32 tokens. The
@@ -248,7 +267,11 @@ struct CpuLinear::Impl {
   // passive wait): int8 all inline 3.85 vs 4.17 ms, float32 level at 5M.
   int64_t inline_macs = 0;
   mutable std::shared_mutex mu;
-  mutable std::unordered_map<int64_t, dnnl::matmul> primitives;
+  struct Prim {
+    dnnl::matmul p;
+    dnnl::memory::desc pad;
+  };
+  mutable std::unordered_map<int64_t, Prim> primitives;
 
   dt SrcType() const {
     return type == Type::kFloat32    ? dt::f32
@@ -268,32 +291,37 @@ struct CpuLinear::Impl {
     const dnnl::memory::desc b =
         MatmulBias() ? dnnl::memory::desc({1, out}, dt::f32, tag::ab)
                      : dnnl::memory::desc();
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, b, dst),
-                                        Engine());
+                                        attr, Engine());
   }
 
   // Get returns a copy of the primitive (a shared handle): the map may be
   // cleared by another thread while this one executes it.
-  dnnl::matmul Get(int64_t m) const {
+  Prim Get(int64_t m) const {
     {
       std::shared_lock lock(mu);
       auto it = primitives.find(m);
       if (it != primitives.end()) return it->second;
     }
-    dnnl::matmul p(Describe(m, weight_md));
+    const dnnl::matmul::primitive_desc pd = Describe(m, weight_md);
+    Prim p{dnnl::matmul(pd), pd.scratchpad_desc()};
     std::unique_lock lock(mu);
     if (primitives.size() >= kMaxPrimitives) primitives.clear();
     return primitives.emplace(m, std::move(p)).first->second;
   }
 
   void Execute(int64_t m, void* src, void* dst) const {
-    const dnnl::matmul p = Get(m);
+    const Prim p = Get(m);
     dnnl::memory s({{m, in}, SrcType(), tag::ab}, Engine(), src);
     dnnl::memory d({{m, out}, DstType(), tag::ab}, Engine(), dst);
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, weight}, {DNNL_ARG_DST, d}};
     if (MatmulBias()) args.emplace(DNNL_ARG_BIAS, bias_mem);
-    p.execute(Stream(), args);
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 dnnl::memory(p.pad, Engine(), Scratchpad(p.pad.get_size())));
+    p.p.execute(Stream(), args);
     Stream().wait();
   }
 };

@@ -1,11 +1,14 @@
 // cpu_linear_test.cc: the packed oneDNN linears against at::linear.
 #include "encoder/cpu_linear.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace diffrank::encoder {
@@ -131,6 +134,55 @@ TEST_P(CpuLinearTest, ManyRowCountsFromManyThreadsOutliveThePrimitiveCache) {
   }
   for (std::thread& th : threads) th.join();
   for (double w : worst) EXPECT_LT(w, Bound());
+}
+
+// A query's projections run as row tasks: ApplyRows on groups of kRowGroup
+// rows from both threads of one parallel region at once (Apply up to 64 rows,
+// and transformer.cc's SublayersByRows). Every group must be right: with
+// oneDNN's own scratchpad the two threads' int8 matmuls overwrote each
+// other's, and random groups came out wrong (cpu_linear.cc Scratchpad).
+TEST_P(CpuLinearTest, RowTasksMatchAtLinearInAndOutOfARegion) {
+  if (GetParam() == Type::kBFloat16) GTEST_SKIP() << "no row tasks";
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  const int64_t g = CpuLinear::kRowGroup;
+  // A model's shapes (hidden 384, FFN 1536), large enough that Apply opens a
+  // region for them (one_thread.h).
+  for (const auto& [out, in] :
+       {std::pair<int64_t, int64_t>{1536, 384}, {384, 1536}, {1152, 384}}) {
+    const Case c = MakeCase(out, in, true, 9);
+    auto linear = CpuLinear::Create(c.w, c.b, GetParam());
+    if (!linear.ok()) GTEST_SKIP() << linear.status();
+    for (int64_t m : {64, 61, 47, 20, 9, 3}) {
+      const torch::Tensor x = torch::randn({m, in});
+      const torch::Tensor want = Reference(x, c);
+      for (int round = 0; round < 5; ++round) {
+        // Apply (row tasks in its own region up to 64 rows).
+        const torch::Tensor got = linear->Apply(x);
+        // ApplyRows called from a region's threads, as transformer.cc does.
+        torch::Tensor rows = torch::full({m, out}, std::nanf(""));
+        const float* xp = x.data_ptr<float>();
+        float* yp = rows.data_ptr<float>();
+        at::parallel_for(0, (m + g - 1) / g, 1, [&](int64_t b, int64_t e) {
+          for (int64_t t = b; t < e; ++t) {
+            linear->ApplyRows(xp, yp, t * g, std::min(m, (t + 1) * g), {});
+          }
+        });
+        for (int64_t r = 0; r < m; r += g) {
+          const int64_t end = std::min(m, r + g);
+          ASSERT_LT(RelError(got.slice(0, r, end), want.slice(0, r, end)),
+                    Bound())
+              << "Apply, " << out << " x " << in << ", " << m << " rows, rows "
+              << r << "-" << end << ", round " << round;
+          ASSERT_LT(RelError(rows.slice(0, r, end), want.slice(0, r, end)),
+                    Bound())
+              << "ApplyRows, " << out << " x " << in << ", " << m
+              << " rows, rows " << r << "-" << end << ", round " << round;
+        }
+      }
+    }
+  }
+  at::set_num_threads(saved);
 }
 
 TEST_P(CpuLinearTest, WrongInputIsAnErrorNotACrash) {
