@@ -47,12 +47,14 @@ dnnl::stream& Stream() {
 // `size` bytes, 64-byte aligned; it keeps the largest asked for.
 //
 // The matmuls run with a scratchpad per calling thread (scratchpad_mode::user)
-// rather than the library's own: with the library's, int8 matmuls executed at
-// once by the two threads of one parallel region (a query's row tasks,
-// transformer.cc) wrote into each other's scratch (oneDNN 2.6, brgemm s8 x s8
-// on AVX-512 VNNI, a few kB of scratch per call): whole groups of
-// rows came out wrong, a different wrong from run to run (int8 rerankings
-// that changed order; cpu_linear_test RowTasksMatchAtLinearInAndOutOfARegion).
+// rather than the library's own. With the library's (oneDNN 2.6, brgemm s8 x s8
+// on AVX-512 VNNI, a few kB of scratch per call), int8 matmuls run as row
+// tasks, from the threads of one parallel region at once (a query's path up to
+// 64 rows, transformer.cc), came out wrong for whole groups of rows, a
+// different wrong from run to run; callers on separate threads at more rows,
+// and float32 / bfloat16, were right. A buffer per thread passed in made every
+// case right (cpu_linear_test RowTasksMatchAtLinearInAndOutOfARegion and
+// ConcurrentCallsOfDifferentShapesAgree fail without it).
 void* Scratchpad(size_t size) {
   constexpr size_t kAlign = 64;
   thread_local std::vector<uint8_t> buffer;
