@@ -118,12 +118,11 @@ PackedGemm::PackedGemm(const float* w, const float* bias, int64_t n, int64_t k)
     : n_(n), k_(k) {
   cols_ = ActiveIsa() >= CpuIsa::kAvx512 ? avx512::kCols : avx2::kCols;
   panels_ = (n + cols_ - 1) / cols_;
-  const int64_t kc = cols_;
-  packed_.assign(panels_ * k * kc, 0.0f);
-  bias_.assign(panels_ * kc, 0.0f);
+  packed_.assign(panels_ * k * cols_, 0.0f);
+  bias_.assign(panels_ * cols_, 0.0f);
   for (int64_t j = 0; j < n; ++j) {
-    float* col = packed_.data() + (j / kc) * k * kc + j % kc;
-    for (int64_t i = 0; i < k; ++i) col[i * kc] = w[j * k + i];
+    float* col = packed_.data() + (j / cols_) * k * cols_ + j % cols_;
+    for (int64_t i = 0; i < k; ++i) col[i * cols_] = w[j * k + i];
     if (bias != nullptr) bias_[j] = bias[j];
   }
 }
@@ -135,20 +134,20 @@ int64_t PackedGemm::Tasks(int64_t m) const {
 void PackedGemm::Tiles(const float* x, float* y, int64_t r0, int64_t r1,
                        int64_t p0, int64_t p1) const {
   if (cols_ == avx512::kCols) {
-    constexpr int64_t kc = avx512::kCols;
-    ForTiles<kc>(
-        x, k_, k_, n_, y, r0, r1, p0, p1,
-        [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
-          avx512::Tile(a, lda, packed_.data() + p * k_ * kc, k_,
-                       bias_.data() + p * kc, c, ldc);
-        });
-    return;
+    FloatTiles<avx512::kCols>(avx512::Tile, x, y, r0, r1, p0, p1);
+  } else {
+    FloatTiles<avx2::kCols>(avx2::Tile, x, y, r0, r1, p0, p1);
   }
-  ForTiles<avx2::kCols>(
+}
+
+template <int64_t kCols, typename Tile>
+void PackedGemm::FloatTiles(Tile tile, const float* x, float* y, int64_t r0,
+                            int64_t r1, int64_t p0, int64_t p1) const {
+  ForTiles<kCols>(
       x, k_, k_, n_, y, r0, r1, p0, p1,
       [&](const float* a, int64_t lda, int64_t p, float* c, int64_t ldc) {
-        avx2::Tile(a, lda, packed_.data() + p * k_ * avx2::kCols, k_,
-                   bias_.data() + p * avx2::kCols, c, ldc);
+        tile(a, lda, packed_.data() + p * k_ * kCols, k_,
+             bias_.data() + p * kCols, c, ldc);
       });
 }
 

@@ -49,9 +49,13 @@ class PackedGemm {
  private:
   void Tiles(const float* x, float* y, int64_t r0, int64_t r1, int64_t p0,
              int64_t p1) const;
+  // Tiles on the path whose panels are kCols wide; tile: that path's kernel.
+  template <int64_t kCols, typename Tile>
+  void FloatTiles(Tile tile, const float* x, float* y, int64_t r0, int64_t r1,
+                  int64_t p0, int64_t p1) const;
   int64_t n_, k_, panels_, cols_;  // cols_: panel width, 24 or 48
   std::vector<float> packed_;      // [panels][k][cols_]
-  std::vector<float> bias_;  // [panels * 24], zeros past n and without bias
+  std::vector<float> bias_;  // [panels * cols_], zeros past n and without bias
 };
 
 // PackedGemmU8S8: int32 products of 7-bit u8 activations [m, k] and an int8

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "encoder/run_tasks.h"
+
 namespace diffrank::encoder {
 namespace {
 
@@ -143,15 +145,25 @@ TEST_P(CpuLinearTest, ManyRowCountsFromManyThreadsOutliveThePrimitiveCache) {
   for (double w : worst) EXPECT_LT(w, Bound());
 }
 
+// Sets ATen's (OpenMP's) thread count to 2 while in scope, whatever way the
+// test leaves.
+class TwoThreads {
+ public:
+  TwoThreads() : saved_(at::get_num_threads()) { at::set_num_threads(2); }
+  ~TwoThreads() { at::set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
 // A query's projections run as row tasks: ApplyRows on groups of kRowGroup
 // rows from both threads of one parallel region at once (Apply up to 64 rows,
 // and transformer.cc's SublayersByRows). Every group must be right: with
-// oneDNN's own scratchpad the two threads' int8 matmuls overwrote each
-// other's, and random groups came out wrong (cpu_linear.cc Scratchpad).
+// oneDNN's own scratchpad, random groups of the int8 matmuls' rows came out
+// wrong (cpu_linear.cc Scratchpad).
 TEST_P(CpuLinearTest, RowTasksMatchAtLinearInAndOutOfARegion) {
   if (GetParam() == Type::kBFloat16) GTEST_SKIP() << "no row tasks";
-  const int saved = at::get_num_threads();
-  at::set_num_threads(2);
+  TwoThreads two;
   const int64_t g = CpuLinear::kRowGroup;
   // A model's shapes (hidden 384, FFN 1536), large enough that Apply opens a
   // region for them (one_thread.h).
@@ -170,10 +182,8 @@ TEST_P(CpuLinearTest, RowTasksMatchAtLinearInAndOutOfARegion) {
         torch::Tensor rows = torch::full({m, out}, std::nanf(""));
         const float* xp = x.data_ptr<float>();
         float* yp = rows.data_ptr<float>();
-        at::parallel_for(0, (m + g - 1) / g, 1, [&](int64_t b, int64_t e) {
-          for (int64_t t = b; t < e; ++t) {
-            linear->ApplyRows(xp, yp, t * g, std::min(m, (t + 1) * g), {});
-          }
+        RunRowTasks(m, g, [&](int64_t r0, int64_t r1) {
+          linear->ApplyRows(xp, yp, r0, r1, {});
         });
         for (int64_t r = 0; r < m; r += g) {
           const int64_t end = std::min(m, r + g);
@@ -189,7 +199,6 @@ TEST_P(CpuLinearTest, RowTasksMatchAtLinearInAndOutOfARegion) {
       }
     }
   }
-  at::set_num_threads(saved);
 }
 
 TEST_P(CpuLinearTest, WrongInputIsAnErrorNotACrash) {

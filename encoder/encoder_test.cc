@@ -3,6 +3,8 @@
 // every attention kind and role, and the DiffAttn V2 retrofit identity.
 #include "encoder/encoder.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -66,7 +68,10 @@ std::vector<std::string> Vocab(int n) {
 std::string WriteModel(const std::string& name, const ModelConfig& c,
                        const Weights& w,
                        const ModelConfig* shapes_from = nullptr) {
-  const std::string dir = testing::TempDir() + "/" + name;
+  // Per process: ctest -j runs this binary's tests, and their avx2/ copies,
+  // side by side.
+  const std::string dir =
+      absl::StrCat(testing::TempDir(), "/", name, "_", getpid());
   fs::create_directories(dir);
   std::ofstream(dir + "/config.json") << ModelConfigToJson(c);
   std::ofstream vocab(dir + "/vocab.txt");

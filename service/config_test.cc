@@ -1,6 +1,8 @@
 // Config file loading and validation.
 #include "service/config.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,14 +13,17 @@ namespace diffrank::service {
 namespace {
 
 std::string Write(const std::string& name, const std::string& text) {
-  const std::string p = ::testing::TempDir() + "/" + name;
+  // Per process: ctest -j runs this binary's tests side by side.
+  const std::string p =
+      ::testing::TempDir() + "/" + std::to_string(getpid()) + "_" + name;
   std::ofstream(p) << text;
   return p;
 }
 
 ServerConfig Valid() {
   ServerConfig c;
-  const std::string m = ::testing::TempDir() + "/model";
+  const std::string m =
+      ::testing::TempDir() + "/model_" + std::to_string(getpid());
   std::filesystem::create_directories(m);
   std::ofstream(m + "/config.json") << "{}";
   c.embedder_model = c.reranker_model = m;
